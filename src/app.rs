@@ -1,0 +1,180 @@
+//! `Application::build`: one function that turns a [`Config`] into a bound server, used by
+//! `lanyard serve` and by the tests alike.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{DefaultHeaders, NormalizePath, TrailingSlash};
+use actix_web::{App, HttpServer, web};
+use tracing_actix_web::TracingLogger;
+
+use crate::config::{Config, redact_database_url};
+use crate::store::Store;
+use crate::tokens::keys::{KeyError, KeyManager};
+
+/// Shared state of every request handler.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub keys: KeyManager,
+    /// The discovery document, serialized once.
+    pub metadata: web::Bytes,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open database {url}: {source}")]
+    Database {
+        url: String,
+        source: crate::store::StoreError,
+    },
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// A server bound to its port, not yet running.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Opens the database (migrating it), loads or creates the signing keys and binds the
+    /// listening socket. Port 0 picks a free port (see [`Application::port`]).
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let listener = TcpListener::bind(config.bind).map_err(|source| StartError::Bind {
+            addr: config.bind.to_string(),
+            source,
+        })?;
+        Self::build_with_listener(config, listener).await
+    }
+
+    /// As [`Application::build`], on a socket the caller bound already (tests bind first
+    /// so that the issuer can name the port).
+    pub async fn build_with_listener(
+        config: Config,
+        listener: TcpListener,
+    ) -> Result<Self, StartError> {
+        let store = open_store(&config).await?;
+        if config.key_encryption_key.is_none() {
+            tracing::warn!(
+                "LANYARD_KEY_ENCRYPTION_KEY is not set: private signing keys are stored unencrypted in the database"
+            );
+        }
+        let keys = KeyManager::start(store.clone(), config.key_encryption_key).await?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                addr: config.bind.to_string(),
+                source,
+            })?
+            .port();
+        let metadata = web::Bytes::from(crate::oauth::discovery::metadata(&config).to_string());
+        let state = web::Data::new(AppState {
+            config: Arc::new(config),
+            store,
+            keys,
+            metadata,
+        });
+        let server = serve(listener, state.clone())?;
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Runs until SIGINT/SIGTERM (graceful: in-flight requests finish) or until stopped.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let refresher = tokio::spawn(refresh_keys(self.state.clone()));
+        let result = self.server.await;
+        refresher.abort();
+        self.state.store.close().await;
+        result
+    }
+
+    /// A handle that stops the server (used by tests to simulate a restart).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+}
+
+/// Connects and migrates.
+pub async fn open_store(config: &Config) -> Result<Store, StartError> {
+    let url = redact_database_url(&config.database_url);
+    let store = Store::connect(&config.database_url, config.database_max_connections)
+        .await
+        .map_err(|source| StartError::Database {
+            url: url.clone(),
+            source,
+        })?;
+    store
+        .migrate()
+        .await
+        .map_err(|source| StartError::Database { url, source })?;
+    Ok(store)
+}
+
+/// Picks up keys rotated by another replica; off the request path.
+async fn refresh_keys(state: web::Data<AppState>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(e) = state.keys.reload().await {
+            tracing::warn!(error = %e, "could not refresh signing keys");
+        }
+    }
+}
+
+fn serve(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, StartError> {
+    let workers = state.config.workers;
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap(
+                // Every response: no framing, no sniffing, no referrer (codes travel in URLs).
+                DefaultHeaders::new()
+                    .add(("X-Frame-Options", "DENY"))
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("Referrer-Policy", "no-referrer"))
+                    .add((
+                        "Content-Security-Policy",
+                        "default-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+                    )),
+            )
+            .wrap(NormalizePath::new(TrailingSlash::Trim))
+            .wrap(TracingLogger::default())
+            .app_data(state.clone())
+            .configure(crate::web::health::configure)
+            .configure(crate::oauth::discovery::configure)
+    })
+    .shutdown_timeout(10);
+    if workers > 0 {
+        server = server.workers(workers);
+    }
+    let server = server
+        .listen(listener)
+        .map_err(|source| StartError::Bind { addr, source })?
+        .run();
+    Ok(server)
+}

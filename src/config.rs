@@ -1,0 +1,310 @@
+//! Settings: defaults < TOML file (`--config`) < environment (`LANYARD_…`) < flags.
+//! Everything is validated once, at start-up, into a [`Config`] the rest of the code trusts.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::oauth::issuer::Issuer;
+
+/// The raw, layered settings as a user writes them (TOML keys = env suffixes = flag names).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The issuer URL: every token's `iss`, and the base of every endpoint.
+    pub issuer: String,
+    /// Address and port to listen on.
+    pub bind: String,
+    /// `sqlite://FILE`, `sqlite::memory:` or `postgres://…`.
+    pub database_url: String,
+    /// Maximum database connections per process.
+    pub database_max_connections: u32,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// 32 bytes (base64 or 64 hex digits) that encrypt private signing keys at rest.
+    pub key_encryption_key: Option<String>,
+    /// HTTP worker threads (0: one per core).
+    pub workers: usize,
+    /// Lifetime of a browser session, seconds.
+    pub session_ttl: i64,
+    /// Lifetime of an id_token, seconds.
+    pub id_token_ttl: i64,
+    /// Failed logins allowed per account (and, times 5, per IP) before a lock-out.
+    pub login_max_failures: i64,
+    /// Lock-out after too many failures, seconds.
+    pub login_lockout: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            issuer: "http://localhost:8080".into(),
+            bind: "127.0.0.1:8080".into(),
+            database_url: "sqlite://lanyard.db".into(),
+            database_max_connections: 10,
+            log_format: "text".into(),
+            key_encryption_key: None,
+            workers: 0,
+            session_ttl: 8 * 3600,
+            id_token_ttl: 3600,
+            login_max_failures: 5,
+            login_lockout: 60,
+        }
+    }
+}
+
+/// Validated configuration.
+#[derive(Clone)]
+pub struct Config {
+    pub issuer: Issuer,
+    pub bind: SocketAddr,
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub log_format: LogFormat,
+    pub key_encryption_key: Option<[u8; 32]>,
+    pub workers: usize,
+    pub session_ttl: i64,
+    pub id_token_ttl: i64,
+    pub login_max_failures: i64,
+    pub login_lockout: i64,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("issuer", &self.issuer.as_str())
+            .field("bind", &self.bind)
+            .field("database_url", &redact_database_url(&self.database_url))
+            .field(
+                "key_encryption_key",
+                &self.key_encryption_key.map(|_| "[REDACTED]"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A setting that is missing or wrong, named so the operator can fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: `{setting}` {problem}")]
+    Invalid {
+        setting: &'static str,
+        problem: String,
+    },
+    #[error("invalid configuration: {0}")]
+    Source(String),
+}
+
+fn invalid(setting: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting,
+        problem: problem.into(),
+    }
+}
+
+/// Values given on the command line; `None` leaves the lower layers in charge.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<String>,
+}
+
+impl Settings {
+    /// Layers defaults, the TOML file, `LANYARD_*` variables and flags, in that order.
+    pub fn load(file: Option<&PathBuf>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Source(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment
+            .merge(Env::prefixed("LANYARD_").only(&ENV_KEYS))
+            .merge(Serialized::defaults(overrides));
+        figment
+            .extract()
+            .map_err(|e| ConfigError::Source(e.to_string()))
+    }
+
+    /// Checks every setting and returns the configuration the server runs with.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let issuer = Issuer::parse(&self.issuer).map_err(|e| invalid("issuer", e))?;
+        let bind = self
+            .bind
+            .parse()
+            .map_err(|_| invalid("bind", format!("must be IP:PORT, got {:?}", self.bind)))?;
+        let url = self.database_url.trim().to_owned();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "database_url",
+                "must start with sqlite:, postgres:// or postgresql://",
+            ));
+        }
+        let log_format = match self.log_format.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(invalid(
+                    "log_format",
+                    format!("must be text or json, got {other:?}"),
+                ));
+            }
+        };
+        let key_encryption_key = self
+            .key_encryption_key
+            .as_deref()
+            .filter(|k| !k.is_empty())
+            .map(parse_key_encryption_key)
+            .transpose()
+            .map_err(|e| invalid("key_encryption_key", e))?;
+        if self.database_max_connections == 0 {
+            return Err(invalid("database_max_connections", "must be at least 1"));
+        }
+        for (name, value) in [
+            ("session_ttl", self.session_ttl),
+            ("id_token_ttl", self.id_token_ttl),
+            ("login_max_failures", self.login_max_failures),
+            ("login_lockout", self.login_lockout),
+        ] {
+            if value <= 0 {
+                return Err(invalid(name, "must be a positive number"));
+            }
+        }
+        Ok(Config {
+            issuer,
+            bind,
+            database_url: url,
+            database_max_connections: self.database_max_connections,
+            log_format,
+            key_encryption_key,
+            workers: self.workers,
+            session_ttl: self.session_ttl,
+            id_token_ttl: self.id_token_ttl,
+            login_max_failures: self.login_max_failures,
+            login_lockout: self.login_lockout,
+        })
+    }
+}
+
+/// The environment variables read (as `LANYARD_` + upper-case name); others are ignored so
+/// that unrelated `LANYARD_*` variables (seed files, admin passwords) don't trip the parser.
+const ENV_KEYS: [&str; 11] = [
+    "issuer",
+    "bind",
+    "database_url",
+    "database_max_connections",
+    "log_format",
+    "key_encryption_key",
+    "workers",
+    "session_ttl",
+    "id_token_ttl",
+    "login_max_failures",
+    "login_lockout",
+];
+
+fn parse_key_encryption_key(raw: &str) -> Result<[u8; 32], String> {
+    use base64::Engine;
+    let raw = raw.trim();
+    let bytes = if raw.len() == 64 && raw.bytes().all(|b| b.is_ascii_hexdigit()) {
+        (0..32)
+            .map(|i| u8::from_str_radix(&raw[2 * i..2 * i + 2], 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|e| e.to_string())?
+    } else {
+        base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw))
+            .map_err(|_| {
+                "must be 32 bytes as base64 or 64 hex digits (e.g. `openssl rand -base64 32`)"
+                    .to_string()
+            })?
+    };
+    bytes.try_into().map_err(|b: Vec<u8>| {
+        format!(
+            "must be exactly 32 bytes, got {} (e.g. `openssl rand -base64 32`)",
+            b.len()
+        )
+    })
+}
+
+/// The database URL with any password replaced, for logs.
+pub fn redact_database_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("********"));
+            url.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(f: impl FnOnce(&mut Settings)) -> Result<Config, ConfigError> {
+        let mut s = Settings::default();
+        f(&mut s);
+        s.validate()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = settings(|_| {}).expect("defaults validate");
+        assert_eq!(config.issuer.as_str(), "http://localhost:8080");
+        assert_eq!(config.bind.port(), 8080);
+    }
+
+    #[test]
+    fn invalid_settings_are_named() {
+        let cases: [(&str, fn(&mut Settings)); 5] = [
+            ("issuer", |s| {
+                s.issuer = "https://id.example.test/?tenant=1".into()
+            }),
+            ("issuer", |s| s.issuer = "not a url".into()),
+            ("bind", |s| s.bind = "localhost".into()),
+            ("database_url", |s| s.database_url = "mysql://x".into()),
+            ("key_encryption_key", |s| {
+                s.key_encryption_key = Some("c2hvcnQ=".into())
+            }),
+        ];
+        for (setting, case) in cases {
+            let err = settings(case).expect_err(setting).to_string();
+            assert!(err.contains(setting), "{err} should name {setting}");
+        }
+    }
+
+    #[test]
+    fn key_encryption_key_accepts_hex_and_base64() {
+        assert!(parse_key_encryption_key(&"ab".repeat(32)).is_ok());
+        assert!(parse_key_encryption_key("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").is_ok());
+    }
+
+    #[test]
+    fn database_passwords_are_redacted() {
+        let shown = redact_database_url("postgres://lanyard:hunter2@db:5432/lanyard");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}

@@ -1,0 +1,13 @@
+//! Lanyard: a minimal, correct OpenID Connect / OAuth 2.0 authorization server.
+//!
+//! The tree is the architecture: `oauth` speaks the protocol, `tokens` signs and verifies,
+//! `store` owns the database, `web` renders pages, `app` wires them into one server.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod oauth;
+pub mod store;
+pub mod telemetry;
+pub mod tokens;
+pub mod web;

@@ -1,0 +1,83 @@
+//! OpenID Provider metadata (OIDC Discovery 1.0) and OAuth AS metadata (RFC 8414).
+//! Built once at start-up; only what is implemented is advertised.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, get, web};
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::config::Config;
+use crate::oauth::scope::STANDARD_CLAIMS;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(openid_configuration)
+        .service(oauth_authorization_server)
+        .service(jwks);
+}
+
+/// The metadata document, shared by both well-known paths.
+pub fn metadata(config: &Config) -> Value {
+    let issuer = &config.issuer;
+    let mut claims: Vec<&str> = vec![
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "at_hash",
+        "sid",
+        "azp",
+    ];
+    claims.extend(STANDARD_CLAIMS);
+    json!({
+        "issuer": issuer.as_str(),
+        "authorization_endpoint": issuer.endpoint("/authorize"),
+        "token_endpoint": issuer.endpoint("/token"),
+        "userinfo_endpoint": issuer.endpoint("/userinfo"),
+        "jwks_uri": issuer.endpoint("/jwks"),
+        "scopes_supported": ["openid", "profile", "email", "address", "phone"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "claims_supported": claims,
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": true,
+    })
+}
+
+fn cacheable_json(body: web::Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .body(body)
+}
+
+#[get("/.well-known/openid-configuration")]
+async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
+    cacheable_json(state.metadata.clone())
+}
+
+#[get("/.well-known/oauth-authorization-server")]
+async fn oauth_authorization_server(state: web::Data<AppState>) -> HttpResponse {
+    cacheable_json(state.metadata.clone())
+}
+
+/// Public keys only: active, next (published before they sign) and retired ones.
+#[get("/jwks")]
+async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/jwk-set+json")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .body(state.keys.ring().jwks())
+}

@@ -1,0 +1,497 @@
+//! Signing keys: generation, encryption at rest, the in-memory key ring and JWKS.
+//!
+//! Keys are read from the database at start-up and by a background refresh (so a rotation
+//! on one replica reaches the others); the request path only reads the in-memory ring.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, RwLock};
+
+use actix_web::web::Bytes;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use josekit::jwk::Jwk;
+use josekit::jws::{ES256, JwsHeader, JwsSigner, JwsVerifier, RS256};
+use serde_json::{Map, Value, json};
+
+use crate::store::keys::{KeyState, StoredKey};
+use crate::store::{Store, StoreError, now};
+
+/// The JWS algorithms Lanyard signs with. `none` is not one of them, by construction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum SigningAlg {
+    RS256,
+    ES256,
+}
+
+impl SigningAlg {
+    pub const ALL: [SigningAlg; 2] = [SigningAlg::RS256, SigningAlg::ES256];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::ES256 => "ES256",
+        }
+    }
+}
+
+impl std::str::FromStr for SigningAlg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "RS256" => Ok(Self::RS256),
+            "ES256" => Ok(Self::ES256),
+            other => Err(format!(
+                "unsupported signing algorithm {other:?} (RS256 or ES256)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for SigningAlg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("signing key {kid}: {problem}")]
+    Invalid { kid: String, problem: String },
+    #[error(
+        "signing key {0} is encrypted but no key-encryption key is configured (set LANYARD_KEY_ENCRYPTION_KEY)"
+    )]
+    NoKeyEncryptionKey(String),
+    #[error("signing key {0} cannot be decrypted: wrong LANYARD_KEY_ENCRYPTION_KEY?")]
+    Decrypt(String),
+    #[error("key generation failed: {0}")]
+    Crypto(String),
+    #[error("no active {0} signing key")]
+    NoActiveKey(SigningAlg),
+}
+
+/// Public facts about one key, for the admin page and CLI.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeySummary {
+    pub kid: String,
+    pub alg: SigningAlg,
+    pub state: &'static str,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}
+
+struct ActiveSigner {
+    kid: String,
+    signer: Box<dyn JwsSigner>,
+}
+
+/// An immutable snapshot of the key set; replaced whole when keys change.
+pub struct KeyRing {
+    signers: HashMap<SigningAlg, ActiveSigner>,
+    verifiers: HashMap<String, Box<dyn JwsVerifier>>,
+    jwks: Bytes,
+    summaries: Vec<KeySummary>,
+}
+
+impl KeyRing {
+    /// Signs `claims` with the active key of `alg`, with the given `typ` header.
+    pub fn sign(
+        &self,
+        alg: SigningAlg,
+        typ: &str,
+        claims: &impl serde::Serialize,
+    ) -> Result<String, KeyError> {
+        let active = self.signers.get(&alg).ok_or(KeyError::NoActiveKey(alg))?;
+        let mut header = JwsHeader::new();
+        header.set_token_type(typ);
+        header.set_key_id(&active.kid);
+        let payload = serde_json::to_vec(claims).map_err(|e| KeyError::Crypto(e.to_string()))?;
+        josekit::jws::serialize_compact(&payload, &header, active.signer.as_ref())
+            .map_err(|e| KeyError::Crypto(e.to_string()))
+    }
+
+    /// Verifies a compact JWS against the published keys, returning header and payload.
+    /// Fails for an unknown `kid`, a mismatched or unsupported `alg` (`none` included).
+    pub fn verify(&self, token: &str) -> Result<(JwsHeader, Vec<u8>), String> {
+        let (payload, header) = josekit::jws::deserialize_compact_with_selector(token, |header| {
+            let kid = header
+                .key_id()
+                .ok_or_else(|| josekit::JoseError::InvalidJwsFormat(anyhow::anyhow!("no kid")))?;
+            let verifier = self.verifiers.get(kid).ok_or_else(|| {
+                josekit::JoseError::InvalidJwsFormat(anyhow::anyhow!("unknown kid"))
+            })?;
+            if header.algorithm() != Some(verifier.algorithm().name()) {
+                return Err(josekit::JoseError::InvalidJwsFormat(anyhow::anyhow!(
+                    "alg does not match the key"
+                )));
+            }
+            Ok(Some(verifier.as_ref()))
+        })
+        .map_err(|e| match e {
+            josekit::JoseError::InvalidJwsFormat(inner) => inner.to_string(),
+            josekit::JoseError::InvalidSignature(_) => "signature does not verify".to_string(),
+            other => other.to_string(),
+        })?;
+        Ok((header, payload))
+    }
+
+    /// The JWKS document, serialized once per key change.
+    pub fn jwks(&self) -> Bytes {
+        self.jwks.clone()
+    }
+
+    pub fn summaries(&self) -> &[KeySummary] {
+        &self.summaries
+    }
+
+    /// The `kid` that currently signs for `alg`.
+    pub fn active_kid(&self, alg: SigningAlg) -> Option<&str> {
+        self.signers.get(&alg).map(|s| s.kid.as_str())
+    }
+}
+
+/// Owns the key ring and keeps it in step with the database.
+#[derive(Clone)]
+pub struct KeyManager {
+    store: Store,
+    kek: Option<[u8; 32]>,
+    ring: Arc<RwLock<Arc<KeyRing>>>,
+}
+
+impl KeyManager {
+    /// Makes sure an active RS256 and ES256 key exist (generating them on first start;
+    /// concurrent replicas converge on one key per alg) and loads the ring.
+    pub async fn start(store: Store, kek: Option<[u8; 32]>) -> Result<Self, KeyError> {
+        for alg in SigningAlg::ALL {
+            if !store.has_active_key(alg.as_str()).await? {
+                let key = generate(alg, KeyState::Active, kek.as_ref())?;
+                if store.insert_signing_key(&key).await? {
+                    tracing::info!(kid = %key.kid, %alg, "generated signing key");
+                }
+            }
+        }
+        let ring = build_ring(&store.signing_keys().await?, kek.as_ref())?;
+        Ok(Self {
+            store,
+            kek,
+            ring: Arc::new(RwLock::new(Arc::new(ring))),
+        })
+    }
+
+    /// The current ring (a cheap `Arc` clone; never blocks on the database).
+    pub fn ring(&self) -> Arc<KeyRing> {
+        match self.ring.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Re-reads the keys from the database and swaps the ring if they changed.
+    pub async fn reload(&self) -> Result<(), KeyError> {
+        let stored = self.store.signing_keys().await?;
+        let current = self.ring();
+        let unchanged = stored.len() == current.summaries.len()
+            && stored
+                .iter()
+                .zip(&current.summaries)
+                .all(|(s, c)| s.kid == c.kid && s.state.as_str() == c.state);
+        if unchanged {
+            return Ok(());
+        }
+        let ring = build_ring(&stored, self.kek.as_ref())?;
+        match self.ring.write() {
+            Ok(mut guard) => *guard = Arc::new(ring),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(ring),
+        }
+        Ok(())
+    }
+
+    /// Adds a `next` key for `alg`: published in JWKS now, signing once activated.
+    pub async fn add_next_key(&self, alg: SigningAlg) -> Result<String, KeyError> {
+        let key = generate(alg, KeyState::Next, self.kek.as_ref())?;
+        self.store.insert_signing_key(&key).await?;
+        self.reload().await?;
+        Ok(key.kid)
+    }
+
+    /// Lets `kid` (a `next` key) sign, retiring the key it replaces.
+    pub async fn activate(&self, kid: &str) -> Result<bool, KeyError> {
+        let done = self.store.activate_signing_key(kid).await?;
+        self.reload().await?;
+        Ok(done)
+    }
+
+    /// Retires a `next` key without it ever signing.
+    pub async fn retire(&self, kid: &str) -> Result<bool, KeyError> {
+        let done = self.store.retire_signing_key(kid).await?;
+        self.reload().await?;
+        Ok(done)
+    }
+}
+
+fn generate(
+    alg: SigningAlg,
+    state: KeyState,
+    kek: Option<&[u8; 32]>,
+) -> Result<StoredKey, KeyError> {
+    let crypto = |e: josekit::JoseError| KeyError::Crypto(e.to_string());
+    let (private, public) = match alg {
+        SigningAlg::RS256 => {
+            let pair = RS256.generate_key_pair(2048).map_err(crypto)?;
+            (pair.to_jwk_private_key(), pair.to_jwk_public_key())
+        }
+        SigningAlg::ES256 => {
+            let pair = ES256.generate_key_pair().map_err(crypto)?;
+            (pair.to_jwk_private_key(), pair.to_jwk_public_key())
+        }
+    };
+    let kid = thumbprint(&public).map_err(|p| KeyError::Crypto(p.to_string()))?;
+    let public_jwk = publishable(&public, &kid, alg).to_string();
+    let private_json = Value::Object(private.as_ref().clone()).to_string();
+    let private_jwk = match kek {
+        Some(kek) => encrypt(kek, &kid, private_json.as_bytes())?,
+        None => private_json,
+    };
+    Ok(StoredKey {
+        kid,
+        alg: alg.as_str().into(),
+        state,
+        public_jwk,
+        private_jwk,
+        created_at: now(),
+        retired_at: None,
+    })
+}
+
+/// The public JWK as published: public members only, plus `kid`, `alg` and `use`.
+fn publishable(public: &Jwk, kid: &str, alg: SigningAlg) -> Value {
+    let mut members = Map::new();
+    for name in ["kty", "crv", "x", "y", "n", "e"] {
+        if let Some(v) = public.parameter(name) {
+            members.insert(name.into(), v.clone());
+        }
+    }
+    members.insert("kid".into(), json!(kid));
+    members.insert("alg".into(), json!(alg.as_str()));
+    members.insert("use".into(), json!("sig"));
+    Value::Object(members)
+}
+
+/// RFC 7638 JWK thumbprint (SHA-256, base64url): the required members in lexicographic order.
+pub fn thumbprint(public: &Jwk) -> Result<String, &'static str> {
+    let member = |name: &str| {
+        public
+            .parameter(name)
+            .and_then(Value::as_str)
+            .ok_or("missing JWK member")
+    };
+    let canonical = match public.key_type() {
+        "RSA" => format!(
+            r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+            member("e")?,
+            member("n")?
+        ),
+        "EC" => format!(
+            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+            member("crv")?,
+            member("x")?,
+            member("y")?
+        ),
+        _ => return Err("unsupported key type"),
+    };
+    Ok(URL_SAFE_NO_PAD.encode(openssl::sha::sha256(canonical.as_bytes())))
+}
+
+const ENCRYPTED_PREFIX: &str = "v1:";
+
+fn encrypt(kek: &[u8; 32], kid: &str, plaintext: &[u8]) -> Result<String, KeyError> {
+    let mut nonce = [0u8; 12];
+    openssl::rand::rand_bytes(&mut nonce).map_err(|e| KeyError::Crypto(e.to_string()))?;
+    let mut tag = [0u8; 16];
+    let cipher = openssl::symm::Cipher::aes_256_gcm();
+    let ciphertext = openssl::symm::encrypt_aead(
+        cipher,
+        kek,
+        Some(&nonce),
+        kid.as_bytes(),
+        plaintext,
+        &mut tag,
+    )
+    .map_err(|e| KeyError::Crypto(e.to_string()))?;
+    let mut blob = nonce.to_vec();
+    blob.extend_from_slice(&ciphertext);
+    blob.extend_from_slice(&tag);
+    Ok(format!(
+        "{ENCRYPTED_PREFIX}{}",
+        URL_SAFE_NO_PAD.encode(blob)
+    ))
+}
+
+fn decrypt(kek: Option<&[u8; 32]>, kid: &str, stored: &str) -> Result<Vec<u8>, KeyError> {
+    let Some(encoded) = stored.strip_prefix(ENCRYPTED_PREFIX) else {
+        return Ok(stored.as_bytes().to_vec());
+    };
+    let kek = kek.ok_or_else(|| KeyError::NoKeyEncryptionKey(kid.into()))?;
+    let blob = URL_SAFE_NO_PAD
+        .decode(encoded)
+        .map_err(|_| KeyError::Decrypt(kid.into()))?;
+    if blob.len() < 12 + 16 {
+        return Err(KeyError::Decrypt(kid.into()));
+    }
+    let (nonce, rest) = blob.split_at(12);
+    let (ciphertext, tag) = rest.split_at(rest.len() - 16);
+    openssl::symm::decrypt_aead(
+        openssl::symm::Cipher::aes_256_gcm(),
+        kek,
+        Some(nonce),
+        kid.as_bytes(),
+        ciphertext,
+        tag,
+    )
+    .map_err(|_| KeyError::Decrypt(kid.into()))
+}
+
+fn build_ring(stored: &[StoredKey], kek: Option<&[u8; 32]>) -> Result<KeyRing, KeyError> {
+    let invalid = |kid: &str, problem: String| KeyError::Invalid {
+        kid: kid.into(),
+        problem,
+    };
+    let mut signers = HashMap::new();
+    let mut verifiers: HashMap<String, Box<dyn JwsVerifier>> = HashMap::new();
+    let mut published = Vec::new();
+    let mut summaries = Vec::new();
+    for key in stored {
+        let alg: SigningAlg = key.alg.parse().map_err(|e| invalid(&key.kid, e))?;
+        let public = Jwk::from_bytes(key.public_jwk.as_bytes())
+            .map_err(|e| invalid(&key.kid, e.to_string()))?;
+        let verifier: Box<dyn JwsVerifier> = match alg {
+            SigningAlg::RS256 => Box::new(
+                RS256
+                    .verifier_from_jwk(&public)
+                    .map_err(|e| invalid(&key.kid, e.to_string()))?,
+            ),
+            SigningAlg::ES256 => Box::new(
+                ES256
+                    .verifier_from_jwk(&public)
+                    .map_err(|e| invalid(&key.kid, e.to_string()))?,
+            ),
+        };
+        if key.state == KeyState::Active {
+            let private = Jwk::from_bytes(decrypt(kek, &key.kid, &key.private_jwk)?)
+                .map_err(|e| invalid(&key.kid, e.to_string()))?;
+            let signer: Box<dyn JwsSigner> = match alg {
+                SigningAlg::RS256 => Box::new(
+                    RS256
+                        .signer_from_jwk(&private)
+                        .map_err(|e| invalid(&key.kid, e.to_string()))?,
+                ),
+                SigningAlg::ES256 => Box::new(
+                    ES256
+                        .signer_from_jwk(&private)
+                        .map_err(|e| invalid(&key.kid, e.to_string()))?,
+                ),
+            };
+            signers.insert(
+                alg,
+                ActiveSigner {
+                    kid: key.kid.clone(),
+                    signer,
+                },
+            );
+        }
+        published.push(publishable(&public, &key.kid, alg));
+        verifiers.insert(key.kid.clone(), verifier);
+        summaries.push(KeySummary {
+            kid: key.kid.clone(),
+            alg,
+            state: key.state.as_str(),
+            created_at: key.created_at,
+            retired_at: key.retired_at,
+        });
+    }
+    let jwks = Bytes::from(json!({ "keys": published }).to_string());
+    Ok(KeyRing {
+        signers,
+        verifiers,
+        jwks,
+        summaries,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc7638_example_thumbprint() {
+        // RFC 7638 §3.1.
+        let jwk = Jwk::from_bytes(
+            br#"{"kty":"RSA","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw","e":"AQAB","alg":"RS256","kid":"2011-04-29"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            thumbprint(&jwk).unwrap(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+    }
+
+    #[test]
+    fn private_keys_round_trip_through_encryption() {
+        let kek = [7u8; 32];
+        let sealed = encrypt(&kek, "kid-1", b"secret").unwrap();
+        assert!(sealed.starts_with(ENCRYPTED_PREFIX));
+        assert_eq!(decrypt(Some(&kek), "kid-1", &sealed).unwrap(), b"secret");
+        assert!(
+            decrypt(Some(&[8u8; 32]), "kid-1", &sealed).is_err(),
+            "wrong key decrypts"
+        );
+        assert!(
+            decrypt(Some(&kek), "kid-2", &sealed).is_err(),
+            "kid is not bound"
+        );
+        assert!(decrypt(None, "kid-1", &sealed).is_err());
+    }
+
+    #[test]
+    fn generated_keys_sign_and_verify_and_publish_no_private_members() {
+        let stored: Vec<StoredKey> = SigningAlg::ALL
+            .iter()
+            .map(|alg| generate(*alg, KeyState::Active, None).unwrap())
+            .collect();
+        let ring = build_ring(&stored, None).unwrap();
+        for alg in SigningAlg::ALL {
+            let token = ring.sign(alg, "JWT", &json!({"sub": "x"})).unwrap();
+            let (header, payload) = ring.verify(&token).unwrap();
+            assert_eq!(header.algorithm(), Some(alg.as_str()));
+            assert_eq!(payload, br#"{"sub":"x"}"#);
+        }
+        let jwks: Value = serde_json::from_slice(&ring.jwks()).unwrap();
+        for key in jwks["keys"].as_array().unwrap() {
+            for private in ["d", "p", "q", "dp", "dq", "qi"] {
+                assert!(key.get(private).is_none(), "{private} published");
+            }
+        }
+    }
+
+    #[test]
+    fn unsigned_and_tampered_tokens_are_refused() {
+        let stored = vec![generate(SigningAlg::ES256, KeyState::Active, None).unwrap()];
+        let ring = build_ring(&stored, None).unwrap();
+        let token = ring
+            .sign(SigningAlg::ES256, "JWT", &json!({"sub": "x"}))
+            .unwrap();
+        let parts: Vec<&str> = token.split('.').collect();
+        let forged_payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"y"}"#);
+        assert!(
+            ring.verify(&format!("{}.{}.{}", parts[0], forged_payload, parts[2]))
+                .is_err()
+        );
+        let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"x"}"#);
+        assert!(
+            ring.verify(&format!("{none_header}.{}.", parts[1]))
+                .is_err()
+        );
+    }
+}

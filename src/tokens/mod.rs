@@ -1,0 +1,3 @@
+//! Tokens: signing keys and the JWTs Lanyard issues.
+
+pub mod keys;

@@ -1,0 +1,3 @@
+//! HTML pages and the HTTP plumbing around them.
+
+pub mod health;
