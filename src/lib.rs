@@ -6,7 +6,9 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod oauth;
+pub mod registry;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;

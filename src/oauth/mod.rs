@@ -2,4 +2,6 @@
 
 pub mod discovery;
 pub mod issuer;
+pub mod pkce;
+pub mod redirect_uri;
 pub mod scope;

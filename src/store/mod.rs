@@ -1,7 +1,14 @@
 //! Storage: the only module that speaks SQL. One portable schema (`migrations/`) runs on
 //! SQLite and PostgreSQL through sqlx's `Any` driver; placeholders are `$1…` for both.
 
+pub mod apis;
+pub mod authorization;
+pub mod clients;
+pub mod grants;
 pub mod keys;
+pub mod sessions;
+pub mod throttle;
+pub mod users;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -1,0 +1,145 @@
+//! APIs (resource servers): their identifier is the `aud` of the access tokens they accept.
+
+use serde::{Deserialize, Serialize};
+
+use super::FieldErrors;
+use crate::oauth::scope::{ScopeSet, is_oidc_scope};
+use crate::tokens::keys::SigningAlg;
+
+/// Default access token lifetime, seconds.
+pub const DEFAULT_ACCESS_TOKEN_TTL: i64 = 3600;
+
+/// A scope an API defines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiScope {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// A registered API.
+#[derive(Debug, Clone, Serialize)]
+pub struct Api {
+    pub identifier: String,
+    pub name: String,
+    pub scopes: Vec<ApiScope>,
+    pub access_token_ttl: i64,
+    pub signing_alg: SigningAlg,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Api {
+    pub fn defines(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s.name == scope)
+    }
+
+    pub fn scope_description(&self, scope: &str) -> Option<&str> {
+        self.scopes.iter().find(|s| s.name == scope).map(|s| s.description.as_str())
+    }
+}
+
+/// What a caller asks to register.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSpec {
+    pub identifier: String,
+    pub name: String,
+    /// Scope names, or name + description objects.
+    #[serde(default)]
+    pub scopes: Vec<ScopeSpec>,
+    #[serde(default)]
+    pub access_token_ttl: Option<i64>,
+    #[serde(default)]
+    pub signing_alg: Option<String>,
+}
+
+/// A scope as written in a spec: `"read:x"` or `{ name = "read:x", description = "…" }`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum ScopeSpec {
+    Name(String),
+    Full(ApiScope),
+}
+
+impl ApiSpec {
+    /// Checks every field; the result can be stored as is.
+    pub fn validate(self) -> Result<Api, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let identifier = self.identifier.trim().to_owned();
+        match url::Url::parse(&identifier) {
+            Ok(url) if url.fragment().is_some() => errors.add("identifier", "must not contain a fragment"),
+            Ok(_) => {}
+            Err(_) => errors.add("identifier", "must be an absolute URI, such as https://api.example.test/orders"),
+        }
+        let name = self.name.trim().to_owned();
+        if name.is_empty() {
+            errors.add("name", "must not be empty");
+        }
+        let mut scopes: Vec<ApiScope> = Vec::new();
+        for spec in self.scopes {
+            let scope = match spec {
+                ScopeSpec::Name(name) => ApiScope { name, description: String::new() },
+                ScopeSpec::Full(scope) => scope,
+            };
+            let name = scope.name.trim().to_owned();
+            match ScopeSet::parse(&name) {
+                _ if name.is_empty() => errors.add("scopes", "a scope name must not be empty"),
+                Ok(set) if set.iter().count() != 1 => errors.add("scopes", format!("{name:?} must be a single scope")),
+                Err(e) => errors.add("scopes", e),
+                Ok(_) if is_oidc_scope(&name) => {
+                    errors.add("scopes", format!("{name:?} is an OpenID Connect scope, not an API scope"))
+                }
+                Ok(_) if scopes.iter().any(|s| s.name == name) => errors.add("scopes", format!("{name:?} is listed twice")),
+                Ok(_) => scopes.push(ApiScope { name, description: scope.description.trim().to_owned() }),
+            }
+        }
+        let access_token_ttl = self.access_token_ttl.unwrap_or(DEFAULT_ACCESS_TOKEN_TTL);
+        if !(60..=86_400).contains(&access_token_ttl) {
+            errors.add("access_token_ttl", "must be between 60 and 86400 seconds");
+        }
+        let signing_alg = match self.signing_alg.as_deref().unwrap_or("RS256").parse::<SigningAlg>() {
+            Ok(alg) => alg,
+            Err(e) => {
+                errors.add("signing_alg", e);
+                SigningAlg::RS256
+            }
+        };
+        let now = crate::store::now();
+        errors.into_result(Api { identifier, name, scopes, access_token_ttl, signing_alg, created_at: now, updated_at: now })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_specs_are_validated_field_by_field() {
+        let spec = ApiSpec {
+            identifier: "not a uri".into(),
+            name: " ".into(),
+            scopes: vec![ScopeSpec::Name("openid".into()), ScopeSpec::Name("bad scope".into())],
+            access_token_ttl: Some(5),
+            signing_alg: Some("HS256".into()),
+        };
+        let errors = spec.validate().unwrap_err();
+        for field in ["identifier", "name", "scopes", "access_token_ttl", "signing_alg"] {
+            assert!(errors.get(field).is_some(), "{field} not reported: {errors}");
+        }
+    }
+
+    #[test]
+    fn a_valid_api_keeps_its_scopes() {
+        let api = ApiSpec {
+            identifier: "https://api.example.test/appointments".into(),
+            name: "Appointments".into(),
+            scopes: vec![ScopeSpec::Name("read:appointments".into())],
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
+        assert!(api.defines("read:appointments"));
+        assert_eq!(api.access_token_ttl, 3600);
+    }
+}

@@ -1,0 +1,348 @@
+//! Clients (relying parties) and the rules a registration must satisfy.
+
+use serde::{Deserialize, Serialize};
+
+use super::FieldErrors;
+use crate::oauth::redirect_uri::RedirectUri;
+use crate::oauth::scope::ScopeSet;
+use crate::tokens::keys::SigningAlg;
+
+pub const DEFAULT_REFRESH_TOKEN_TTL: i64 = 30 * 24 * 3600;
+pub const DEFAULT_REFRESH_TOKEN_IDLE_TTL: i64 = 14 * 24 * 3600;
+
+/// RFC 6749 §2.1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientType {
+    Confidential,
+    Public,
+}
+
+impl ClientType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confidential => "confidential",
+            Self::Public => "public",
+        }
+    }
+}
+
+/// `token_endpoint_auth_method` (RFC 7591 §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    None,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::None => "none",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "client_secret_basic" => Some(Self::ClientSecretBasic),
+            "client_secret_post" => Some(Self::ClientSecretPost),
+            "none" => Some(Self::None),
+            _ => None,
+        }
+    }
+}
+
+/// The grants Lanyard implements (no implicit, no password: RFC 9700 §2.1.2, §2.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 3] = [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == raw)
+    }
+}
+
+/// A registered client.
+#[derive(Debug, Clone, Serialize)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    pub client_type: ClientType,
+    #[serde(skip)]
+    pub secret_hash: Option<String>,
+    pub auth_method: AuthMethod,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    pub grant_types: Vec<GrantType>,
+    pub scope: ScopeSet,
+    pub default_api: Option<String>,
+    pub require_pkce: bool,
+    pub first_party: bool,
+    pub id_token_alg: SigningAlg,
+    pub refresh_token_ttl: i64,
+    pub refresh_token_idle_ttl: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Client {
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    /// The registered redirect URI that `requested` matches, if any.
+    pub fn redirect_uri(&self, requested: &str) -> Option<&RedirectUri> {
+        self.redirect_uris.iter().find(|r| r.matches(requested))
+    }
+
+    /// Checks a presented secret against the stored SHA-256, in constant time.
+    pub fn secret_matches(&self, presented: &str) -> bool {
+        match &self.secret_hash {
+            Some(stored) => crate::crypto::constant_time_eq(
+                crate::crypto::sha256_hex(presented).as_bytes(),
+                stored.as_bytes(),
+            ),
+            None => false,
+        }
+    }
+}
+
+/// A registration request, with RFC 7591 field names (plus Lanyard's `default_api`,
+/// `first_party`, `require_pkce`, token lifetimes and, for seeds, a fixed secret).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSpec {
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub client_name: Option<String>,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub grant_types: Vec<String>,
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub token_endpoint_auth_method: Option<String>,
+    #[serde(default)]
+    pub default_api: Option<String>,
+    #[serde(default)]
+    pub first_party: Option<bool>,
+    #[serde(default)]
+    pub require_pkce: Option<bool>,
+    #[serde(default)]
+    pub id_token_signed_response_alg: Option<String>,
+    #[serde(default)]
+    pub refresh_token_ttl: Option<i64>,
+    #[serde(default)]
+    pub refresh_token_idle_ttl: Option<i64>,
+}
+
+/// A validated client and, for confidential clients, the secret in the clear (shown once).
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub client: Client,
+    pub secret: Option<String>,
+}
+
+impl ClientSpec {
+    /// Checks every field against the rules; scopes and `default_api` against registered
+    /// APIs are checked by the caller that can see the store (`registry::client::create`).
+    pub fn validate(self) -> Result<NewClient, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let client_id = match self.client_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(id) if id.len() > 255 || !id.bytes().all(|b| b.is_ascii_graphic()) => {
+                errors.add("client_id", "must be 1–255 visible ASCII characters without spaces");
+                id.to_owned()
+            }
+            Some(id) => id.to_owned(),
+            None => crate::crypto::random_token(16),
+        };
+        let name = self.client_name.as_deref().map(str::trim).unwrap_or_default().to_owned();
+        let name = if name.is_empty() { client_id.clone() } else { name };
+        if name.chars().count() > 200 {
+            errors.add("client_name", "must be at most 200 characters");
+        }
+        let auth_method = match self.token_endpoint_auth_method.as_deref() {
+            None | Some("") => AuthMethod::ClientSecretBasic,
+            Some(raw) => AuthMethod::parse(raw).unwrap_or_else(|| {
+                errors.add(
+                    "token_endpoint_auth_method",
+                    format!("{raw:?} is not supported: use client_secret_basic, client_secret_post or none"),
+                );
+                AuthMethod::ClientSecretBasic
+            }),
+        };
+        let client_type = if auth_method == AuthMethod::None { ClientType::Public } else { ClientType::Confidential };
+        let parse_uris = |field: &'static str, raw: &[String], errors: &mut FieldErrors| -> Vec<RedirectUri> {
+            let mut uris: Vec<RedirectUri> = Vec::new();
+            for uri in raw.iter().map(|u| u.trim()).filter(|u| !u.is_empty()) {
+                match RedirectUri::parse(uri) {
+                    Ok(u) if uris.contains(&u) => {}
+                    Ok(u) => uris.push(u),
+                    Err(e) => errors.add(field, e),
+                }
+            }
+            uris
+        };
+        let redirect_uris = parse_uris("redirect_uris", &self.redirect_uris, &mut errors);
+        let post_logout_redirect_uris = parse_uris("post_logout_redirect_uris", &self.post_logout_redirect_uris, &mut errors);
+        let mut grant_types = Vec::new();
+        let requested_grants = if self.grant_types.is_empty() { vec!["authorization_code".to_owned()] } else { self.grant_types };
+        for raw in &requested_grants {
+            match GrantType::parse(raw.trim()) {
+                Some(g) if !grant_types.contains(&g) => grant_types.push(g),
+                Some(_) => {}
+                None => errors.add(
+                    "grant_types",
+                    format!("{raw:?} is not supported: use authorization_code, refresh_token or client_credentials"),
+                ),
+            }
+        }
+        if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+            errors.add("redirect_uris", "at least one redirect URI is needed for the authorization_code grant");
+        }
+        if client_type == ClientType::Public && grant_types.contains(&GrantType::ClientCredentials) {
+            errors.add("grant_types", "a public client (auth method none) cannot use client_credentials");
+        }
+        let scope = match ScopeSet::parse(self.scope.as_deref().unwrap_or("openid")) {
+            Ok(s) => s,
+            Err(e) => {
+                errors.add("scope", e);
+                ScopeSet::default()
+            }
+        };
+        let require_pkce = self.require_pkce.unwrap_or(true);
+        if client_type == ClientType::Public && !require_pkce {
+            errors.add("require_pkce", "PKCE is always required for public clients");
+        }
+        let id_token_alg = match self.id_token_signed_response_alg.as_deref().unwrap_or("RS256").parse::<SigningAlg>() {
+            Ok(alg) => alg,
+            Err(e) => {
+                errors.add("id_token_signed_response_alg", e);
+                SigningAlg::RS256
+            }
+        };
+        let ttl = |field: &'static str, value: Option<i64>, default: i64, errors: &mut FieldErrors| {
+            let value = value.unwrap_or(default);
+            if !(60..=365 * 24 * 3600).contains(&value) {
+                errors.add(field, "must be between 60 seconds and 365 days");
+            }
+            value
+        };
+        let refresh_token_ttl = ttl("refresh_token_ttl", self.refresh_token_ttl, DEFAULT_REFRESH_TOKEN_TTL, &mut errors);
+        let refresh_token_idle_ttl =
+            ttl("refresh_token_idle_ttl", self.refresh_token_idle_ttl, DEFAULT_REFRESH_TOKEN_IDLE_TTL, &mut errors);
+        let secret = match (client_type, self.client_secret.filter(|s| !s.is_empty())) {
+            (ClientType::Public, Some(_)) => {
+                errors.add("client_secret", "a public client (auth method none) has no secret");
+                None
+            }
+            (ClientType::Public, None) => None,
+            (ClientType::Confidential, Some(fixed)) => Some(fixed),
+            (ClientType::Confidential, None) => Some(crate::crypto::random_token(32)),
+        };
+        let now = crate::store::now();
+        let client = Client {
+            client_id,
+            name,
+            client_type,
+            secret_hash: secret.as_deref().map(crate::crypto::sha256_hex),
+            auth_method,
+            redirect_uris,
+            post_logout_redirect_uris,
+            grant_types,
+            scope,
+            default_api: self.default_api.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
+            require_pkce,
+            first_party: self.first_party.unwrap_or(false),
+            id_token_alg,
+            refresh_token_ttl,
+            refresh_token_idle_ttl,
+            created_at: now,
+            updated_at: now,
+        };
+        errors.into_result(NewClient { client, secret })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> ClientSpec {
+        ClientSpec {
+            client_id: Some("web".into()),
+            redirect_uris: vec!["https://app.example.test/cb".into()],
+            scope: Some("openid profile".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_confidential_client_gets_a_256_bit_secret_stored_as_sha256() {
+        let new = spec().validate().unwrap();
+        let secret = new.secret.expect("secret");
+        assert_eq!(secret.len(), 43);
+        assert!(new.client.secret_matches(&secret));
+        assert!(!new.client.secret_matches("wrong"));
+        assert_eq!(new.client.secret_hash.unwrap(), crate::crypto::sha256_hex(&secret));
+    }
+
+    #[test]
+    fn invalid_registrations_name_their_fields() {
+        let cases: [(&str, fn(&mut ClientSpec)); 7] = [
+            ("redirect_uris", |s| s.redirect_uris = vec!["http://evil.example.test/cb".into()]),
+            ("redirect_uris", |s| s.redirect_uris.clear()),
+            ("grant_types", |s| s.grant_types = vec!["password".into()]),
+            ("token_endpoint_auth_method", |s| s.token_endpoint_auth_method = Some("private_key_jwt2".into())),
+            ("require_pkce", |s| {
+                s.token_endpoint_auth_method = Some("none".into());
+                s.require_pkce = Some(false);
+            }),
+            ("grant_types", |s| {
+                s.token_endpoint_auth_method = Some("none".into());
+                s.grant_types = vec!["client_credentials".into()];
+            }),
+            ("scope", |s| s.scope = Some("open\"id".into())),
+        ];
+        for (field, mutate) in cases {
+            let mut s = spec();
+            mutate(&mut s);
+            let errors = s.validate().expect_err(field);
+            assert!(errors.get(field).is_some(), "{field}: {errors}");
+        }
+    }
+
+    #[test]
+    fn public_clients_have_no_secret() {
+        let mut s = spec();
+        s.token_endpoint_auth_method = Some("none".into());
+        let new = s.validate().unwrap();
+        assert_eq!(new.client.client_type, ClientType::Public);
+        assert!(new.secret.is_none());
+        assert!(!new.client.secret_matches(""));
+    }
+}

@@ -1,0 +1,159 @@
+//! What is registered with Lanyard: clients, users and APIs. Each has a `…Spec` (what a
+//! caller asks for, with RFC 7591 names for clients) whose one `validate` serves the CLI,
+//! the admin page, the admin API and the seed file alike.
+
+pub mod api;
+pub mod client;
+pub mod password;
+pub mod user;
+
+use std::fmt;
+
+/// Validation failures, each tied to the field it concerns (shown next to it on forms).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FieldErrors(pub Vec<FieldError>);
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldErrors {
+    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
+        self.0.push(FieldError { field, message: message.into() });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The message for one field, if any (templates show it beside the input).
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0.iter().find(|e| e.field == field).map(|e| e.message.as_str())
+    }
+
+    pub fn single(field: &'static str, message: impl Into<String>) -> Self {
+        let mut errors = Self::default();
+        errors.add(field, message);
+        errors
+    }
+
+    /// `Ok(value)` when nothing was added.
+    pub fn into_result<T>(self, value: T) -> Result<T, FieldErrors> {
+        if self.is_empty() { Ok(value) } else { Err(self) }
+    }
+}
+
+impl fmt::Display for FieldErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{}: {}", e.field, e.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for FieldErrors {}
+
+/// Failure of a registry operation: the caller's input, a conflict, or the store.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{0}")]
+    Invalid(FieldErrors),
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(crate::store::StoreError),
+}
+
+impl From<crate::store::StoreError> for RegistryError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Conflict(what) => Self::Conflict(what),
+            other => Self::Store(other),
+        }
+    }
+}
+
+impl From<FieldErrors> for RegistryError {
+    fn from(e: FieldErrors) -> Self {
+        Self::Invalid(e)
+    }
+}
+
+use crate::store::Store;
+
+/// Registers an API.
+pub async fn create_api(store: &Store, spec: api::ApiSpec) -> Result<api::Api, RegistryError> {
+    let api = spec.validate()?;
+    store.insert_api(&api).await?;
+    Ok(api)
+}
+
+/// Registers a user (password hashed with argon2id).
+pub async fn create_user(store: &Store, spec: user::UserSpec) -> Result<user::User, RegistryError> {
+    let user = spec.into_user().await?;
+    store.insert_user(&user).await?;
+    Ok(user)
+}
+
+/// Registers a client. Beyond `ClientSpec::validate`, every scope must be an OpenID
+/// Connect scope or one that a registered API defines, and `default_api` must exist.
+pub async fn create_client(store: &Store, spec: client::ClientSpec) -> Result<client::NewClient, RegistryError> {
+    let new = spec.validate()?;
+    check_client_against_apis(store, &new.client).await?;
+    store.insert_client(&new.client).await?;
+    Ok(new)
+}
+
+/// Replaces a client's settings (not its id or secret).
+pub async fn update_client(store: &Store, client: &client::Client) -> Result<(), RegistryError> {
+    check_client_against_apis(store, client).await?;
+    if !store.update_client(client).await? {
+        return Err(RegistryError::NotFound(format!("client {:?}", client.client_id)));
+    }
+    Ok(())
+}
+
+async fn check_client_against_apis(store: &Store, client: &client::Client) -> Result<(), RegistryError> {
+    let apis = store.list_apis().await?;
+    let mut errors = FieldErrors::default();
+    for scope in client.scope.iter() {
+        if !crate::oauth::scope::is_oidc_scope(scope) && !apis.iter().any(|a| a.defines(scope)) {
+            errors.add("scope", format!("{scope:?} is neither an OpenID Connect scope nor defined by a registered API"));
+        }
+    }
+    if let Some(default_api) = &client.default_api
+        && !apis.iter().any(|a| &a.identifier == default_api)
+    {
+        errors.add("default_api", format!("{default_api:?} is not a registered API"));
+    }
+    errors.into_result(()).map_err(RegistryError::Invalid)
+}
+
+/// Sets a new generated secret for a confidential client and returns it (shown once).
+pub async fn rotate_client_secret(store: &Store, client_id: &str) -> Result<String, RegistryError> {
+    let secret = crate::crypto::random_token(32);
+    if !store.set_client_secret(client_id, &crate::crypto::sha256_hex(&secret)).await? {
+        return Err(RegistryError::NotFound(format!("confidential client {client_id:?}")));
+    }
+    Ok(secret)
+}
+
+/// Sets a user's password (checked for strength, hashed with argon2id).
+pub async fn set_password(store: &Store, username: &str, password: String) -> Result<(), RegistryError> {
+    password::check_strength(&password).map_err(|e| FieldErrors::single("password", e))?;
+    let user = store
+        .user_by_username(username)
+        .await?
+        .ok_or_else(|| RegistryError::NotFound(format!("user {username:?}")))?;
+    let hash = password::hash(password).await.map_err(|e| FieldErrors::single("password", e))?;
+    store.set_user_password(&user.id, &hash).await?;
+    Ok(())
+}

@@ -1,0 +1,152 @@
+//! Grants, the access tokens issued under them, and the revocation list.
+
+use sqlx::{Any, Row, Transaction};
+
+use super::{Result, Store, now};
+
+/// A user grant about to receive tokens.
+#[derive(Debug, Clone)]
+pub struct GrantRecord<'a> {
+    pub id: &'a str,
+    pub client_id: &'a str,
+    pub user_id: &'a str,
+    pub sid: &'a str,
+}
+
+/// Which column identifies the grants to revoke (never caller-supplied text).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum GrantOwner {
+    Id,
+    User,
+    Client,
+    Session,
+}
+
+impl GrantOwner {
+    fn column(self) -> &'static str {
+        match self {
+            Self::Id => "id",
+            Self::User => "user_id",
+            Self::Client => "client_id",
+            Self::Session => "sid",
+        }
+    }
+}
+
+/// Marks grants revoked, puts their live access tokens on the revocation list and deletes
+/// their refresh tokens, inside the caller's transaction.
+pub(crate) async fn revoke_grants(tx: &mut Transaction<'_, Any>, owner: GrantOwner, value: &str) -> Result<()> {
+    let column = owner.column();
+    let now = now();
+    sqlx::query(&format!(
+        "INSERT INTO revoked_tokens (jti, expires_at) \
+         SELECT a.jti, a.expires_at FROM access_tokens a JOIN grants g ON g.id = a.grant_id \
+         WHERE g.{column} = $1 AND a.expires_at > $2 ON CONFLICT DO NOTHING"
+    ))
+    .bind(value)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(&format!("DELETE FROM refresh_tokens WHERE family_id IN (SELECT id FROM grants WHERE {column} = $1)"))
+        .bind(value)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(&format!("UPDATE grants SET revoked_at = $1 WHERE {column} = $2 AND revoked_at IS NULL"))
+        .bind(now)
+        .bind(value)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Records a new grant and its first access token, atomically. Returns `false` (and
+    /// records nothing) when the grant id exists already: a replayed code revoked it first.
+    pub async fn record_grant(&self, grant: &GrantRecord<'_>, jti: &str, expires_at: i64) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO grants (id, client_id, user_id, sid, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(grant.id)
+        .bind(grant.client_id)
+        .bind(grant.user_id)
+        .bind(grant.sid)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Ok(false);
+        }
+        record_access_token(&mut tx, jti, grant.id, expires_at).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Revokes one grant (a replayed code's), creating its row if the first redemption has
+    /// not recorded it yet, so that the first redemption then fails instead.
+    pub async fn revoke_grant(&self, grant: &GrantRecord<'_>) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO grants (id, client_id, user_id, sid, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $5) \
+             ON CONFLICT (id) DO UPDATE SET revoked_at = $5",
+        )
+        .bind(grant.id)
+        .bind(grant.client_id)
+        .bind(grant.user_id)
+        .bind(grant.sid)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        revoke_grants(&mut tx, GrantOwner::Id, grant.id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Revokes every grant of a user (sessions ended by an admin, for example).
+    pub async fn revoke_user_grants(&self, user_id: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        revoke_grants(&mut tx, GrantOwner::User, user_id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Puts one access token on the revocation list until it expires.
+    pub async fn revoke_access_token(&self, jti: &str, expires_at: i64) -> Result<()> {
+        sqlx::query("INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(jti)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn is_revoked(&self, jti: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM revoked_tokens WHERE jti = $1").bind(jti).fetch_one(&self.pool).await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+
+    /// Deletes what can no longer matter: expired codes, requests, sessions, revocations.
+    pub async fn purge_expired(&self) -> Result<()> {
+        let now = now();
+        for sql in [
+            "DELETE FROM authorization_codes WHERE expires_at < $1",
+            "DELETE FROM authorization_requests WHERE expires_at < $1",
+            "DELETE FROM revoked_tokens WHERE expires_at < $1",
+            "DELETE FROM access_tokens WHERE expires_at < $1",
+            "DELETE FROM sessions WHERE expires_at < $1",
+        ] {
+            sqlx::query(sql).bind(now).execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) async fn record_access_token(tx: &mut Transaction<'_, Any>, jti: &str, grant_id: &str, expires_at: i64) -> Result<()> {
+    sqlx::query("INSERT INTO access_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)")
+        .bind(jti)
+        .bind(grant_id)
+        .bind(expires_at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
