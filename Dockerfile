@@ -13,7 +13,6 @@ FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libssl3 && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /var/lib/lanyard --create-home lanyard
 COPY --from=build /src/target/release/lanyard /usr/local/bin/lanyard
-COPY --from=build /src/static /usr/share/lanyard/static
 USER lanyard
 WORKDIR /var/lib/lanyard
 ENV LANYARD_BIND=0.0.0.0:8080

@@ -1,3 +1,6 @@
+-- Flags are BIGINT 0/1: sqlx's Any driver cannot map SQLite's BOOLEAN, and 0/1 reads the
+-- same on both engines.
+
 -- Users: the people who sign in. Standard OIDC claims are kept as one JSON object
 -- (name, email, address, ...) because they are read and written as a whole.
 CREATE TABLE users (
@@ -5,8 +8,8 @@ CREATE TABLE users (
     username TEXT NOT NULL UNIQUE,
     password_hash TEXT NOT NULL,
     claims TEXT NOT NULL DEFAULT '{}',
-    is_admin BOOLEAN NOT NULL DEFAULT FALSE,
-    disabled BOOLEAN NOT NULL DEFAULT FALSE,
+    is_admin BIGINT NOT NULL DEFAULT 0,
+    disabled BIGINT NOT NULL DEFAULT 0,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
@@ -43,8 +46,8 @@ CREATE TABLE clients (
     grant_types TEXT NOT NULL,
     scope TEXT NOT NULL,
     default_api TEXT REFERENCES apis (identifier) ON DELETE SET NULL,
-    require_pkce BOOLEAN NOT NULL DEFAULT TRUE,
-    first_party BOOLEAN NOT NULL DEFAULT FALSE,
+    require_pkce BIGINT NOT NULL DEFAULT 1,
+    first_party BIGINT NOT NULL DEFAULT 0,
     id_token_signed_response_alg TEXT NOT NULL,
     refresh_token_ttl BIGINT NOT NULL,
     refresh_token_idle_ttl BIGINT NOT NULL,

@@ -167,6 +167,12 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, St
             .app_data(state.clone())
             .configure(crate::web::health::configure)
             .configure(crate::oauth::discovery::configure)
+            .configure(crate::oauth::authorize::configure)
+            .configure(crate::oauth::token::configure)
+            .configure(crate::oauth::userinfo::configure)
+            .configure(crate::web::login::configure)
+            .configure(crate::web::consent::configure)
+            .configure(crate::web::assets::configure)
     })
     .shutdown_timeout(10);
     if workers > 0 {

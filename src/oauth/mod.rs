@@ -1,7 +1,14 @@
 //! The protocol: one module per endpoint, plus the domain types they share.
 
+pub mod authorization_request;
+pub mod authorize;
+pub mod client_auth;
 pub mod discovery;
+pub mod error;
 pub mod issuer;
+pub mod params;
 pub mod pkce;
 pub mod redirect_uri;
 pub mod scope;
+pub mod token;
+pub mod userinfo;

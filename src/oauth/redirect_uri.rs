@@ -19,9 +19,17 @@ impl RedirectUri {
         match url.scheme() {
             "https" => {}
             "http" if is_loopback(&url) => {}
-            "http" => return Err(format!("{raw:?} must use https (http is allowed only for localhost/loopback)")),
+            "http" => {
+                return Err(format!(
+                    "{raw:?} must use https (http is allowed only for localhost/loopback)"
+                ));
+            }
             scheme if scheme.contains('.') => {}
-            scheme => return Err(format!("{raw:?} uses scheme {scheme:?}: use https or a private-use scheme such as com.example.app")),
+            scheme => {
+                return Err(format!(
+                    "{raw:?} uses scheme {scheme:?}: use https or a private-use scheme such as com.example.app"
+                ));
+            }
         }
         Ok(Self(raw.to_owned()))
     }
@@ -79,10 +87,21 @@ mod tests {
 
     #[test]
     fn registrable_uris() {
-        for good in ["https://app.example.test/cb", "http://127.0.0.1:9999/cb", "http://localhost/cb", "com.example.app:/cb"] {
+        for good in [
+            "https://app.example.test/cb",
+            "http://127.0.0.1:9999/cb",
+            "http://localhost/cb",
+            "com.example.app:/cb",
+        ] {
             assert!(RedirectUri::parse(good).is_ok(), "{good} refused");
         }
-        for bad in ["http://app.example.test/cb", "https://app.example.test/cb#x", "/cb", "javascript:alert(1)", "file:///etc/passwd"] {
+        for bad in [
+            "http://app.example.test/cb",
+            "https://app.example.test/cb#x",
+            "/cb",
+            "javascript:alert(1)",
+            "file:///etc/passwd",
+        ] {
             assert!(RedirectUri::parse(bad).is_err(), "{bad} accepted");
         }
     }
@@ -91,7 +110,12 @@ mod tests {
     fn matching_is_exact_except_loopback_ports() {
         let web = RedirectUri::parse("https://app.example.test/cb").unwrap();
         assert!(web.matches("https://app.example.test/cb"));
-        for other in ["https://app.example.test/cb/", "https://app.example.test/cb?x=1", "https://app.example.test:444/cb", "https://APP.example.test/cb"] {
+        for other in [
+            "https://app.example.test/cb/",
+            "https://app.example.test/cb?x=1",
+            "https://app.example.test:444/cb",
+            "https://APP.example.test/cb",
+        ] {
             assert!(!web.matches(other), "{other} matched");
         }
         let native = RedirectUri::parse("http://127.0.0.1/cb").unwrap();

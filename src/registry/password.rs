@@ -3,14 +3,15 @@
 
 use std::sync::{Arc, LazyLock};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use tokio::sync::Semaphore;
 
 /// At most this many argon2 computations run at once (each takes ~19 MiB and one core).
 const CONCURRENT_HASHES: usize = 2;
 
-static PERMITS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| Arc::new(Semaphore::new(CONCURRENT_HASHES)));
+static PERMITS: LazyLock<Arc<Semaphore>> =
+    LazyLock::new(|| Arc::new(Semaphore::new(CONCURRENT_HASHES)));
 
 /// Verified when the user does not exist, so that timing does not reveal usernames.
 static DUMMY_HASH: LazyLock<String> =
@@ -42,18 +43,30 @@ pub fn hash_blocking(password: &str) -> Result<String, String> {
 
 /// Hashes off the executor.
 pub async fn hash(password: String) -> Result<String, String> {
-    let _permit = PERMITS.clone().acquire_owned().await.map_err(|e| e.to_string())?;
-    tokio::task::spawn_blocking(move || hash_blocking(&password)).await.map_err(|e| e.to_string())?
+    let _permit = PERMITS
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::task::spawn_blocking(move || hash_blocking(&password))
+        .await
+        .map_err(|e| e.to_string())?
 }
 
 /// Verifies `password` against `stored` (or against a dummy hash when there is no user).
 pub async fn verify(password: String, stored: Option<String>) -> bool {
-    let Ok(_permit) = PERMITS.clone().acquire_owned().await else { return false };
+    let Ok(_permit) = PERMITS.clone().acquire_owned().await else {
+        return false;
+    };
     let exists = stored.is_some();
     let stored = stored.unwrap_or_else(|| DUMMY_HASH.clone());
     let ok = tokio::task::spawn_blocking(move || {
         PasswordHash::new(&stored)
-            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
             .unwrap_or(false)
     })
     .await

@@ -45,7 +45,10 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM api_scopes WHERE api_identifier = $1").bind(&api.identifier).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM api_scopes WHERE api_identifier = $1")
+            .bind(&api.identifier)
+            .execute(&mut *tx)
+            .await?;
         insert_scopes(&mut tx, api).await?;
         tx.commit().await?;
         Ok(true)
@@ -60,27 +63,44 @@ impl Store {
     }
 
     async fn apis_where(&self, identifier: Option<&str>) -> Result<Vec<Api>> {
-        let filter = if identifier.is_some() { "WHERE identifier = $1" } else { "" };
+        let filter = if identifier.is_some() {
+            "WHERE identifier = $1"
+        } else {
+            ""
+        };
         let sql = format!(
             "SELECT identifier, name, access_token_ttl, signing_alg, created_at, updated_at FROM apis {filter} ORDER BY identifier"
         );
         let scope_sql = format!(
             "SELECT api_identifier, name, description FROM api_scopes {} ORDER BY name",
-            if identifier.is_some() { "WHERE api_identifier = $1" } else { "" }
+            if identifier.is_some() {
+                "WHERE api_identifier = $1"
+            } else {
+                ""
+            }
         );
         let (rows, scope_rows) = match identifier {
             Some(id) => (
                 sqlx::query(&sql).bind(id).fetch_all(&self.pool).await?,
-                sqlx::query(&scope_sql).bind(id).fetch_all(&self.pool).await?,
+                sqlx::query(&scope_sql)
+                    .bind(id)
+                    .fetch_all(&self.pool)
+                    .await?,
             ),
-            None => (sqlx::query(&sql).fetch_all(&self.pool).await?, sqlx::query(&scope_sql).fetch_all(&self.pool).await?),
+            None => (
+                sqlx::query(&sql).fetch_all(&self.pool).await?,
+                sqlx::query(&scope_sql).fetch_all(&self.pool).await?,
+            ),
         };
         let mut scopes: HashMap<String, Vec<ApiScope>> = HashMap::new();
         for row in &scope_rows {
-            scopes.entry(row.try_get("api_identifier")?).or_default().push(ApiScope {
-                name: row.try_get("name")?,
-                description: row.try_get("description")?,
-            });
+            scopes
+                .entry(row.try_get("api_identifier")?)
+                .or_default()
+                .push(ApiScope {
+                    name: row.try_get("name")?,
+                    description: row.try_get("description")?,
+                });
         }
         rows.iter()
             .map(|row| {
@@ -101,9 +121,18 @@ impl Store {
 
     pub async fn delete_api(&self, identifier: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM api_scopes WHERE api_identifier = $1").bind(identifier).execute(&mut *tx).await?;
-        sqlx::query("UPDATE clients SET default_api = NULL WHERE default_api = $1").bind(identifier).execute(&mut *tx).await?;
-        let done = sqlx::query("DELETE FROM apis WHERE identifier = $1").bind(identifier).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM api_scopes WHERE api_identifier = $1")
+            .bind(identifier)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE clients SET default_api = NULL WHERE default_api = $1")
+            .bind(identifier)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query("DELETE FROM apis WHERE identifier = $1")
+            .bind(identifier)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
@@ -111,12 +140,14 @@ impl Store {
 
 async fn insert_scopes(tx: &mut sqlx::Transaction<'_, sqlx::Any>, api: &Api) -> Result<()> {
     for scope in &api.scopes {
-        sqlx::query("INSERT INTO api_scopes (api_identifier, name, description) VALUES ($1, $2, $3)")
-            .bind(&api.identifier)
-            .bind(&scope.name)
-            .bind(&scope.description)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO api_scopes (api_identifier, name, description) VALUES ($1, $2, $3)",
+        )
+        .bind(&api.identifier)
+        .bind(&scope.name)
+        .bind(&scope.description)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }

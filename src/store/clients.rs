@@ -20,7 +20,10 @@ fn uris(raw: &str) -> Result<Vec<RedirectUri>> {
     let list: Vec<String> = serde_json::from_str(raw).map_err(|_| corrupt("redirect URIs"))?;
     // Stored URIs were validated on the way in; a rule tightened since must not lock the
     // client out, so they are restored as they are.
-    Ok(list.into_iter().filter_map(|u| RedirectUri::parse(&u).ok()).collect())
+    Ok(list
+        .into_iter()
+        .filter_map(|u| RedirectUri::parse(&u).ok())
+        .collect())
 }
 
 fn from_row(row: &AnyRow) -> Result<Client> {
@@ -33,7 +36,11 @@ fn from_row(row: &AnyRow) -> Result<Client> {
     Ok(Client {
         client_id: row.try_get("client_id")?,
         name: row.try_get("name")?,
-        client_type: if client_type == "public" { ClientType::Public } else { ClientType::Confidential },
+        client_type: if client_type == "public" {
+            ClientType::Public
+        } else {
+            ClientType::Confidential
+        },
         secret_hash: row.try_get("secret_hash")?,
         auth_method: AuthMethod::parse(&auth_method).ok_or_else(|| corrupt("auth method"))?,
         redirect_uris: uris(&row.try_get::<String, _>("redirect_uris")?)?,
@@ -41,8 +48,8 @@ fn from_row(row: &AnyRow) -> Result<Client> {
         grant_types: grants.iter().filter_map(|g| GrantType::parse(g)).collect(),
         scope: ScopeSet::parse(&scope).map_err(|_| corrupt("scope"))?,
         default_api: row.try_get("default_api")?,
-        require_pkce: row.try_get("require_pkce")?,
-        first_party: row.try_get("first_party")?,
+        require_pkce: super::get_flag(row, "require_pkce")?,
+        first_party: super::get_flag(row, "first_party")?,
         id_token_alg: alg.parse().map_err(|_| corrupt("id_token alg"))?,
         refresh_token_ttl: row.try_get("refresh_token_ttl")?,
         refresh_token_idle_ttl: row.try_get("refresh_token_idle_ttl")?,
@@ -75,8 +82,8 @@ impl Store {
             .bind(grant_list(&c.grant_types))
             .bind(c.scope.to_string())
             .bind(&c.default_api)
-            .bind(c.require_pkce)
-            .bind(c.first_party)
+            .bind(super::flag(c.require_pkce))
+            .bind(super::flag(c.first_party))
             .bind(c.id_token_alg.as_str())
             .bind(c.refresh_token_ttl)
             .bind(c.refresh_token_idle_ttl)
@@ -104,8 +111,8 @@ impl Store {
         .bind(grant_list(&c.grant_types))
         .bind(c.scope.to_string())
         .bind(&c.default_api)
-        .bind(c.require_pkce)
-        .bind(c.first_party)
+        .bind(super::flag(c.require_pkce))
+        .bind(super::flag(c.first_party))
         .bind(c.id_token_alg.as_str())
         .bind(c.refresh_token_ttl)
         .bind(c.refresh_token_idle_ttl)
@@ -119,16 +126,30 @@ impl Store {
     /// One round trip: the token endpoint's client authentication reads only this.
     pub async fn client(&self, client_id: &str) -> Result<Option<Client>> {
         let sql = format!("SELECT {COLUMNS} FROM clients WHERE client_id = $1");
-        sqlx::query(&sql).bind(client_id).fetch_optional(&self.pool).await?.as_ref().map(from_row).transpose()
+        sqlx::query(&sql)
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
     }
 
     pub async fn list_clients(&self) -> Result<Vec<Client>> {
         let sql = format!("SELECT {COLUMNS} FROM clients ORDER BY name, client_id");
-        sqlx::query(&sql).fetch_all(&self.pool).await?.iter().map(from_row).collect()
+        sqlx::query(&sql)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(from_row)
+            .collect()
     }
 
     pub async fn count_clients(&self) -> Result<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) AS n FROM clients").fetch_one(&self.pool).await?.try_get("n")?)
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM clients")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?)
     }
 
     pub async fn set_client_secret(&self, client_id: &str, secret_hash: &str) -> Result<bool> {
@@ -147,10 +168,16 @@ impl Store {
     pub async fn delete_client(&self, client_id: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         super::grants::revoke_grants(&mut tx, super::grants::GrantOwner::Client, client_id).await?;
-        for sql in ["DELETE FROM consents WHERE client_id = $1", "DELETE FROM authorization_codes WHERE client_id = $1"] {
+        for sql in [
+            "DELETE FROM consents WHERE client_id = $1",
+            "DELETE FROM authorization_codes WHERE client_id = $1",
+        ] {
             sqlx::query(sql).bind(client_id).execute(&mut *tx).await?;
         }
-        let done = sqlx::query("DELETE FROM clients WHERE client_id = $1").bind(client_id).execute(&mut *tx).await?;
+        let done = sqlx::query("DELETE FROM clients WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }

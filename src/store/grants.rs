@@ -35,7 +35,11 @@ impl GrantOwner {
 
 /// Marks grants revoked, puts their live access tokens on the revocation list and deletes
 /// their refresh tokens, inside the caller's transaction.
-pub(crate) async fn revoke_grants(tx: &mut Transaction<'_, Any>, owner: GrantOwner, value: &str) -> Result<()> {
+pub(crate) async fn revoke_grants(
+    tx: &mut Transaction<'_, Any>,
+    owner: GrantOwner,
+    value: &str,
+) -> Result<()> {
     let column = owner.column();
     let now = now();
     sqlx::query(&format!(
@@ -47,22 +51,31 @@ pub(crate) async fn revoke_grants(tx: &mut Transaction<'_, Any>, owner: GrantOwn
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    sqlx::query(&format!("DELETE FROM refresh_tokens WHERE family_id IN (SELECT id FROM grants WHERE {column} = $1)"))
-        .bind(value)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query(&format!("UPDATE grants SET revoked_at = $1 WHERE {column} = $2 AND revoked_at IS NULL"))
-        .bind(now)
-        .bind(value)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(&format!(
+        "DELETE FROM refresh_tokens WHERE family_id IN (SELECT id FROM grants WHERE {column} = $1)"
+    ))
+    .bind(value)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(&format!(
+        "UPDATE grants SET revoked_at = $1 WHERE {column} = $2 AND revoked_at IS NULL"
+    ))
+    .bind(now)
+    .bind(value)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
 impl Store {
     /// Records a new grant and its first access token, atomically. Returns `false` (and
-    /// records nothing) when the grant id exists already: a replayed code revoked it first.
-    pub async fn record_grant(&self, grant: &GrantRecord<'_>, jti: &str, expires_at: i64) -> Result<bool> {
+    /// records nothing) when the grant id exists already.
+    pub async fn record_grant(
+        &self,
+        grant: &GrantRecord<'_>,
+        jti: &str,
+        expires_at: i64,
+    ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO grants (id, client_id, user_id, sid, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
@@ -82,22 +95,12 @@ impl Store {
         Ok(true)
     }
 
-    /// Revokes one grant (a replayed code's), creating its row if the first redemption has
-    /// not recorded it yet, so that the first redemption then fails instead.
-    pub async fn revoke_grant(&self, grant: &GrantRecord<'_>) -> Result<()> {
+    /// Revokes one grant and everything issued under it. A grant not recorded yet (its
+    /// code's first redemption still in flight) is left alone: of two concurrent
+    /// redemptions one must succeed, and that one has issued nothing yet to revoke.
+    pub async fn revoke_grant(&self, grant_id: &str) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO grants (id, client_id, user_id, sid, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $5) \
-             ON CONFLICT (id) DO UPDATE SET revoked_at = $5",
-        )
-        .bind(grant.id)
-        .bind(grant.client_id)
-        .bind(grant.user_id)
-        .bind(grant.sid)
-        .bind(now())
-        .execute(&mut *tx)
-        .await?;
-        revoke_grants(&mut tx, GrantOwner::Id, grant.id).await?;
+        revoke_grants(&mut tx, GrantOwner::Id, grant_id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -112,16 +115,21 @@ impl Store {
 
     /// Puts one access token on the revocation list until it expires.
     pub async fn revoke_access_token(&self, jti: &str, expires_at: i64) -> Result<()> {
-        sqlx::query("INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(jti)
-            .bind(expires_at)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(jti)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     pub async fn is_revoked(&self, jti: &str) -> Result<bool> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM revoked_tokens WHERE jti = $1").bind(jti).fetch_one(&self.pool).await?;
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM revoked_tokens WHERE jti = $1")
+            .bind(jti)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(row.try_get::<i64, _>("n")? > 0)
     }
 
@@ -141,7 +149,12 @@ impl Store {
     }
 }
 
-pub(crate) async fn record_access_token(tx: &mut Transaction<'_, Any>, jti: &str, grant_id: &str, expires_at: i64) -> Result<()> {
+pub(crate) async fn record_access_token(
+    tx: &mut Transaction<'_, Any>,
+    jti: &str,
+    grant_id: &str,
+    expires_at: i64,
+) -> Result<()> {
     sqlx::query("INSERT INTO access_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)")
         .bind(jti)
         .bind(grant_id)

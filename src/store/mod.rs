@@ -146,6 +146,17 @@ fn sqlite_url(raw: &str) -> String {
     format!("{raw}{sep}mode=rwc")
 }
 
+/// A flag as stored (BIGINT 0/1: portable where BOOLEAN is not, under sqlx's Any driver).
+pub(crate) fn flag(value: bool) -> i64 {
+    i64::from(value)
+}
+
+/// Reads a 0/1 flag column.
+pub(crate) fn get_flag(row: &sqlx::any::AnyRow, column: &str) -> Result<bool> {
+    use sqlx::Row;
+    Ok(row.try_get::<i64, _>(column)? != 0)
+}
+
 /// Seconds since the Unix epoch: every timestamp in the schema.
 pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()

@@ -1,3 +1,6 @@
-//! Tokens: signing keys and the JWTs Lanyard issues.
+//! Tokens: signing keys, the two token types, issuing and verifying them.
 
+pub mod claims;
+pub mod issue;
 pub mod keys;
+pub mod verify;

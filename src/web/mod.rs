@@ -1,3 +1,9 @@
 //! HTML pages and the HTTP plumbing around them.
 
+pub mod assets;
+pub mod consent;
+pub mod csrf;
 pub mod health;
+pub mod login;
+pub mod pages;
+pub mod session;

@@ -151,6 +151,8 @@ pub struct TestServer {
     pub port: u16,
     pub http: reqwest::Client,
     pub config: Config,
+    /// Direct access to the server's database, to arrange what a test needs.
+    pub store: lanyard::store::Store,
     handle: actix_web::dev::ServerHandle,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -163,6 +165,9 @@ impl TestServer {
 
     /// Starts a server on `db`, letting the test adjust the settings first.
     pub async fn start_with(db: &TestDb, adjust: impl FnOnce(&mut Settings)) -> TestServer {
+        if std::env::var_os("RUST_LOG").is_some() {
+            lanyard::telemetry::init(lanyard::config::LogFormat::Text);
+        }
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
         let port = listener.local_addr().expect("local addr").port();
         let mut settings = test_settings(db, port);
@@ -172,6 +177,7 @@ impl TestServer {
             .await
             .expect("server starts");
         let handle = app.handle();
+        let store = app.state().store.clone();
         let task = tokio::spawn(app.run_until_stopped());
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -183,6 +189,7 @@ impl TestServer {
             port,
             http,
             config,
+            store,
             handle,
             task: Some(task),
         }

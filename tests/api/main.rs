@@ -1,6 +1,8 @@
 //! Black-box tests: the real server over HTTP, on SQLite and PostgreSQL.
 
+mod flow;
 mod helpers;
 
 mod cli;
 mod foundation;
+mod sign_in;

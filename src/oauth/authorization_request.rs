@@ -1,0 +1,247 @@
+//! `AuthorizationRequest`: an `/authorize` query turned, once, into a value that is valid
+//! for its client. Nothing downstream re-checks it.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{AuthorizeError, ErrorRedirect};
+use super::params::Params;
+use super::pkce::CodeChallenge;
+use super::scope::{ScopeSet, is_oidc_scope};
+use crate::registry::api::Api;
+use crate::registry::client::{Client, GrantType};
+
+/// A validated authorization request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthorizationRequest {
+    pub client_id: String,
+    /// The redirect_uri exactly as sent (it matched a registered one).
+    pub redirect_uri: String,
+    /// Granted scopes: requested, known, and allowed for the client.
+    pub scope: ScopeSet,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<CodeChallenge>,
+    /// The APIs the grant is for (RFC 8707), or the client's default API.
+    pub resources: Vec<String>,
+    pub prompt_login: bool,
+    pub prompt_consent: bool,
+    pub prompt_none: bool,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+}
+
+impl AuthorizationRequest {
+    pub fn is_openid(&self) -> bool {
+        self.scope.contains("openid")
+    }
+
+    /// An error for this request's client, at its redirect_uri.
+    pub fn error(
+        &self,
+        iss: &str,
+        error: &'static str,
+        description: impl Into<String>,
+    ) -> AuthorizeError {
+        AuthorizeError::Redirect(ErrorRedirect {
+            redirect_uri: self.redirect_uri.clone(),
+            error,
+            description: description.into(),
+            state: self.state.clone(),
+            iss: iss.to_owned(),
+        })
+    }
+
+    /// Validates `params` for `client` (already looked up by client_id), in the order of
+    /// RFC 6749 §4.1.2.1: the redirect_uri first (a page if it is wrong), then everything
+    /// else (errors redirected to it).
+    pub fn parse(
+        params: &Params,
+        client: &Client,
+        apis: &[Api],
+        iss: &str,
+    ) -> Result<Self, AuthorizeError> {
+        let bad_page = |message: String| AuthorizeError::page("Invalid request", message);
+        let redirect_uri = match params.single("redirect_uri").map_err(bad_page)? {
+            Some(uri) if client.redirect_uri(uri).is_some() => uri.to_owned(),
+            Some(uri) => {
+                return Err(bad_page(format!(
+                    "The redirect_uri {uri:?} is not registered for client {:?}. Register it exactly (no wildcards) and try again.",
+                    client.client_id
+                )));
+            }
+            None => {
+                return Err(bad_page(
+                    "The request has no redirect_uri; it is required.".into(),
+                ));
+            }
+        };
+        // From here on, errors go back to the client.
+        let state = params.single("state").ok().flatten().map(str::to_owned);
+        let fail = |error: &'static str, description: String| {
+            AuthorizeError::Redirect(ErrorRedirect {
+                redirect_uri: redirect_uri.clone(),
+                error,
+                description,
+                state: state.clone(),
+                iss: iss.to_owned(),
+            })
+        };
+        let invalid = |d: String| fail("invalid_request", d);
+        let single = |name: &str| params.single(name).map_err(invalid);
+
+        if single("request")?.is_some() {
+            return Err(fail(
+                "request_not_supported",
+                "request objects are not supported".into(),
+            ));
+        }
+        if single("request_uri")?.is_some() {
+            return Err(fail(
+                "request_uri_not_supported",
+                "request_uri is not supported".into(),
+            ));
+        }
+        match single("response_type")? {
+            Some("code") => {}
+            Some(other) => {
+                return Err(fail(
+                    "unsupported_response_type",
+                    format!("response_type {other:?} is not supported: use code"),
+                ));
+            }
+            None => return Err(invalid("response_type is required (use code)".into())),
+        }
+        if !client.allows_grant(GrantType::AuthorizationCode) {
+            return Err(fail(
+                "unauthorized_client",
+                "this client may not use the authorization code grant".into(),
+            ));
+        }
+        match single("response_mode")? {
+            None | Some("query") => {}
+            Some(other) => {
+                return Err(invalid(format!(
+                    "response_mode {other:?} is not supported: use query"
+                )));
+            }
+        }
+
+        // RFC 8707 resources, with Auth0's `audience` as an alias.
+        let mut resources: Vec<String> = Vec::new();
+        for resource in params
+            .all("resource")
+            .into_iter()
+            .chain(single("audience")?)
+        {
+            if !apis.iter().any(|a| a.identifier == resource) {
+                return Err(fail(
+                    "invalid_target",
+                    format!("{resource:?} is not a registered API"),
+                ));
+            }
+            if !resources.iter().any(|r| r == resource) {
+                resources.push(resource.to_owned());
+            }
+        }
+        if resources.is_empty()
+            && let Some(default) = &client.default_api
+        {
+            resources.push(default.clone());
+        }
+
+        let requested = ScopeSet::parse(single("scope")?.unwrap_or(""))
+            .map_err(|e| fail("invalid_scope", e))?;
+        for scope in requested.iter() {
+            if !is_oidc_scope(scope) && !apis.iter().any(|a| a.defines(scope)) {
+                return Err(fail(
+                    "invalid_scope",
+                    format!("{scope:?} is not a known scope"),
+                ));
+            }
+        }
+        // Grant what the client is allowed, and offline_access only with the refresh grant.
+        let scope = requested.filter(|s| {
+            client.scope.contains(s)
+                && (s != "offline_access" || client.allows_grant(GrantType::RefreshToken))
+        });
+        for s in scope.iter().filter(|s| !is_oidc_scope(s)) {
+            if !resources
+                .iter()
+                .any(|r| apis.iter().any(|a| &a.identifier == r && a.defines(s)))
+            {
+                let owners: Vec<&str> = apis
+                    .iter()
+                    .filter(|a| a.defines(s))
+                    .map(|a| a.identifier.as_str())
+                    .collect();
+                return Err(fail(
+                    "invalid_scope",
+                    format!(
+                        "scope {s:?} belongs to {}: name that API with the resource parameter",
+                        owners.join(", ")
+                    ),
+                ));
+            }
+        }
+        // An access token needs an audience: the userinfo endpoint (openid) or an API.
+        if !scope.contains("openid") && resources.is_empty() {
+            return Err(fail(
+                "invalid_scope",
+                "nothing to grant: request openid (if this client is allowed it), or name an API with resource".into(),
+            ));
+        }
+
+        let code_challenge = match single("code_challenge")? {
+            Some(challenge) => Some(
+                CodeChallenge::parse(challenge, single("code_challenge_method")?)
+                    .map_err(invalid)?,
+            ),
+            None if client.require_pkce => {
+                return Err(invalid(
+                    "code_challenge is required (PKCE with S256) for this client".into(),
+                ));
+            }
+            None => None,
+        };
+
+        let mut prompt = (false, false, false);
+        for value in single("prompt")?
+            .unwrap_or("")
+            .split(' ')
+            .filter(|v| !v.is_empty())
+        {
+            match value {
+                "none" => prompt.0 = true,
+                "login" => prompt.1 = true,
+                "consent" => prompt.2 = true,
+                "select_account" => {}
+                other => return Err(invalid(format!("prompt value {other:?} is not supported"))),
+            }
+        }
+        if prompt.0 && (prompt.1 || prompt.2) {
+            return Err(invalid(
+                "prompt=none cannot be combined with other values".into(),
+            ));
+        }
+        let max_age = match single("max_age")? {
+            Some(raw) => Some(raw.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| {
+                invalid("max_age must be a non-negative number of seconds".into())
+            })?),
+            None => None,
+        };
+        Ok(Self {
+            client_id: client.client_id.clone(),
+            redirect_uri: redirect_uri.clone(),
+            scope,
+            nonce: single("nonce")?.map(str::to_owned),
+            state: state.clone(),
+            code_challenge,
+            resources,
+            prompt_none: prompt.0,
+            prompt_login: prompt.1,
+            prompt_consent: prompt.2,
+            max_age,
+            login_hint: single("login_hint")?.map(str::to_owned),
+        })
+    }
+}

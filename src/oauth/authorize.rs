@@ -1,0 +1,340 @@
+//! `/authorize` (GET and POST) and `/authorize/continue`, where the flow resumes after the
+//! login and consent pages.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use super::authorization_request::AuthorizationRequest;
+use super::error::{AuthorizeError, redirect_with};
+use super::params::Params;
+use super::scope::OIDC_SCOPES;
+use crate::app::AppState;
+use crate::crypto::{random_token, sha256_hex};
+use crate::registry::client::Client;
+use crate::registry::user::User;
+use crate::store::authorization::CodeRecord;
+use crate::store::now;
+use crate::store::sessions::Session;
+use crate::web::{csrf, pages, session};
+
+/// How long a code lives (the contract's ≤ 60 s).
+pub const CODE_TTL: i64 = 60;
+/// How long a user may take on the login and consent pages.
+const PENDING_TTL: i64 = 600;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/authorize")
+            .route(web::get().to(authorize_get))
+            .route(web::post().to(authorize_post)),
+    )
+    .route("/authorize/continue", web::get().to(resume));
+}
+
+async fn authorize_get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AuthorizeError> {
+    let params = Params::parse(req.query_string().as_bytes());
+    start(&req, &state, &params).await
+}
+
+/// OIDC Core §3.1.2.1: the same request, form-encoded in a POST body.
+async fn authorize_post(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AuthorizeError> {
+    start(&req, &state, &Params::parse(&body)).await
+}
+
+async fn start(
+    req: &HttpRequest,
+    state: &AppState,
+    params: &Params,
+) -> Result<HttpResponse, AuthorizeError> {
+    let client_id = params
+        .single("client_id")
+        .map_err(|e| AuthorizeError::page("Invalid request", e))?
+        .ok_or_else(|| AuthorizeError::page("Invalid request", "The request has no client_id."))?;
+    let client = state.store.client(client_id).await?.ok_or_else(|| {
+        AuthorizeError::page(
+            "Unknown application",
+            format!("There is no client with the id {client_id:?}."),
+        )
+    })?;
+    let apis = state.store.list_apis().await?;
+    let request =
+        AuthorizationRequest::parse(params, &client, &apis, state.config.issuer.as_str())?;
+    decide(req, state, &client, &request, None).await
+}
+
+/// A pending request saved while the user is on the login or consent page.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub id: String,
+    pub created_at: i64,
+}
+
+#[derive(Deserialize)]
+struct ResumeQuery {
+    request_id: String,
+}
+
+async fn resume(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<ResumeQuery>,
+) -> Result<HttpResponse, AuthorizeError> {
+    let (request, client, pending) = load_pending(&state, &query.request_id).await?;
+    decide(&req, &state, &client, &request, Some(pending)).await
+}
+
+/// Loads a pending request and its client, or explains that it is gone.
+pub async fn load_pending(
+    state: &AppState,
+    id: &str,
+) -> Result<(AuthorizationRequest, Client, Pending), AuthorizeError> {
+    let gone = || {
+        AuthorizeError::page(
+            "Sign-in expired",
+            "This sign-in request has expired or was already completed. Go back to the application and start again.",
+        )
+    };
+    let (params, created_at) = state
+        .store
+        .authorization_request(id)
+        .await?
+        .ok_or_else(gone)?;
+    let request: AuthorizationRequest = serde_json::from_str(&params).map_err(|_| gone())?;
+    let client = state
+        .store
+        .client(&request.client_id)
+        .await?
+        .ok_or_else(gone)?;
+    Ok((
+        request,
+        client,
+        Pending {
+            id: id.to_owned(),
+            created_at,
+        },
+    ))
+}
+
+/// Where the flow stands: sign in, consent, or issue a code.
+pub async fn decide(
+    req: &HttpRequest,
+    state: &AppState,
+    client: &Client,
+    request: &AuthorizationRequest,
+    pending: Option<Pending>,
+) -> Result<HttpResponse, AuthorizeError> {
+    let iss = state.config.issuer.as_str();
+    let now = now();
+    let started = pending.as_ref().map_or(now, |p| p.created_at);
+    let mut user = None;
+    if let Some(s) = session::current(req, &state.store).await? {
+        // A sign-in during this request satisfies prompt=login and max_age.
+        let fresh = s.auth_time >= started;
+        let too_old = request.max_age.is_some_and(|max| now - s.auth_time > max);
+        if fresh || !(request.prompt_login || too_old) {
+            let u = state.store.user_by_id(&s.user_id).await?;
+            let hint_differs = request
+                .login_hint
+                .as_deref()
+                .is_some_and(|h| u.as_ref().is_some_and(|u| u.username != h));
+            if !hint_differs || fresh {
+                user = u.map(|u| (u, s));
+            }
+        }
+    }
+    let Some((user, session)) = user else {
+        if request.prompt_none {
+            return Err(request.error(iss, "login_required", "the user is not signed in"));
+        }
+        let pending = persist(state, request, pending).await?;
+        return Ok(login_page(
+            req,
+            state,
+            client,
+            &pending.id,
+            request.login_hint.as_deref().unwrap_or(""),
+            None,
+            StatusCode::OK,
+        ));
+    };
+    if needs_consent(state, client, request, &user, started).await? {
+        if request.prompt_none {
+            return Err(request.error(
+                iss,
+                "consent_required",
+                "the user has not consented to this client",
+            ));
+        }
+        let pending = persist(state, request, pending).await?;
+        return consent_page(req, state, client, request, &user, &pending.id).await;
+    }
+    let response = issue_code(state, request, &user, &session).await?;
+    if let Some(p) = pending {
+        state.store.delete_authorization_request(&p.id).await?;
+    }
+    Ok(response)
+}
+
+async fn persist(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    pending: Option<Pending>,
+) -> Result<Pending, AuthorizeError> {
+    if let Some(p) = pending {
+        return Ok(p);
+    }
+    let id = random_token(24);
+    let params = serde_json::to_string(request).map_err(|_| AuthorizeError::Unavailable)?;
+    state
+        .store
+        .insert_authorization_request(&id, &request.client_id, &params, PENDING_TTL)
+        .await?;
+    Ok(Pending {
+        id,
+        created_at: now(),
+    })
+}
+
+async fn needs_consent(
+    state: &AppState,
+    client: &Client,
+    request: &AuthorizationRequest,
+    user: &User,
+    started: i64,
+) -> Result<bool, AuthorizeError> {
+    if client.first_party {
+        return Ok(false);
+    }
+    let Some((scope, resources, updated_at)) =
+        state.store.consent(&user.id, &client.client_id).await?
+    else {
+        return Ok(true);
+    };
+    if request.prompt_consent && updated_at < started {
+        return Ok(true);
+    }
+    let granted = super::scope::ScopeSet::parse(&scope).unwrap_or_default();
+    let granted_resources: Vec<String> = serde_json::from_str(&resources).unwrap_or_default();
+    Ok(!request.scope.is_subset(&granted)
+        || !request
+            .resources
+            .iter()
+            .all(|r| granted_resources.contains(r)))
+}
+
+/// The login page for a pending request.
+pub fn login_page(
+    req: &HttpRequest,
+    state: &AppState,
+    client: &Client,
+    request_id: &str,
+    username: &str,
+    error: Option<String>,
+    status: StatusCode,
+) -> HttpResponse {
+    let (csrf_token, cookie) = csrf::token(req, state.config.issuer.is_https());
+    let page = pages::LoginPage {
+        client_name: &client.name,
+        request_id,
+        csrf_token: &csrf_token,
+        username,
+        error,
+    };
+    let mut response = pages::html(status, &page);
+    if let Some(cookie) = cookie {
+        let _ = response.add_cookie(&cookie);
+    }
+    response
+}
+
+async fn consent_page(
+    req: &HttpRequest,
+    state: &AppState,
+    client: &Client,
+    request: &AuthorizationRequest,
+    user: &User,
+    request_id: &str,
+) -> Result<HttpResponse, AuthorizeError> {
+    let apis = state.store.list_apis().await?;
+    let scopes = request
+        .scope
+        .iter()
+        .map(|s| {
+            let description = OIDC_SCOPES
+                .iter()
+                .find(|(name, _)| *name == s)
+                .map(|(_, d)| (*d).to_owned())
+                .or_else(|| {
+                    apis.iter()
+                        .find_map(|a| a.scope_description(s).map(str::to_owned))
+                })
+                .unwrap_or_default();
+            (s.to_owned(), description)
+        })
+        .collect();
+    let api_names = request
+        .resources
+        .iter()
+        .map(|r| match apis.iter().find(|a| &a.identifier == r) {
+            Some(api) => format!("{} ({})", api.name, api.identifier),
+            None => r.clone(),
+        })
+        .collect();
+    let (csrf_token, cookie) = csrf::token(req, state.config.issuer.is_https());
+    let page = pages::ConsentPage {
+        client_name: &client.name,
+        username: &user.username,
+        request_id,
+        csrf_token: &csrf_token,
+        scopes,
+        apis: api_names,
+    };
+    let mut response = pages::html(StatusCode::OK, &page);
+    if let Some(cookie) = cookie {
+        let _ = response.add_cookie(&cookie);
+    }
+    Ok(response)
+}
+
+/// Stores a single-use code bound to everything the token request must repeat, and sends
+/// the browser back with it (RFC 6749 §4.1.2, RFC 9207 `iss`).
+async fn issue_code(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    user: &User,
+    session: &Session,
+) -> Result<HttpResponse, AuthorizeError> {
+    let code = random_token(32);
+    let record = CodeRecord {
+        code_hash: sha256_hex(&code),
+        grant_id: uuid::Uuid::new_v4().to_string(),
+        client_id: request.client_id.clone(),
+        user_id: user.id.clone(),
+        sid: session.sid.clone(),
+        redirect_uri: request.redirect_uri.clone(),
+        code_challenge: request
+            .code_challenge
+            .as_ref()
+            .map(|c| c.as_str().to_owned()),
+        nonce: request.nonce.clone(),
+        scope: request.scope.to_string(),
+        resources: serde_json::to_string(&request.resources).unwrap_or_else(|_| "[]".into()),
+        auth_time: session.auth_time,
+        expires_at: now() + CODE_TTL,
+    };
+    state.store.insert_code(&record).await?;
+    let mut params = vec![("code", code.as_str())];
+    if let Some(s) = &request.state {
+        params.push(("state", s));
+    }
+    params.push(("iss", state.config.issuer.as_str()));
+    Ok(redirect_with(&request.redirect_uri, &params))
+}

@@ -1,0 +1,296 @@
+//! Protocol errors and how each reaches the wire: an HTML page, an error redirect
+//! (RFC 6749 §4.1.2.1), a JSON body (§5.2) or a Bearer challenge (RFC 6750 §3).
+
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::store::StoreError;
+use crate::web::pages;
+
+/// A failure at `/authorize` (and the login and consent steps that continue it).
+#[derive(Debug)]
+pub enum AuthorizeError {
+    /// The client or redirect_uri cannot be trusted: show a page, never redirect
+    /// (RFC 6749 §4.1.2.1).
+    Page {
+        status: StatusCode,
+        title: &'static str,
+        message: String,
+    },
+    /// Tell the client, at its registered redirect_uri.
+    Redirect(ErrorRedirect),
+    /// The store failed; nothing the caller did.
+    Unavailable,
+}
+
+/// An error sent back to a verified redirect_uri, with `state` and `iss` (RFC 9207).
+#[derive(Debug)]
+pub struct ErrorRedirect {
+    pub redirect_uri: String,
+    pub error: &'static str,
+    pub description: String,
+    pub state: Option<String>,
+    pub iss: String,
+}
+
+impl AuthorizeError {
+    pub fn page(title: &'static str, message: impl Into<String>) -> Self {
+        Self::Page {
+            status: StatusCode::BAD_REQUEST,
+            title,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for AuthorizeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Page { message, .. } => f.write_str(message),
+            Self::Redirect(r) => write!(f, "{}: {}", r.error, r.description),
+            Self::Unavailable => f.write_str("temporarily unavailable"),
+        }
+    }
+}
+
+impl From<StoreError> for AuthorizeError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store failure during authorization");
+        Self::Unavailable
+    }
+}
+
+/// Appends parameters to a redirect URI, keeping its own query (RFC 6749 §3.1.2).
+pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> HttpResponse {
+    match url::Url::parse(redirect_uri) {
+        Ok(mut url) => {
+            {
+                let mut query = url.query_pairs_mut();
+                for (k, v) in params {
+                    query.append_pair(k, v);
+                }
+            }
+            HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, url.as_str()))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish()
+        }
+        Err(_) => pages::message(
+            StatusCode::BAD_REQUEST,
+            "Invalid redirect",
+            "The redirect URI is not valid.",
+        ),
+    }
+}
+
+impl ResponseError for AuthorizeError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Page { status, .. } => *status,
+            Self::Redirect(_) => StatusCode::SEE_OTHER,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Page {
+                status,
+                title,
+                message,
+            } => pages::message(*status, title, message),
+            Self::Redirect(r) => {
+                let mut params = vec![
+                    ("error", r.error),
+                    ("error_description", r.description.as_str()),
+                ];
+                if let Some(state) = &r.state {
+                    params.push(("state", state));
+                }
+                params.push(("iss", &r.iss));
+                redirect_with(&r.redirect_uri, &params)
+            }
+            Self::Unavailable => pages::message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "Lanyard cannot reach its database right now. Please try again in a moment.",
+            ),
+        }
+    }
+}
+
+/// An RFC 6749 §5.2 error from the token endpoint (and introspection, revocation).
+#[derive(Debug)]
+pub struct TokenError {
+    pub error: &'static str,
+    pub description: String,
+    /// Basic authentication was attempted: answer with a Basic challenge.
+    pub basic: bool,
+}
+
+impl TokenError {
+    pub fn new(error: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            error,
+            description: description.into(),
+            basic: false,
+        }
+    }
+
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new("invalid_request", description)
+    }
+
+    pub fn invalid_grant(description: impl Into<String>) -> Self {
+        Self::new("invalid_grant", description)
+    }
+
+    pub fn invalid_client(description: impl Into<String>, basic: bool) -> Self {
+        Self {
+            error: "invalid_client",
+            description: description.into(),
+            basic,
+        }
+    }
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.error, self.description)
+    }
+}
+
+impl From<StoreError> for TokenError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store failure at a token endpoint");
+        Self::new(
+            "temporarily_unavailable",
+            "the server cannot reach its database; retry shortly",
+        )
+    }
+}
+
+impl From<crate::tokens::keys::KeyError> for TokenError {
+    fn from(e: crate::tokens::keys::KeyError) -> Self {
+        tracing::error!(error = %e, "signing failed");
+        Self::new("server_error", "the token could not be signed")
+    }
+}
+
+impl ResponseError for TokenError {
+    fn status_code(&self) -> StatusCode {
+        match self.error {
+            "invalid_client" => StatusCode::UNAUTHORIZED,
+            "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+            "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::PRAGMA, "no-cache"));
+        if self.basic {
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"lanyard\""),
+            ));
+        }
+        response.json(json!({ "error": self.error, "error_description": self.description }))
+    }
+}
+
+/// An RFC 6750 §3 error for a protected resource (userinfo).
+#[derive(Debug)]
+pub struct BearerError {
+    /// `None`: no token was sent (§3.1: no error code then).
+    pub error: Option<&'static str>,
+    pub description: String,
+    pub status: StatusCode,
+}
+
+impl BearerError {
+    pub fn missing() -> Self {
+        Self {
+            error: None,
+            description: "an access token is required".into(),
+            status: StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    pub fn invalid_token(description: impl Into<String>) -> Self {
+        Self {
+            error: Some("invalid_token"),
+            description: description.into(),
+            status: StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self {
+            error: Some("invalid_request"),
+            description: description.into(),
+            status: StatusCode::BAD_REQUEST,
+        }
+    }
+
+    pub fn insufficient_scope(description: impl Into<String>) -> Self {
+        Self {
+            error: Some("insufficient_scope"),
+            description: description.into(),
+            status: StatusCode::FORBIDDEN,
+        }
+    }
+}
+
+impl fmt::Display for BearerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {}",
+            self.error.unwrap_or("unauthorized"),
+            self.description
+        )
+    }
+}
+
+impl From<StoreError> for BearerError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store failure at a protected resource");
+        Self {
+            error: Some("temporarily_unavailable"),
+            description: "the server cannot reach its database; retry shortly".into(),
+            status: StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl ResponseError for BearerError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        // Quotes and backslashes can't appear in a quoted-string unescaped; descriptions are
+        // ours, but keep the header well-formed whatever they say.
+        let description = self.description.replace(['"', '\\'], "'");
+        let challenge = match self.error {
+            None => "Bearer realm=\"lanyard\"".to_owned(),
+            Some(error) => format!(
+                "Bearer realm=\"lanyard\", error=\"{error}\", error_description=\"{description}\""
+            ),
+        };
+        let mut response = HttpResponse::build(self.status);
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            response.insert_header((header::WWW_AUTHENTICATE, value));
+        }
+        response.json(json!({ "error": self.error.unwrap_or("invalid_token"), "error_description": self.description }))
+    }
+}

@@ -1,0 +1,40 @@
+//! Form-encoded protocol parameters, where a parameter sent twice is an error
+//! (RFC 6749 §3.1) unless it may repeat (`resource`, RFC 8707).
+
+use std::collections::HashMap;
+
+/// Decoded `application/x-www-form-urlencoded` parameters.
+#[derive(Debug, Clone, Default)]
+pub struct Params(HashMap<String, Vec<String>>);
+
+impl Params {
+    pub fn parse(encoded: &[u8]) -> Self {
+        let mut map: HashMap<String, Vec<String>> = HashMap::new();
+        for (k, v) in url::form_urlencoded::parse(encoded) {
+            map.entry(k.into_owned()).or_default().push(v.into_owned());
+        }
+        Self(map)
+    }
+
+    /// The one value of `name`; empty values count as absent (RFC 6749 §3.1).
+    pub fn single(&self, name: &str) -> Result<Option<&str>, String> {
+        match self.0.get(name).map(Vec::as_slice) {
+            None | Some([]) => Ok(None),
+            Some([one]) => Ok(Some(one.as_str()).filter(|v| !v.is_empty())),
+            Some(_) => Err(format!("{name} must not be sent more than once")),
+        }
+    }
+
+    /// Every non-empty value of a repeatable parameter.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .get(name)
+            .map(|v| {
+                v.iter()
+                    .map(String::as_str)
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,161 @@
+//! The authorization_code grant (RFC 6749 §4.1.3, PKCE RFC 7636 §4.6).
+
+use super::{TokenResponse, select_resource, shape_user_token};
+use crate::app::AppState;
+use crate::crypto::sha256_hex;
+use crate::oauth::error::TokenError;
+use crate::oauth::params::Params;
+use crate::oauth::pkce::CodeChallenge;
+use crate::oauth::scope::ScopeSet;
+use crate::registry::client::{Client, GrantType};
+use crate::store::authorization::Redemption;
+use crate::store::grants::GrantRecord;
+use crate::tokens::issue::{self, AccessTokenGrant, IdTokenGrant};
+
+pub async fn exchange(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<TokenResponse, TokenError> {
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return Err(TokenError::new(
+            "unauthorized_client",
+            "this client may not use the authorization_code grant",
+        ));
+    }
+    let single = |name| params.single(name).map_err(TokenError::invalid_request);
+    let code = single("code")?.ok_or_else(|| TokenError::invalid_request("code is required"))?;
+    let record = match state
+        .store
+        .redeem_code(&sha256_hex(code), &client.client_id)
+        .await?
+    {
+        Redemption::Redeemed(record) => record,
+        Redemption::Replayed(record) => {
+            // RFC 6749 §4.1.2: a code used twice revokes what it was first exchanged for.
+            state.store.revoke_grant(&record.grant_id).await?;
+            tracing::warn!(client = %client.client_id, "authorization code replayed: its grant is revoked");
+            return Err(TokenError::invalid_grant(
+                "the authorization code was already used; tokens issued for it are revoked",
+            ));
+        }
+        Redemption::Unknown => {
+            return Err(TokenError::invalid_grant(
+                "the authorization code is invalid, or was issued to another client",
+            ));
+        }
+    };
+    if record.expires_at < crate::store::now() {
+        return Err(TokenError::invalid_grant(
+            "the authorization code has expired",
+        ));
+    }
+    if single("redirect_uri")? != Some(record.redirect_uri.as_str()) {
+        return Err(TokenError::invalid_grant(
+            "redirect_uri must be the one sent to /authorize",
+        ));
+    }
+    let verifier = single("code_verifier")?;
+    match (&record.code_challenge, verifier) {
+        (Some(challenge), Some(verifier))
+            if CodeChallenge::from_stored(challenge.clone()).verify(verifier) => {}
+        (Some(_), Some(_)) => {
+            return Err(TokenError::invalid_grant(
+                "code_verifier does not match the code_challenge",
+            ));
+        }
+        (Some(_), None) => {
+            return Err(TokenError::invalid_grant(
+                "code_verifier is required (PKCE)",
+            ));
+        }
+        // RFC 9700 §2.1.1: a verifier for a code issued without a challenge is a downgrade.
+        (None, Some(_)) => {
+            return Err(TokenError::invalid_grant(
+                "no code_challenge was sent with this code",
+            ));
+        }
+        (None, None) => {}
+    }
+    let user = state
+        .store
+        .user_by_id(&record.user_id)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| {
+            TokenError::invalid_grant("the user of this code no longer exists or is disabled")
+        })?;
+
+    let granted = ScopeSet::parse(&record.scope).unwrap_or_default();
+    let resources: Vec<String> = serde_json::from_str(&record.resources).unwrap_or_default();
+    let resource = select_resource(params, &resources)?;
+    let api = match &resource {
+        Some(identifier) => Some(state.store.api(identifier).await?.ok_or_else(|| {
+            TokenError::new(
+                "invalid_target",
+                format!("{identifier:?} is no longer a registered API"),
+            )
+        })?),
+        None => None,
+    };
+    let shape = shape_user_token(state, &granted, api.as_ref());
+    let issuer = state.config.issuer.as_str();
+    let ring = state.keys.ring();
+    let scope = shape.scope.to_string();
+    let access = issue::access_token(
+        &ring,
+        &AccessTokenGrant {
+            issuer,
+            subject: &user.id,
+            audience: shape.audience,
+            client_id: &client.client_id,
+            scope: &scope,
+            auth_time: Some(record.auth_time),
+            sid: Some(&record.sid),
+            ttl: shape.ttl,
+            alg: shape.alg,
+        },
+    )?;
+    let grant = GrantRecord {
+        id: &record.grant_id,
+        client_id: &client.client_id,
+        user_id: &user.id,
+        sid: &record.sid,
+    };
+    if !state
+        .store
+        .record_grant(&grant, &access.jti, access.expires_at)
+        .await?
+    {
+        return Err(TokenError::invalid_grant(
+            "the authorization code was already used; tokens issued for it are revoked",
+        ));
+    }
+    let id_token = if granted.contains("openid") {
+        Some(issue::id_token(
+            &ring,
+            IdTokenGrant {
+                issuer,
+                subject: &user.id,
+                client_id: &client.client_id,
+                auth_time: record.auth_time,
+                nonce: record.nonce.as_deref(),
+                sid: &record.sid,
+                access_token: Some(&access.token),
+                profile: user.claims_for(&granted),
+                ttl: state.config.id_token_ttl,
+                alg: client.id_token_alg,
+            },
+        )?)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token: access.token,
+        token_type: "Bearer",
+        expires_in: access.expires_in,
+        id_token,
+        refresh_token: None,
+        scope: granted.to_string(),
+    })
+}

@@ -1,0 +1,92 @@
+//! The two token types, as distinct types: nothing takes "a JWT" and decides later.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// `typ` of access tokens (RFC 9068 §2.1): what keeps them from passing as id_tokens.
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+/// `typ` of id_tokens.
+pub const ID_TOKEN_TYP: &str = "JWT";
+
+/// One audience or several (RFC 7519 §4.1.3): a string when there is one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    pub fn from_list(mut list: Vec<String>) -> Self {
+        if list.len() == 1 {
+            Self::One(list.remove(0))
+        } else {
+            Self::Many(list)
+        }
+    }
+
+    pub fn contains(&self, value: &str) -> bool {
+        match self {
+            Self::One(a) => a == value,
+            Self::Many(list) => list.iter().any(|a| a == value),
+        }
+    }
+
+    pub fn iter(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        match self {
+            Self::One(a) => Box::new(std::iter::once(a.as_str())),
+            Self::Many(list) => Box::new(list.iter().map(String::as_str)),
+        }
+    }
+}
+
+/// An RFC 9068 access token: for the API named in `aud`, about a grant. No profile claims.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessTokenClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: Audience,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    pub client_id: String,
+    pub azp: String,
+    #[serde(default)]
+    pub scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    /// The session the grant was made in (absent for client_credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+impl AccessTokenClaims {
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scope.split(' ').filter(|s| !s.is_empty())
+    }
+
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes().any(|s| s == scope)
+    }
+}
+
+/// An OIDC id_token: for the client in `aud`, about the user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdTokenClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: Audience,
+    pub exp: i64,
+    pub iat: i64,
+    pub auth_time: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_hash: Option<String>,
+    pub sid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azp: Option<String>,
+    /// Standard claims released by the granted scopes.
+    #[serde(flatten)]
+    pub profile: Map<String, Value>,
+}

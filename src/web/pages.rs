@@ -1,0 +1,66 @@
+//! The HTML pages of the sign-in flow (askama templates, auto-escaped).
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CACHE_CONTROL, ContentType};
+use askama::Template;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage<'a> {
+    pub client_name: &'a str,
+    pub request_id: &'a str,
+    pub csrf_token: &'a str,
+    pub username: &'a str,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    pub client_name: &'a str,
+    pub username: &'a str,
+    pub request_id: &'a str,
+    pub csrf_token: &'a str,
+    /// (scope, description)
+    pub scopes: Vec<(String, String)>,
+    /// API names and identifiers
+    pub apis: Vec<String>,
+}
+
+/// A page that only says something: errors, "signed out", ….
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage<'a> {
+    pub title: &'a str,
+    pub message: &'a str,
+    pub detail: Option<&'a str>,
+}
+
+/// Renders a template as an uncacheable HTML response.
+pub fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
+    match page.render() {
+        Ok(body) => HttpResponse::build(status)
+            .content_type(ContentType::html())
+            .insert_header((CACHE_CONTROL, "no-store"))
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed to render");
+            HttpResponse::InternalServerError()
+                .content_type(ContentType::plaintext())
+                .body("page failed to render")
+        }
+    }
+}
+
+/// An HTML page with a title and one sentence.
+pub fn message(status: StatusCode, title: &str, message: &str) -> HttpResponse {
+    html(
+        status,
+        &MessagePage {
+            title,
+            message,
+            detail: None,
+        },
+    )
+}
