@@ -26,17 +26,11 @@ pub struct AppState {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot open database {url}: {source}")]
-    Database {
-        url: String,
-        source: crate::store::StoreError,
-    },
+    Database { url: String, source: crate::store::StoreError },
     #[error(transparent)]
     Keys(#[from] KeyError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
+    Bind { addr: String, source: std::io::Error },
 }
 
 /// A server bound to its port, not yet running.
@@ -50,19 +44,14 @@ impl Application {
     /// Opens the database (migrating it), loads or creates the signing keys and binds the
     /// listening socket. Port 0 picks a free port (see [`Application::port`]).
     pub async fn build(config: Config) -> Result<Self, StartError> {
-        let listener = TcpListener::bind(config.bind).map_err(|source| StartError::Bind {
-            addr: config.bind.to_string(),
-            source,
-        })?;
+        let listener = TcpListener::bind(config.bind)
+            .map_err(|source| StartError::Bind { addr: config.bind.to_string(), source })?;
         Self::build_with_listener(config, listener).await
     }
 
     /// As [`Application::build`], on a socket the caller bound already (tests bind first
     /// so that the issuer can name the port).
-    pub async fn build_with_listener(
-        config: Config,
-        listener: TcpListener,
-    ) -> Result<Self, StartError> {
+    pub async fn build_with_listener(config: Config, listener: TcpListener) -> Result<Self, StartError> {
         let store = open_store(&config).await?;
         if config.key_encryption_key.is_none() {
             tracing::warn!(
@@ -70,26 +59,12 @@ impl Application {
             );
         }
         let keys = KeyManager::start(store.clone(), config.key_encryption_key).await?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartError::Bind {
-                addr: config.bind.to_string(),
-                source,
-            })?
-            .port();
+        let port =
+            listener.local_addr().map_err(|source| StartError::Bind { addr: config.bind.to_string(), source })?.port();
         let metadata = web::Bytes::from(crate::oauth::discovery::metadata(&config).to_string());
-        let state = web::Data::new(AppState {
-            config: Arc::new(config),
-            store,
-            keys,
-            metadata,
-        });
+        let state = web::Data::new(AppState { config: Arc::new(config), store, keys, metadata });
         let server = serve(listener, state.clone())?;
-        Ok(Self {
-            port,
-            server,
-            state,
-        })
+        Ok(Self { port, server, state })
     }
 
     pub fn port(&self) -> u16 {
@@ -120,14 +95,8 @@ pub async fn open_store(config: &Config) -> Result<Store, StartError> {
     let url = redact_database_url(&config.database_url);
     let store = Store::connect(&config.database_url, config.database_max_connections)
         .await
-        .map_err(|source| StartError::Database {
-            url: url.clone(),
-            source,
-        })?;
-    store
-        .migrate()
-        .await
-        .map_err(|source| StartError::Database { url, source })?;
+        .map_err(|source| StartError::Database { url: url.clone(), source })?;
+    store.migrate().await.map_err(|source| StartError::Database { url, source })?;
     Ok(store)
 }
 
@@ -145,10 +114,7 @@ async fn refresh_keys(state: web::Data<AppState>) {
 
 fn serve(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, StartError> {
     let workers = state.config.workers;
-    let addr = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let mut server = HttpServer::new(move || {
         App::new()
             .wrap(
@@ -157,10 +123,7 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, St
                     .add(("X-Frame-Options", "DENY"))
                     .add(("X-Content-Type-Options", "nosniff"))
                     .add(("Referrer-Policy", "no-referrer"))
-                    .add((
-                        "Content-Security-Policy",
-                        "default-src 'self'; frame-ancestors 'none'; base-uri 'none'",
-                    )),
+                    .add(("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'none'")),
             )
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .wrap(TracingLogger::default())
@@ -170,6 +133,9 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, St
             .configure(crate::oauth::authorize::configure)
             .configure(crate::oauth::token::configure)
             .configure(crate::oauth::userinfo::configure)
+            .configure(crate::oauth::introspect::configure)
+            .configure(crate::oauth::revoke::configure)
+            .configure(crate::oauth::logout::configure)
             .configure(crate::web::login::configure)
             .configure(crate::web::consent::configure)
             .configure(crate::web::assets::configure)
@@ -178,9 +144,6 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, St
     if workers > 0 {
         server = server.workers(workers);
     }
-    let server = server
-        .listen(listener)
-        .map_err(|source| StartError::Bind { addr, source })?
-        .run();
+    let server = server.listen(listener).map_err(|source| StartError::Bind { addr, source })?.run();
     Ok(server)
 }

@@ -12,4 +12,5 @@ pub mod registry;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;
+pub mod verify;
 pub mod web;

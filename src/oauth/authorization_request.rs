@@ -36,12 +36,7 @@ impl AuthorizationRequest {
     }
 
     /// An error for this request's client, at its redirect_uri.
-    pub fn error(
-        &self,
-        iss: &str,
-        error: &'static str,
-        description: impl Into<String>,
-    ) -> AuthorizeError {
+    pub fn error(&self, iss: &str, error: &'static str, description: impl Into<String>) -> AuthorizeError {
         AuthorizeError::Redirect(ErrorRedirect {
             redirect_uri: self.redirect_uri.clone(),
             error,
@@ -54,12 +49,7 @@ impl AuthorizationRequest {
     /// Validates `params` for `client` (already looked up by client_id), in the order of
     /// RFC 6749 §4.1.2.1: the redirect_uri first (a page if it is wrong), then everything
     /// else (errors redirected to it).
-    pub fn parse(
-        params: &Params,
-        client: &Client,
-        apis: &[Api],
-        iss: &str,
-    ) -> Result<Self, AuthorizeError> {
+    pub fn parse(params: &Params, client: &Client, apis: &[Api], iss: &str) -> Result<Self, AuthorizeError> {
         let bad_page = |message: String| AuthorizeError::page("Invalid request", message);
         let redirect_uri = match params.single("redirect_uri").map_err(bad_page)? {
             Some(uri) if client.redirect_uri(uri).is_some() => uri.to_owned(),
@@ -70,9 +60,7 @@ impl AuthorizationRequest {
                 )));
             }
             None => {
-                return Err(bad_page(
-                    "The request has no redirect_uri; it is required.".into(),
-                ));
+                return Err(bad_page("The request has no redirect_uri; it is required.".into()));
             }
         };
         // From here on, errors go back to the client.
@@ -90,16 +78,10 @@ impl AuthorizationRequest {
         let single = |name: &str| params.single(name).map_err(invalid);
 
         if single("request")?.is_some() {
-            return Err(fail(
-                "request_not_supported",
-                "request objects are not supported".into(),
-            ));
+            return Err(fail("request_not_supported", "request objects are not supported".into()));
         }
         if single("request_uri")?.is_some() {
-            return Err(fail(
-                "request_uri_not_supported",
-                "request_uri is not supported".into(),
-            ));
+            return Err(fail("request_uri_not_supported", "request_uri is not supported".into()));
         }
         match single("response_type")? {
             Some("code") => {}
@@ -112,32 +94,20 @@ impl AuthorizationRequest {
             None => return Err(invalid("response_type is required (use code)".into())),
         }
         if !client.allows_grant(GrantType::AuthorizationCode) {
-            return Err(fail(
-                "unauthorized_client",
-                "this client may not use the authorization code grant".into(),
-            ));
+            return Err(fail("unauthorized_client", "this client may not use the authorization code grant".into()));
         }
         match single("response_mode")? {
             None | Some("query") => {}
             Some(other) => {
-                return Err(invalid(format!(
-                    "response_mode {other:?} is not supported: use query"
-                )));
+                return Err(invalid(format!("response_mode {other:?} is not supported: use query")));
             }
         }
 
         // RFC 8707 resources, with Auth0's `audience` as an alias.
         let mut resources: Vec<String> = Vec::new();
-        for resource in params
-            .all("resource")
-            .into_iter()
-            .chain(single("audience")?)
-        {
+        for resource in params.all("resource").into_iter().chain(single("audience")?) {
             if !apis.iter().any(|a| a.identifier == resource) {
-                return Err(fail(
-                    "invalid_target",
-                    format!("{resource:?} is not a registered API"),
-                ));
+                return Err(fail("invalid_target", format!("{resource:?} is not a registered API")));
             }
             if !resources.iter().any(|r| r == resource) {
                 resources.push(resource.to_owned());
@@ -149,37 +119,22 @@ impl AuthorizationRequest {
             resources.push(default.clone());
         }
 
-        let requested = ScopeSet::parse(single("scope")?.unwrap_or(""))
-            .map_err(|e| fail("invalid_scope", e))?;
+        let requested = ScopeSet::parse(single("scope")?.unwrap_or("")).map_err(|e| fail("invalid_scope", e))?;
         for scope in requested.iter() {
             if !is_oidc_scope(scope) && !apis.iter().any(|a| a.defines(scope)) {
-                return Err(fail(
-                    "invalid_scope",
-                    format!("{scope:?} is not a known scope"),
-                ));
+                return Err(fail("invalid_scope", format!("{scope:?} is not a known scope")));
             }
         }
         // Grant what the client is allowed, and offline_access only with the refresh grant.
         let scope = requested.filter(|s| {
-            client.scope.contains(s)
-                && (s != "offline_access" || client.allows_grant(GrantType::RefreshToken))
+            client.scope.contains(s) && (s != "offline_access" || client.allows_grant(GrantType::RefreshToken))
         });
         for s in scope.iter().filter(|s| !is_oidc_scope(s)) {
-            if !resources
-                .iter()
-                .any(|r| apis.iter().any(|a| &a.identifier == r && a.defines(s)))
-            {
-                let owners: Vec<&str> = apis
-                    .iter()
-                    .filter(|a| a.defines(s))
-                    .map(|a| a.identifier.as_str())
-                    .collect();
+            if !resources.iter().any(|r| apis.iter().any(|a| &a.identifier == r && a.defines(s))) {
+                let owners: Vec<&str> = apis.iter().filter(|a| a.defines(s)).map(|a| a.identifier.as_str()).collect();
                 return Err(fail(
                     "invalid_scope",
-                    format!(
-                        "scope {s:?} belongs to {}: name that API with the resource parameter",
-                        owners.join(", ")
-                    ),
+                    format!("scope {s:?} belongs to {}: name that API with the resource parameter", owners.join(", ")),
                 ));
             }
         }
@@ -192,24 +147,17 @@ impl AuthorizationRequest {
         }
 
         let code_challenge = match single("code_challenge")? {
-            Some(challenge) => Some(
-                CodeChallenge::parse(challenge, single("code_challenge_method")?)
-                    .map_err(invalid)?,
-            ),
+            Some(challenge) => {
+                Some(CodeChallenge::parse(challenge, single("code_challenge_method")?).map_err(invalid)?)
+            }
             None if client.require_pkce => {
-                return Err(invalid(
-                    "code_challenge is required (PKCE with S256) for this client".into(),
-                ));
+                return Err(invalid("code_challenge is required (PKCE with S256) for this client".into()));
             }
             None => None,
         };
 
         let mut prompt = (false, false, false);
-        for value in single("prompt")?
-            .unwrap_or("")
-            .split(' ')
-            .filter(|v| !v.is_empty())
-        {
+        for value in single("prompt")?.unwrap_or("").split(' ').filter(|v| !v.is_empty()) {
             match value {
                 "none" => prompt.0 = true,
                 "login" => prompt.1 = true,
@@ -219,14 +167,15 @@ impl AuthorizationRequest {
             }
         }
         if prompt.0 && (prompt.1 || prompt.2) {
-            return Err(invalid(
-                "prompt=none cannot be combined with other values".into(),
-            ));
+            return Err(invalid("prompt=none cannot be combined with other values".into()));
         }
         let max_age = match single("max_age")? {
-            Some(raw) => Some(raw.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| {
-                invalid("max_age must be a non-negative number of seconds".into())
-            })?),
+            Some(raw) => Some(
+                raw.parse::<i64>()
+                    .ok()
+                    .filter(|v| *v >= 0)
+                    .ok_or_else(|| invalid("max_age must be a non-negative number of seconds".into()))?,
+            ),
             None => None,
         };
         Ok(Self {

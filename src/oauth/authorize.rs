@@ -24,18 +24,11 @@ pub const CODE_TTL: i64 = 60;
 const PENDING_TTL: i64 = 600;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/authorize")
-            .route(web::get().to(authorize_get))
-            .route(web::post().to(authorize_post)),
-    )
-    .route("/authorize/continue", web::get().to(resume));
+    cfg.service(web::resource("/authorize").route(web::get().to(authorize_get)).route(web::post().to(authorize_post)))
+        .route("/authorize/continue", web::get().to(resume));
 }
 
-async fn authorize_get(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, AuthorizeError> {
+async fn authorize_get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AuthorizeError> {
     let params = Params::parse(req.query_string().as_bytes());
     start(&req, &state, &params).await
 }
@@ -49,24 +42,16 @@ async fn authorize_post(
     start(&req, &state, &Params::parse(&body)).await
 }
 
-async fn start(
-    req: &HttpRequest,
-    state: &AppState,
-    params: &Params,
-) -> Result<HttpResponse, AuthorizeError> {
+async fn start(req: &HttpRequest, state: &AppState, params: &Params) -> Result<HttpResponse, AuthorizeError> {
     let client_id = params
         .single("client_id")
         .map_err(|e| AuthorizeError::page("Invalid request", e))?
         .ok_or_else(|| AuthorizeError::page("Invalid request", "The request has no client_id."))?;
     let client = state.store.client(client_id).await?.ok_or_else(|| {
-        AuthorizeError::page(
-            "Unknown application",
-            format!("There is no client with the id {client_id:?}."),
-        )
+        AuthorizeError::page("Unknown application", format!("There is no client with the id {client_id:?}."))
     })?;
     let apis = state.store.list_apis().await?;
-    let request =
-        AuthorizationRequest::parse(params, &client, &apis, state.config.issuer.as_str())?;
+    let request = AuthorizationRequest::parse(params, &client, &apis, state.config.issuer.as_str())?;
     decide(req, state, &client, &request, None).await
 }
 
@@ -102,25 +87,10 @@ pub async fn load_pending(
             "This sign-in request has expired or was already completed. Go back to the application and start again.",
         )
     };
-    let (params, created_at) = state
-        .store
-        .authorization_request(id)
-        .await?
-        .ok_or_else(gone)?;
+    let (params, created_at) = state.store.authorization_request(id).await?.ok_or_else(gone)?;
     let request: AuthorizationRequest = serde_json::from_str(&params).map_err(|_| gone())?;
-    let client = state
-        .store
-        .client(&request.client_id)
-        .await?
-        .ok_or_else(gone)?;
-    Ok((
-        request,
-        client,
-        Pending {
-            id: id.to_owned(),
-            created_at,
-        },
-    ))
+    let client = state.store.client(&request.client_id).await?.ok_or_else(gone)?;
+    Ok((request, client, Pending { id: id.to_owned(), created_at }))
 }
 
 /// Where the flow stands: sign in, consent, or issue a code.
@@ -141,10 +111,8 @@ pub async fn decide(
         let too_old = request.max_age.is_some_and(|max| now - s.auth_time > max);
         if fresh || !(request.prompt_login || too_old) {
             let u = state.store.user_by_id(&s.user_id).await?;
-            let hint_differs = request
-                .login_hint
-                .as_deref()
-                .is_some_and(|h| u.as_ref().is_some_and(|u| u.username != h));
+            let hint_differs =
+                request.login_hint.as_deref().is_some_and(|h| u.as_ref().is_some_and(|u| u.username != h));
             if !hint_differs || fresh {
                 user = u.map(|u| (u, s));
             }
@@ -167,11 +135,7 @@ pub async fn decide(
     };
     if needs_consent(state, client, request, &user, started).await? {
         if request.prompt_none {
-            return Err(request.error(
-                iss,
-                "consent_required",
-                "the user has not consented to this client",
-            ));
+            return Err(request.error(iss, "consent_required", "the user has not consented to this client"));
         }
         let pending = persist(state, request, pending).await?;
         return consent_page(req, state, client, request, &user, &pending.id).await;
@@ -193,14 +157,8 @@ async fn persist(
     }
     let id = random_token(24);
     let params = serde_json::to_string(request).map_err(|_| AuthorizeError::Unavailable)?;
-    state
-        .store
-        .insert_authorization_request(&id, &request.client_id, &params, PENDING_TTL)
-        .await?;
-    Ok(Pending {
-        id,
-        created_at: now(),
-    })
+    state.store.insert_authorization_request(&id, &request.client_id, &params, PENDING_TTL).await?;
+    Ok(Pending { id, created_at: now() })
 }
 
 async fn needs_consent(
@@ -213,9 +171,7 @@ async fn needs_consent(
     if client.first_party {
         return Ok(false);
     }
-    let Some((scope, resources, updated_at)) =
-        state.store.consent(&user.id, &client.client_id).await?
-    else {
+    let Some((scope, resources, updated_at)) = state.store.consent(&user.id, &client.client_id).await? else {
         return Ok(true);
     };
     if request.prompt_consent && updated_at < started {
@@ -223,11 +179,7 @@ async fn needs_consent(
     }
     let granted = super::scope::ScopeSet::parse(&scope).unwrap_or_default();
     let granted_resources: Vec<String> = serde_json::from_str(&resources).unwrap_or_default();
-    Ok(!request.scope.is_subset(&granted)
-        || !request
-            .resources
-            .iter()
-            .all(|r| granted_resources.contains(r)))
+    Ok(!request.scope.is_subset(&granted) || !request.resources.iter().all(|r| granted_resources.contains(r)))
 }
 
 /// The login page for a pending request.
@@ -241,13 +193,7 @@ pub fn login_page(
     status: StatusCode,
 ) -> HttpResponse {
     let (csrf_token, cookie) = csrf::token(req, state.config.issuer.is_https());
-    let page = pages::LoginPage {
-        client_name: &client.name,
-        request_id,
-        csrf_token: &csrf_token,
-        username,
-        error,
-    };
+    let page = pages::LoginPage { client_name: &client.name, request_id, csrf_token: &csrf_token, username, error };
     let mut response = pages::html(status, &page);
     if let Some(cookie) = cookie {
         let _ = response.add_cookie(&cookie);
@@ -272,10 +218,7 @@ async fn consent_page(
                 .iter()
                 .find(|(name, _)| *name == s)
                 .map(|(_, d)| (*d).to_owned())
-                .or_else(|| {
-                    apis.iter()
-                        .find_map(|a| a.scope_description(s).map(str::to_owned))
-                })
+                .or_else(|| apis.iter().find_map(|a| a.scope_description(s).map(str::to_owned)))
                 .unwrap_or_default();
             (s.to_owned(), description)
         })
@@ -320,10 +263,7 @@ async fn issue_code(
         user_id: user.id.clone(),
         sid: session.sid.clone(),
         redirect_uri: request.redirect_uri.clone(),
-        code_challenge: request
-            .code_challenge
-            .as_ref()
-            .map(|c| c.as_str().to_owned()),
+        code_challenge: request.code_challenge.as_ref().map(|c| c.as_str().to_owned()),
         nonce: request.nonce.clone(),
         scope: request.scope.to_string(),
         resources: serde_json::to_string(&request.resources).unwrap_or_else(|_| "[]".into()),

@@ -18,87 +18,47 @@ struct Presented {
 }
 
 fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, TokenError> {
-    let body_id = params
-        .single("client_id")
-        .map_err(TokenError::invalid_request)?;
-    let body_secret = params
-        .single("client_secret")
-        .map_err(TokenError::invalid_request)?;
-    let header = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|h| h.to_str().ok());
+    let body_id = params.single("client_id").map_err(TokenError::invalid_request)?;
+    let body_secret = params.single("client_secret").map_err(TokenError::invalid_request)?;
+    let header = req.headers().get(AUTHORIZATION).and_then(|h| h.to_str().ok());
     if let Some(header) = header {
-        let Some(encoded) = header
-            .strip_prefix("Basic ")
-            .or_else(|| header.strip_prefix("basic "))
-        else {
-            return Err(TokenError::invalid_client(
-                "only HTTP Basic authentication is accepted here",
-                true,
-            ));
+        let Some(encoded) = header.strip_prefix("Basic ").or_else(|| header.strip_prefix("basic ")) else {
+            return Err(TokenError::invalid_client("only HTTP Basic authentication is accepted here", true));
         };
         let malformed = || TokenError::invalid_client("the Basic credentials are malformed", true);
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(encoded.trim())
-            .map_err(|_| malformed())?;
+        let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
         let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
         let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
         // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
-        let decode = |s: &str| {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-        };
-        let (id, secret) = (
-            decode(id).ok_or_else(malformed)?,
-            decode(secret).ok_or_else(malformed)?,
-        );
+        let decode =
+            |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+        let (id, secret) = (decode(id).ok_or_else(malformed)?, decode(secret).ok_or_else(malformed)?);
         if body_secret.is_some() {
             return Err(TokenError::invalid_request(
                 "use one client authentication method, not Basic and client_secret together",
             ));
         }
         if body_id.is_some_and(|b| b != id) {
-            return Err(TokenError::invalid_request(
-                "client_id in the body differs from the Basic credentials",
-            ));
+            return Err(TokenError::invalid_request("client_id in the body differs from the Basic credentials"));
         }
-        return Ok(Presented {
-            client_id: id,
-            secret: Some(secret).filter(|s| !s.is_empty()),
-            basic: true,
-        });
+        return Ok(Presented { client_id: id, secret: Some(secret).filter(|s| !s.is_empty()), basic: true });
     }
-    let client_id = body_id
-        .ok_or_else(|| TokenError::invalid_client("client authentication is required", false))?;
-    Ok(Presented {
-        client_id: client_id.to_owned(),
-        secret: body_secret.map(str::to_owned),
-        basic: false,
-    })
+    let client_id = body_id.ok_or_else(|| TokenError::invalid_client("client authentication is required", false))?;
+    Ok(Presented { client_id: client_id.to_owned(), secret: body_secret.map(str::to_owned), basic: false })
 }
 
 /// Authenticates the calling client with one database round trip.
-pub async fn authenticate(
-    req: &HttpRequest,
-    params: &Params,
-    store: &Store,
-) -> Result<Client, TokenError> {
+pub async fn authenticate(req: &HttpRequest, params: &Params, store: &Store) -> Result<Client, TokenError> {
     let presented = presented(req, params)?;
     let basic = presented.basic;
     let failed = || TokenError::invalid_client("client authentication failed", basic);
-    let client = store
-        .client(&presented.client_id)
-        .await?
-        .ok_or_else(failed)?;
+    let client = store.client(&presented.client_id).await?.ok_or_else(failed)?;
     match (client.client_type, presented.secret.as_deref()) {
         (ClientType::Confidential, Some(secret)) if client.secret_matches(secret) => Ok(client),
         (ClientType::Confidential, _) => Err(failed()),
         (ClientType::Public, None) => Ok(client),
-        (ClientType::Public, Some(_)) => Err(TokenError::invalid_client(
-            "this is a public client: it has no secret to present",
-            basic,
-        )),
+        (ClientType::Public, Some(_)) => {
+            Err(TokenError::invalid_client("this is a public client: it has no secret to present", basic))
+        }
     }
 }

@@ -10,26 +10,13 @@ use crate::config::Config;
 use crate::oauth::scope::STANDARD_CLAIMS;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(openid_configuration)
-        .service(oauth_authorization_server)
-        .service(jwks);
+    cfg.service(openid_configuration).service(oauth_authorization_server).service(jwks);
 }
 
 /// The metadata document, shared by both well-known paths.
 pub fn metadata(config: &Config) -> Value {
     let issuer = &config.issuer;
-    let mut claims: Vec<&str> = vec![
-        "iss",
-        "sub",
-        "aud",
-        "exp",
-        "iat",
-        "auth_time",
-        "nonce",
-        "at_hash",
-        "sid",
-        "azp",
-    ];
+    let mut claims: Vec<&str> = vec!["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "azp"];
     claims.extend(STANDARD_CLAIMS);
     json!({
         "issuer": issuer.as_str(),
@@ -37,13 +24,18 @@ pub fn metadata(config: &Config) -> Value {
         "token_endpoint": issuer.endpoint("/token"),
         "userinfo_endpoint": issuer.endpoint("/userinfo"),
         "jwks_uri": issuer.endpoint("/jwks"),
-        "scopes_supported": ["openid", "profile", "email", "address", "phone"],
+        "introspection_endpoint": issuer.endpoint("/introspect"),
+        "revocation_endpoint": issuer.endpoint("/revoke"),
+        "end_session_endpoint": issuer.endpoint("/logout"),
+        "scopes_supported": ["openid", "profile", "email", "address", "phone", "offline_access"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent"],
         "claims_supported": claims,

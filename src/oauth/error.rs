@@ -16,11 +16,7 @@ use crate::web::pages;
 pub enum AuthorizeError {
     /// The client or redirect_uri cannot be trusted: show a page, never redirect
     /// (RFC 6749 §4.1.2.1).
-    Page {
-        status: StatusCode,
-        title: &'static str,
-        message: String,
-    },
+    Page { status: StatusCode, title: &'static str, message: String },
     /// Tell the client, at its registered redirect_uri.
     Redirect(ErrorRedirect),
     /// The store failed; nothing the caller did.
@@ -39,11 +35,7 @@ pub struct ErrorRedirect {
 
 impl AuthorizeError {
     pub fn page(title: &'static str, message: impl Into<String>) -> Self {
-        Self::Page {
-            status: StatusCode::BAD_REQUEST,
-            title,
-            message: message.into(),
-        }
+        Self::Page { status: StatusCode::BAD_REQUEST, title, message: message.into() }
     }
 }
 
@@ -79,11 +71,7 @@ pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> HttpRespons
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .finish()
         }
-        Err(_) => pages::message(
-            StatusCode::BAD_REQUEST,
-            "Invalid redirect",
-            "The redirect URI is not valid.",
-        ),
+        Err(_) => pages::message(StatusCode::BAD_REQUEST, "Invalid redirect", "The redirect URI is not valid."),
     }
 }
 
@@ -98,16 +86,9 @@ impl ResponseError for AuthorizeError {
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            Self::Page {
-                status,
-                title,
-                message,
-            } => pages::message(*status, title, message),
+            Self::Page { status, title, message } => pages::message(*status, title, message),
             Self::Redirect(r) => {
-                let mut params = vec![
-                    ("error", r.error),
-                    ("error_description", r.description.as_str()),
-                ];
+                let mut params = vec![("error", r.error), ("error_description", r.description.as_str())];
                 if let Some(state) = &r.state {
                     params.push(("state", state));
                 }
@@ -134,11 +115,7 @@ pub struct TokenError {
 
 impl TokenError {
     pub fn new(error: &'static str, description: impl Into<String>) -> Self {
-        Self {
-            error,
-            description: description.into(),
-            basic: false,
-        }
+        Self { error, description: description.into(), basic: false }
     }
 
     pub fn invalid_request(description: impl Into<String>) -> Self {
@@ -150,11 +127,7 @@ impl TokenError {
     }
 
     pub fn invalid_client(description: impl Into<String>, basic: bool) -> Self {
-        Self {
-            error: "invalid_client",
-            description: description.into(),
-            basic,
-        }
+        Self { error: "invalid_client", description: description.into(), basic }
     }
 }
 
@@ -167,10 +140,7 @@ impl fmt::Display for TokenError {
 impl From<StoreError> for TokenError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "store failure at a token endpoint");
-        Self::new(
-            "temporarily_unavailable",
-            "the server cannot reach its database; retry shortly",
-        )
+        Self::new("temporarily_unavailable", "the server cannot reach its database; retry shortly")
     }
 }
 
@@ -193,14 +163,9 @@ impl ResponseError for TokenError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        response
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .insert_header((header::PRAGMA, "no-cache"));
+        response.insert_header((header::CACHE_CONTROL, "no-store")).insert_header((header::PRAGMA, "no-cache"));
         if self.basic {
-            response.insert_header((
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"lanyard\""),
-            ));
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"lanyard\"")));
         }
         response.json(json!({ "error": self.error, "error_description": self.description }))
     }
@@ -217,46 +182,25 @@ pub struct BearerError {
 
 impl BearerError {
     pub fn missing() -> Self {
-        Self {
-            error: None,
-            description: "an access token is required".into(),
-            status: StatusCode::UNAUTHORIZED,
-        }
+        Self { error: None, description: "an access token is required".into(), status: StatusCode::UNAUTHORIZED }
     }
 
     pub fn invalid_token(description: impl Into<String>) -> Self {
-        Self {
-            error: Some("invalid_token"),
-            description: description.into(),
-            status: StatusCode::UNAUTHORIZED,
-        }
+        Self { error: Some("invalid_token"), description: description.into(), status: StatusCode::UNAUTHORIZED }
     }
 
     pub fn invalid_request(description: impl Into<String>) -> Self {
-        Self {
-            error: Some("invalid_request"),
-            description: description.into(),
-            status: StatusCode::BAD_REQUEST,
-        }
+        Self { error: Some("invalid_request"), description: description.into(), status: StatusCode::BAD_REQUEST }
     }
 
     pub fn insufficient_scope(description: impl Into<String>) -> Self {
-        Self {
-            error: Some("insufficient_scope"),
-            description: description.into(),
-            status: StatusCode::FORBIDDEN,
-        }
+        Self { error: Some("insufficient_scope"), description: description.into(), status: StatusCode::FORBIDDEN }
     }
 }
 
 impl fmt::Display for BearerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {}",
-            self.error.unwrap_or("unauthorized"),
-            self.description
-        )
+        write!(f, "{}: {}", self.error.unwrap_or("unauthorized"), self.description)
     }
 }
 
@@ -282,9 +226,7 @@ impl ResponseError for BearerError {
         let description = self.description.replace(['"', '\\'], "'");
         let challenge = match self.error {
             None => "Bearer realm=\"lanyard\"".to_owned(),
-            Some(error) => format!(
-                "Bearer realm=\"lanyard\", error=\"{error}\", error_description=\"{description}\""
-            ),
+            Some(error) => format!("Bearer realm=\"lanyard\", error=\"{error}\", error_description=\"{description}\""),
         };
         let mut response = HttpResponse::build(self.status);
         response.insert_header((header::CACHE_CONTROL, "no-store"));

@@ -13,15 +13,12 @@ pub struct Issuer {
 
 impl Issuer {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let url = Url::parse(raw.trim())
-            .map_err(|e| format!("must be an absolute URL ({e}), got {raw:?}"))?;
+        let url = Url::parse(raw.trim()).map_err(|e| format!("must be an absolute URL ({e}), got {raw:?}"))?;
         let https = match url.scheme() {
             "https" => true,
             "http" => false,
             other => {
-                return Err(format!(
-                    "must use https (or http for development), got {other}:"
-                ));
+                return Err(format!("must use https (or http for development), got {other}:"));
             }
         };
         if url.query().is_some() {
@@ -34,19 +31,13 @@ impl Issuer {
             return Err("must not contain credentials".into());
         }
         let loopback = match url.host() {
-            Some(url::Host::Domain(d)) => {
-                d.eq_ignore_ascii_case("localhost") || d.ends_with(".localhost")
-            }
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost") || d.ends_with(".localhost"),
             Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
             Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
             None => return Err("must have a host".into()),
         };
         let value = url.as_str().trim_end_matches('/').to_owned();
-        Ok(Self {
-            value,
-            loopback,
-            https,
-        })
+        Ok(Self { value, loopback, https })
     }
 
     pub fn as_str(&self) -> &str {
@@ -75,42 +66,21 @@ mod tests {
 
     #[test]
     fn issuer_is_kept_exactly_without_trailing_slash() {
-        assert_eq!(
-            Issuer::parse("http://localhost:8080/").unwrap().as_str(),
-            "http://localhost:8080"
-        );
-        assert_eq!(
-            Issuer::parse("https://id.example.test/tenant")
-                .unwrap()
-                .as_str(),
-            "https://id.example.test/tenant"
-        );
+        assert_eq!(Issuer::parse("http://localhost:8080/").unwrap().as_str(), "http://localhost:8080");
+        assert_eq!(Issuer::parse("https://id.example.test/tenant").unwrap().as_str(), "https://id.example.test/tenant");
     }
 
     #[test]
     fn issuer_refuses_queries_fragments_and_other_schemes() {
-        for bad in [
-            "https://id.example.test?x=1",
-            "https://id.example.test#f",
-            "ftp://id",
-            "/relative",
-        ] {
+        for bad in ["https://id.example.test?x=1", "https://id.example.test#f", "ftp://id", "/relative"] {
             assert!(Issuer::parse(bad).is_err(), "{bad} accepted");
         }
     }
 
     #[test]
     fn loopback_issuers_are_recognised() {
-        assert!(
-            Issuer::parse("http://127.0.0.1:9000")
-                .unwrap()
-                .is_loopback()
-        );
+        assert!(Issuer::parse("http://127.0.0.1:9000").unwrap().is_loopback());
         assert!(Issuer::parse("http://[::1]:9000").unwrap().is_loopback());
-        assert!(
-            !Issuer::parse("https://id.example.test")
-                .unwrap()
-                .is_loopback()
-        );
+        assert!(!Issuer::parse("https://id.example.test").unwrap().is_loopback());
     }
 }

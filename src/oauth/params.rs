@@ -27,14 +27,6 @@ impl Params {
 
     /// Every non-empty value of a repeatable parameter.
     pub fn all(&self, name: &str) -> Vec<&str> {
-        self.0
-            .get(name)
-            .map(|v| {
-                v.iter()
-                    .map(String::as_str)
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.0.get(name).map(|v| v.iter().map(String::as_str).filter(|s| !s.is_empty()).collect()).unwrap_or_default()
     }
 }

@@ -20,9 +20,7 @@ impl RedirectUri {
             "https" => {}
             "http" if is_loopback(&url) => {}
             "http" => {
-                return Err(format!(
-                    "{raw:?} must use https (http is allowed only for localhost/loopback)"
-                ));
+                return Err(format!("{raw:?} must use https (http is allowed only for localhost/loopback)"));
             }
             scheme if scheme.contains('.') => {}
             scheme => {
@@ -87,12 +85,9 @@ mod tests {
 
     #[test]
     fn registrable_uris() {
-        for good in [
-            "https://app.example.test/cb",
-            "http://127.0.0.1:9999/cb",
-            "http://localhost/cb",
-            "com.example.app:/cb",
-        ] {
+        for good in
+            ["https://app.example.test/cb", "http://127.0.0.1:9999/cb", "http://localhost/cb", "com.example.app:/cb"]
+        {
             assert!(RedirectUri::parse(good).is_ok(), "{good} refused");
         }
         for bad in [

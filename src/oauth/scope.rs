@@ -33,10 +33,7 @@ pub const OIDC_SCOPES: [(&str, &str); 6] = [
     ("email", "Your email address"),
     ("address", "Your postal address"),
     ("phone", "Your phone number"),
-    (
-        "offline_access",
-        "Stay signed in (keep access while you are away)",
-    ),
+    ("offline_access", "Stay signed in (keep access while you are away)"),
 ];
 
 /// The claims a scope releases (OIDC Core §5.4).
@@ -79,10 +76,7 @@ impl ScopeSet {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let mut set = BTreeSet::new();
         for token in raw.split(' ').filter(|t| !t.is_empty()) {
-            if !token
-                .bytes()
-                .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
-            {
+            if !token.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b)) {
                 return Err(format!("{token:?} is not a valid scope"));
             }
             set.insert(token.to_owned());

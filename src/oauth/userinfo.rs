@@ -12,49 +12,30 @@ use crate::tokens::claims::AccessTokenClaims;
 use crate::tokens::verify;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/userinfo")
-            .route(web::get().to(userinfo))
-            .route(web::post().to(userinfo)),
-    );
+    cfg.service(web::resource("/userinfo").route(web::get().to(userinfo)).route(web::post().to(userinfo)));
 }
 
 /// The bearer token from the Authorization header or, on POST, the form body
 /// (RFC 6750 §2.1, §2.2); sending both is an error (§2).
 fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<String, BearerError> {
-    let header = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|h| h.to_str().ok());
+    let header = req.headers().get(AUTHORIZATION).and_then(|h| h.to_str().ok());
     let is_form = req
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
-        });
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
     let from_body = if is_form {
-        Params::parse(body)
-            .single("access_token")
-            .map_err(BearerError::invalid_request)?
-            .map(str::to_owned)
+        Params::parse(body).single("access_token").map_err(BearerError::invalid_request)?.map(str::to_owned)
     } else {
         None
     };
     match (header, from_body) {
-        (Some(_), Some(_)) => Err(BearerError::invalid_request(
-            "send the access token in one place only",
-        )),
+        (Some(_), Some(_)) => Err(BearerError::invalid_request("send the access token in one place only")),
         (Some(h), None) => {
             let token = h
                 .strip_prefix("Bearer ")
                 .or_else(|| h.strip_prefix("bearer "))
-                .ok_or_else(|| {
-                    BearerError::invalid_request(
-                        "the Authorization header must use the Bearer scheme",
-                    )
-                })?;
+                .ok_or_else(|| BearerError::invalid_request("the Authorization header must use the Bearer scheme"))?;
             Ok(token.trim().to_owned())
         }
         (None, Some(token)) => Ok(token),
@@ -68,39 +49,26 @@ pub async fn verify_access_token(
     token: &str,
     audience: &str,
 ) -> Result<AccessTokenClaims, verify::Rejection> {
-    let claims = verify::access_token(
-        &state.keys.ring(),
-        state.config.issuer.as_str(),
-        audience,
-        token,
-    )?;
+    let claims = verify::access_token(&state.keys.ring(), state.config.issuer.as_str(), audience, token)?;
     match state.store.is_revoked(&claims.jti).await {
         Ok(false) => Ok(claims),
         Ok(true) => Err(verify::Rejection::Revoked),
         Err(e) => {
             // Fail closed: a token whose revocation can't be checked is not accepted.
             tracing::error!(error = %e, "revocation check failed");
-            Err(verify::Rejection::Malformed(
-                "revocation status unavailable; retry".into(),
-            ))
+            Err(verify::Rejection::Malformed("revocation status unavailable; retry".into()))
         }
     }
 }
 
-async fn userinfo(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    body: web::Bytes,
-) -> Result<HttpResponse, BearerError> {
+async fn userinfo(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, BearerError> {
     let token = bearer_token(&req, &body)?;
     let audience = state.config.issuer.endpoint("/userinfo");
     let claims = verify_access_token(&state, &token, &audience)
         .await
         .map_err(|rejection| BearerError::invalid_token(rejection.to_string()))?;
     if !claims.has_scope("openid") {
-        return Err(BearerError::insufficient_scope(
-            "the access token was not granted the openid scope",
-        ));
+        return Err(BearerError::insufficient_scope("the access token was not granted the openid scope"));
     }
     let user = state
         .store

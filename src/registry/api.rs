@@ -25,6 +25,8 @@ pub struct Api {
     pub scopes: Vec<ApiScope>,
     pub access_token_ttl: i64,
     pub signing_alg: SigningAlg,
+    /// The confidential client this API authenticates with at `/introspect`.
+    pub introspection_client_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -35,10 +37,7 @@ impl Api {
     }
 
     pub fn scope_description(&self, scope: &str) -> Option<&str> {
-        self.scopes
-            .iter()
-            .find(|s| s.name == scope)
-            .map(|s| s.description.as_str())
+        self.scopes.iter().find(|s| s.name == scope).map(|s| s.description.as_str())
     }
 }
 
@@ -55,6 +54,9 @@ pub struct ApiSpec {
     pub access_token_ttl: Option<i64>,
     #[serde(default)]
     pub signing_alg: Option<String>,
+    /// A confidential client the API uses to call `/introspect` for its own tokens.
+    #[serde(default)]
+    pub introspection_client_id: Option<String>,
 }
 
 /// A scope as written in a spec: `"read:x"` or `{ name = "read:x", description = "…" }`.
@@ -71,14 +73,9 @@ impl ApiSpec {
         let mut errors = FieldErrors::default();
         let identifier = self.identifier.trim().to_owned();
         match url::Url::parse(&identifier) {
-            Ok(url) if url.fragment().is_some() => {
-                errors.add("identifier", "must not contain a fragment")
-            }
+            Ok(url) if url.fragment().is_some() => errors.add("identifier", "must not contain a fragment"),
             Ok(_) => {}
-            Err(_) => errors.add(
-                "identifier",
-                "must be an absolute URI, such as https://api.example.test/orders",
-            ),
+            Err(_) => errors.add("identifier", "must be an absolute URI, such as https://api.example.test/orders"),
         }
         let name = self.name.trim().to_owned();
         if name.is_empty() {
@@ -87,42 +84,28 @@ impl ApiSpec {
         let mut scopes: Vec<ApiScope> = Vec::new();
         for spec in self.scopes {
             let scope = match spec {
-                ScopeSpec::Name(name) => ApiScope {
-                    name,
-                    description: String::new(),
-                },
+                ScopeSpec::Name(name) => ApiScope { name, description: String::new() },
                 ScopeSpec::Full(scope) => scope,
             };
             let name = scope.name.trim().to_owned();
             match ScopeSet::parse(&name) {
                 _ if name.is_empty() => errors.add("scopes", "a scope name must not be empty"),
-                Ok(set) if set.iter().count() != 1 => {
-                    errors.add("scopes", format!("{name:?} must be a single scope"))
-                }
+                Ok(set) if set.iter().count() != 1 => errors.add("scopes", format!("{name:?} must be a single scope")),
                 Err(e) => errors.add("scopes", e),
-                Ok(_) if is_oidc_scope(&name) => errors.add(
-                    "scopes",
-                    format!("{name:?} is an OpenID Connect scope, not an API scope"),
-                ),
+                Ok(_) if is_oidc_scope(&name) => {
+                    errors.add("scopes", format!("{name:?} is an OpenID Connect scope, not an API scope"))
+                }
                 Ok(_) if scopes.iter().any(|s| s.name == name) => {
                     errors.add("scopes", format!("{name:?} is listed twice"))
                 }
-                Ok(_) => scopes.push(ApiScope {
-                    name,
-                    description: scope.description.trim().to_owned(),
-                }),
+                Ok(_) => scopes.push(ApiScope { name, description: scope.description.trim().to_owned() }),
             }
         }
         let access_token_ttl = self.access_token_ttl.unwrap_or(DEFAULT_ACCESS_TOKEN_TTL);
         if !(60..=86_400).contains(&access_token_ttl) {
             errors.add("access_token_ttl", "must be between 60 and 86400 seconds");
         }
-        let signing_alg = match self
-            .signing_alg
-            .as_deref()
-            .unwrap_or("RS256")
-            .parse::<SigningAlg>()
-        {
+        let signing_alg = match self.signing_alg.as_deref().unwrap_or("RS256").parse::<SigningAlg>() {
             Ok(alg) => alg,
             Err(e) => {
                 errors.add("signing_alg", e);
@@ -130,12 +113,15 @@ impl ApiSpec {
             }
         };
         let now = crate::store::now();
+        let introspection_client_id =
+            self.introspection_client_id.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
         errors.into_result(Api {
             identifier,
             name,
             scopes,
             access_token_ttl,
             signing_alg,
+            introspection_client_id,
             created_at: now,
             updated_at: now,
         })
@@ -151,25 +137,13 @@ mod tests {
         let spec = ApiSpec {
             identifier: "not a uri".into(),
             name: " ".into(),
-            scopes: vec![
-                ScopeSpec::Name("openid".into()),
-                ScopeSpec::Name("bad scope".into()),
-            ],
+            scopes: vec![ScopeSpec::Name("openid".into()), ScopeSpec::Name("bad scope".into())],
             access_token_ttl: Some(5),
             signing_alg: Some("HS256".into()),
         };
         let errors = spec.validate().unwrap_err();
-        for field in [
-            "identifier",
-            "name",
-            "scopes",
-            "access_token_ttl",
-            "signing_alg",
-        ] {
-            assert!(
-                errors.get(field).is_some(),
-                "{field} not reported: {errors}"
-            );
+        for field in ["identifier", "name", "scopes", "access_token_ttl", "signing_alg"] {
+            assert!(errors.get(field).is_some(), "{field} not reported: {errors}");
         }
     }
 

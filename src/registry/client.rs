@@ -65,11 +65,7 @@ pub enum GrantType {
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 3] = [
-        Self::AuthorizationCode,
-        Self::RefreshToken,
-        Self::ClientCredentials,
-    ];
+    pub const ALL: [GrantType; 3] = [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -120,10 +116,9 @@ impl Client {
     /// Checks a presented secret against the stored SHA-256, in constant time.
     pub fn secret_matches(&self, presented: &str) -> bool {
         match &self.secret_hash {
-            Some(stored) => crate::crypto::constant_time_eq(
-                crate::crypto::sha256_hex(presented).as_bytes(),
-                stored.as_bytes(),
-            ),
+            Some(stored) => {
+                crate::crypto::constant_time_eq(crate::crypto::sha256_hex(presented).as_bytes(), stored.as_bytes())
+            }
             None => false,
         }
     }
@@ -176,33 +171,16 @@ impl ClientSpec {
     /// APIs are checked by the caller that can see the store (`registry::client::create`).
     pub fn validate(self) -> Result<NewClient, FieldErrors> {
         let mut errors = FieldErrors::default();
-        let client_id = match self
-            .client_id
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
+        let client_id = match self.client_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             Some(id) if id.len() > 255 || !id.bytes().all(|b| b.is_ascii_graphic()) => {
-                errors.add(
-                    "client_id",
-                    "must be 1–255 visible ASCII characters without spaces",
-                );
+                errors.add("client_id", "must be 1–255 visible ASCII characters without spaces");
                 id.to_owned()
             }
             Some(id) => id.to_owned(),
             None => crate::crypto::random_token(16),
         };
-        let name = self
-            .client_name
-            .as_deref()
-            .map(str::trim)
-            .unwrap_or_default()
-            .to_owned();
-        let name = if name.is_empty() {
-            client_id.clone()
-        } else {
-            name
-        };
+        let name = self.client_name.as_deref().map(str::trim).unwrap_or_default().to_owned();
+        let name = if name.is_empty() { client_id.clone() } else { name };
         if name.chars().count() > 200 {
             errors.add("client_name", "must be at most 200 characters");
         }
@@ -216,35 +194,24 @@ impl ClientSpec {
                 AuthMethod::ClientSecretBasic
             }),
         };
-        let client_type = if auth_method == AuthMethod::None {
-            ClientType::Public
-        } else {
-            ClientType::Confidential
-        };
-        let parse_uris =
-            |field: &'static str, raw: &[String], errors: &mut FieldErrors| -> Vec<RedirectUri> {
-                let mut uris: Vec<RedirectUri> = Vec::new();
-                for uri in raw.iter().map(|u| u.trim()).filter(|u| !u.is_empty()) {
-                    match RedirectUri::parse(uri) {
-                        Ok(u) if uris.contains(&u) => {}
-                        Ok(u) => uris.push(u),
-                        Err(e) => errors.add(field, e),
-                    }
+        let client_type = if auth_method == AuthMethod::None { ClientType::Public } else { ClientType::Confidential };
+        let parse_uris = |field: &'static str, raw: &[String], errors: &mut FieldErrors| -> Vec<RedirectUri> {
+            let mut uris: Vec<RedirectUri> = Vec::new();
+            for uri in raw.iter().map(|u| u.trim()).filter(|u| !u.is_empty()) {
+                match RedirectUri::parse(uri) {
+                    Ok(u) if uris.contains(&u) => {}
+                    Ok(u) => uris.push(u),
+                    Err(e) => errors.add(field, e),
                 }
-                uris
-            };
-        let redirect_uris = parse_uris("redirect_uris", &self.redirect_uris, &mut errors);
-        let post_logout_redirect_uris = parse_uris(
-            "post_logout_redirect_uris",
-            &self.post_logout_redirect_uris,
-            &mut errors,
-        );
-        let mut grant_types = Vec::new();
-        let requested_grants = if self.grant_types.is_empty() {
-            vec!["authorization_code".to_owned()]
-        } else {
-            self.grant_types
+            }
+            uris
         };
+        let redirect_uris = parse_uris("redirect_uris", &self.redirect_uris, &mut errors);
+        let post_logout_redirect_uris =
+            parse_uris("post_logout_redirect_uris", &self.post_logout_redirect_uris, &mut errors);
+        let mut grant_types = Vec::new();
+        let requested_grants =
+            if self.grant_types.is_empty() { vec!["authorization_code".to_owned()] } else { self.grant_types };
         for raw in &requested_grants {
             match GrantType::parse(raw.trim()) {
                 Some(g) if !grant_types.contains(&g) => grant_types.push(g),
@@ -256,17 +223,10 @@ impl ClientSpec {
             }
         }
         if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
-            errors.add(
-                "redirect_uris",
-                "at least one redirect URI is needed for the authorization_code grant",
-            );
+            errors.add("redirect_uris", "at least one redirect URI is needed for the authorization_code grant");
         }
-        if client_type == ClientType::Public && grant_types.contains(&GrantType::ClientCredentials)
-        {
-            errors.add(
-                "grant_types",
-                "a public client (auth method none) cannot use client_credentials",
-            );
+        if client_type == ClientType::Public && grant_types.contains(&GrantType::ClientCredentials) {
+            errors.add("grant_types", "a public client (auth method none) cannot use client_credentials");
         }
         let scope = match ScopeSet::parse(self.scope.as_deref().unwrap_or("openid")) {
             Ok(s) => s,
@@ -279,44 +239,27 @@ impl ClientSpec {
         if client_type == ClientType::Public && !require_pkce {
             errors.add("require_pkce", "PKCE is always required for public clients");
         }
-        let id_token_alg = match self
-            .id_token_signed_response_alg
-            .as_deref()
-            .unwrap_or("RS256")
-            .parse::<SigningAlg>()
-        {
+        let id_token_alg = match self.id_token_signed_response_alg.as_deref().unwrap_or("RS256").parse::<SigningAlg>() {
             Ok(alg) => alg,
             Err(e) => {
                 errors.add("id_token_signed_response_alg", e);
                 SigningAlg::RS256
             }
         };
-        let ttl =
-            |field: &'static str, value: Option<i64>, default: i64, errors: &mut FieldErrors| {
-                let value = value.unwrap_or(default);
-                if !(60..=365 * 24 * 3600).contains(&value) {
-                    errors.add(field, "must be between 60 seconds and 365 days");
-                }
-                value
-            };
-        let refresh_token_ttl = ttl(
-            "refresh_token_ttl",
-            self.refresh_token_ttl,
-            DEFAULT_REFRESH_TOKEN_TTL,
-            &mut errors,
-        );
-        let refresh_token_idle_ttl = ttl(
-            "refresh_token_idle_ttl",
-            self.refresh_token_idle_ttl,
-            DEFAULT_REFRESH_TOKEN_IDLE_TTL,
-            &mut errors,
-        );
+        let ttl = |field: &'static str, value: Option<i64>, default: i64, errors: &mut FieldErrors| {
+            let value = value.unwrap_or(default);
+            if !(60..=365 * 24 * 3600).contains(&value) {
+                errors.add(field, "must be between 60 seconds and 365 days");
+            }
+            value
+        };
+        let refresh_token_ttl =
+            ttl("refresh_token_ttl", self.refresh_token_ttl, DEFAULT_REFRESH_TOKEN_TTL, &mut errors);
+        let refresh_token_idle_ttl =
+            ttl("refresh_token_idle_ttl", self.refresh_token_idle_ttl, DEFAULT_REFRESH_TOKEN_IDLE_TTL, &mut errors);
         let secret = match (client_type, self.client_secret.filter(|s| !s.is_empty())) {
             (ClientType::Public, Some(_)) => {
-                errors.add(
-                    "client_secret",
-                    "a public client (auth method none) has no secret",
-                );
+                errors.add("client_secret", "a public client (auth method none) has no secret");
                 None
             }
             (ClientType::Public, None) => None,
@@ -334,10 +277,7 @@ impl ClientSpec {
             post_logout_redirect_uris,
             grant_types,
             scope,
-            default_api: self
-                .default_api
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty()),
+            default_api: self.default_api.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
             require_pkce,
             first_party: self.first_party.unwrap_or(false),
             id_token_alg,
@@ -370,23 +310,16 @@ mod tests {
         assert_eq!(secret.len(), 43);
         assert!(new.client.secret_matches(&secret));
         assert!(!new.client.secret_matches("wrong"));
-        assert_eq!(
-            new.client.secret_hash.unwrap(),
-            crate::crypto::sha256_hex(&secret)
-        );
+        assert_eq!(new.client.secret_hash.unwrap(), crate::crypto::sha256_hex(&secret));
     }
 
     #[test]
     fn invalid_registrations_name_their_fields() {
         let cases: [(&str, fn(&mut ClientSpec)); 7] = [
-            ("redirect_uris", |s| {
-                s.redirect_uris = vec!["http://evil.example.test/cb".into()]
-            }),
+            ("redirect_uris", |s| s.redirect_uris = vec!["http://evil.example.test/cb".into()]),
             ("redirect_uris", |s| s.redirect_uris.clear()),
             ("grant_types", |s| s.grant_types = vec!["password".into()]),
-            ("token_endpoint_auth_method", |s| {
-                s.token_endpoint_auth_method = Some("private_key_jwt2".into())
-            }),
+            ("token_endpoint_auth_method", |s| s.token_endpoint_auth_method = Some("private_key_jwt2".into())),
             ("require_pkce", |s| {
                 s.token_endpoint_auth_method = Some("none".into());
                 s.require_pkce = Some(false);

@@ -21,10 +21,7 @@ pub struct FieldError {
 
 impl FieldErrors {
     pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
-        self.0.push(FieldError {
-            field,
-            message: message.into(),
-        });
+        self.0.push(FieldError { field, message: message.into() });
     }
 
     pub fn is_empty(&self) -> bool {
@@ -33,10 +30,7 @@ impl FieldErrors {
 
     /// The message for one field, if any (templates show it beside the input).
     pub fn get(&self, field: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|e| e.field == field)
-            .map(|e| e.message.as_str())
+        self.0.iter().find(|e| e.field == field).map(|e| e.message.as_str())
     }
 
     pub fn single(field: &'static str, message: impl Into<String>) -> Self {
@@ -47,11 +41,7 @@ impl FieldErrors {
 
     /// `Ok(value)` when nothing was added.
     pub fn into_result<T>(self, value: T) -> Result<T, FieldErrors> {
-        if self.is_empty() {
-            Ok(value)
-        } else {
-            Err(self)
-        }
+        if self.is_empty() { Ok(value) } else { Err(self) }
     }
 }
 
@@ -102,8 +92,22 @@ use crate::store::Store;
 /// Registers an API.
 pub async fn create_api(store: &Store, spec: api::ApiSpec) -> Result<api::Api, RegistryError> {
     let api = spec.validate()?;
+    check_introspection_client(store, &api).await?;
     store.insert_api(&api).await?;
     Ok(api)
+}
+
+/// An API's introspection client must be a registered confidential client.
+async fn check_introspection_client(store: &Store, api: &api::Api) -> Result<(), RegistryError> {
+    let Some(client_id) = &api.introspection_client_id else { return Ok(()) };
+    match store.client(client_id).await? {
+        Some(c) if c.client_type == client::ClientType::Confidential => Ok(()),
+        Some(_) => Err(FieldErrors::single("introspection_client_id", "must be a confidential client").into()),
+        None => {
+            Err(FieldErrors::single("introspection_client_id", format!("{client_id:?} is not a registered client"))
+                .into())
+        }
+    }
 }
 
 /// Registers a user (password hashed with argon2id).
@@ -115,10 +119,7 @@ pub async fn create_user(store: &Store, spec: user::UserSpec) -> Result<user::Us
 
 /// Registers a client. Beyond `ClientSpec::validate`, every scope must be an OpenID
 /// Connect scope or one that a registered API defines, and `default_api` must exist.
-pub async fn create_client(
-    store: &Store,
-    spec: client::ClientSpec,
-) -> Result<client::NewClient, RegistryError> {
+pub async fn create_client(store: &Store, spec: client::ClientSpec) -> Result<client::NewClient, RegistryError> {
     let new = spec.validate()?;
     check_client_against_apis(store, &new.client).await?;
     store.insert_client(&new.client).await?;
@@ -129,37 +130,24 @@ pub async fn create_client(
 pub async fn update_client(store: &Store, client: &client::Client) -> Result<(), RegistryError> {
     check_client_against_apis(store, client).await?;
     if !store.update_client(client).await? {
-        return Err(RegistryError::NotFound(format!(
-            "client {:?}",
-            client.client_id
-        )));
+        return Err(RegistryError::NotFound(format!("client {:?}", client.client_id)));
     }
     Ok(())
 }
 
-async fn check_client_against_apis(
-    store: &Store,
-    client: &client::Client,
-) -> Result<(), RegistryError> {
+async fn check_client_against_apis(store: &Store, client: &client::Client) -> Result<(), RegistryError> {
     let apis = store.list_apis().await?;
     let mut errors = FieldErrors::default();
     for scope in client.scope.iter() {
         if !crate::oauth::scope::is_oidc_scope(scope) && !apis.iter().any(|a| a.defines(scope)) {
-            errors.add(
-                "scope",
-                format!(
-                    "{scope:?} is neither an OpenID Connect scope nor defined by a registered API"
-                ),
-            );
+            errors
+                .add("scope", format!("{scope:?} is neither an OpenID Connect scope nor defined by a registered API"));
         }
     }
     if let Some(default_api) = &client.default_api
         && !apis.iter().any(|a| &a.identifier == default_api)
     {
-        errors.add(
-            "default_api",
-            format!("{default_api:?} is not a registered API"),
-        );
+        errors.add("default_api", format!("{default_api:?} is not a registered API"));
     }
     errors.into_result(()).map_err(RegistryError::Invalid)
 }
@@ -167,31 +155,18 @@ async fn check_client_against_apis(
 /// Sets a new generated secret for a confidential client and returns it (shown once).
 pub async fn rotate_client_secret(store: &Store, client_id: &str) -> Result<String, RegistryError> {
     let secret = crate::crypto::random_token(32);
-    if !store
-        .set_client_secret(client_id, &crate::crypto::sha256_hex(&secret))
-        .await?
-    {
-        return Err(RegistryError::NotFound(format!(
-            "confidential client {client_id:?}"
-        )));
+    if !store.set_client_secret(client_id, &crate::crypto::sha256_hex(&secret)).await? {
+        return Err(RegistryError::NotFound(format!("confidential client {client_id:?}")));
     }
     Ok(secret)
 }
 
 /// Sets a user's password (checked for strength, hashed with argon2id).
-pub async fn set_password(
-    store: &Store,
-    username: &str,
-    password: String,
-) -> Result<(), RegistryError> {
+pub async fn set_password(store: &Store, username: &str, password: String) -> Result<(), RegistryError> {
     password::check_strength(&password).map_err(|e| FieldErrors::single("password", e))?;
-    let user = store
-        .user_by_username(username)
-        .await?
-        .ok_or_else(|| RegistryError::NotFound(format!("user {username:?}")))?;
-    let hash = password::hash(password)
-        .await
-        .map_err(|e| FieldErrors::single("password", e))?;
+    let user =
+        store.user_by_username(username).await?.ok_or_else(|| RegistryError::NotFound(format!("user {username:?}")))?;
+    let hash = password::hash(password).await.map_err(|e| FieldErrors::single("password", e))?;
     store.set_user_password(&user.id, &hash).await?;
     Ok(())
 }

@@ -10,12 +10,10 @@ use tokio::sync::Semaphore;
 /// At most this many argon2 computations run at once (each takes ~19 MiB and one core).
 const CONCURRENT_HASHES: usize = 2;
 
-static PERMITS: LazyLock<Arc<Semaphore>> =
-    LazyLock::new(|| Arc::new(Semaphore::new(CONCURRENT_HASHES)));
+static PERMITS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| Arc::new(Semaphore::new(CONCURRENT_HASHES)));
 
 /// Verified when the user does not exist, so that timing does not reveal usernames.
-static DUMMY_HASH: LazyLock<String> =
-    LazyLock::new(|| hash_blocking("lanyard-dummy-password").unwrap_or_default());
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| hash_blocking("lanyard-dummy-password").unwrap_or_default());
 
 /// Minimum length of a new password.
 pub const MIN_LENGTH: usize = 8;
@@ -35,22 +33,13 @@ pub fn hash_blocking(password: &str) -> Result<String, String> {
     let mut salt = [0u8; 16];
     rand::fill(&mut salt);
     let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
+    Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| e.to_string())
 }
 
 /// Hashes off the executor.
 pub async fn hash(password: String) -> Result<String, String> {
-    let _permit = PERMITS
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::task::spawn_blocking(move || hash_blocking(&password))
-        .await
-        .map_err(|e| e.to_string())?
+    let _permit = PERMITS.clone().acquire_owned().await.map_err(|e| e.to_string())?;
+    tokio::task::spawn_blocking(move || hash_blocking(&password)).await.map_err(|e| e.to_string())?
 }
 
 /// Verifies `password` against `stored` (or against a dummy hash when there is no user).
@@ -62,11 +51,7 @@ pub async fn verify(password: String, stored: Option<String>) -> bool {
     let stored = stored.unwrap_or_else(|| DUMMY_HASH.clone());
     let ok = tokio::task::spawn_blocking(move || {
         PasswordHash::new(&stored)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
+            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
             .unwrap_or(false)
     })
     .await

@@ -32,10 +32,7 @@ impl User {
                 if let Some(value) = self.claims.get(*claim) {
                     out.insert((*claim).into(), value.clone());
                 } else if *claim == "preferred_username" {
-                    out.insert(
-                        "preferred_username".into(),
-                        Value::String(self.username.clone()),
-                    );
+                    out.insert("preferred_username".into(), Value::String(self.username.clone()));
                 } else if *claim == "updated_at" {
                     out.insert("updated_at".into(), Value::from(self.updated_at));
                 }
@@ -45,10 +42,7 @@ impl User {
     }
 
     pub fn display_name(&self) -> &str {
-        self.claims
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or(&self.username)
+        self.claims.get("name").and_then(Value::as_str).unwrap_or(&self.username)
     }
 }
 
@@ -73,18 +67,13 @@ pub fn validate_claims(claims: Map<String, Value>) -> Result<Map<String, Value>,
             continue;
         }
         if !STANDARD_CLAIMS.contains(&name.as_str()) || name == "updated_at" {
-            errors.add(
-                "claims",
-                format!("{name:?} is not a standard claim Lanyard stores"),
-            );
+            errors.add("claims", format!("{name:?} is not a standard claim Lanyard stores"));
             continue;
         }
         let ok = match name.as_str() {
             "email_verified" | "phone_number_verified" => value.is_boolean(),
             "address" => value.is_object(),
-            "email" => value
-                .as_str()
-                .is_some_and(|e| e.contains('@') && !e.contains(char::is_whitespace)),
+            "email" => value.as_str().is_some_and(|e| e.contains('@') && !e.contains(char::is_whitespace)),
             _ => value.is_string(),
         };
         if ok {
@@ -173,10 +162,7 @@ mod tests {
 
     #[test]
     fn claims_are_type_checked() {
-        let bad = json!({"email_verified": "yes", "sub": "x", "favourite": "tea"})
-            .as_object()
-            .unwrap()
-            .clone();
+        let bad = json!({"email_verified": "yes", "sub": "x", "favourite": "tea"}).as_object().unwrap().clone();
         assert_eq!(validate_claims(bad).unwrap_err().0.len(), 3);
     }
 }

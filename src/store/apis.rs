@@ -12,13 +12,14 @@ impl Store {
     pub async fn insert_api(&self, api: &Api) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO apis (identifier, name, access_token_ttl, signing_alg, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO apis (identifier, name, access_token_ttl, signing_alg, introspection_client_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&api.identifier)
         .bind(&api.name)
         .bind(api.access_token_ttl)
         .bind(api.signing_alg.as_str())
+        .bind(&api.introspection_client_id)
         .bind(api.created_at)
         .bind(api.updated_at)
         .execute(&mut *tx)
@@ -33,11 +34,13 @@ impl Store {
     pub async fn update_api(&self, api: &Api) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
-            "UPDATE apis SET name = $1, access_token_ttl = $2, signing_alg = $3, updated_at = $4 WHERE identifier = $5",
+            "UPDATE apis SET name = $1, access_token_ttl = $2, signing_alg = $3, introspection_client_id = $4, updated_at = $5 \
+             WHERE identifier = $6",
         )
         .bind(&api.name)
         .bind(api.access_token_ttl)
         .bind(api.signing_alg.as_str())
+        .bind(&api.introspection_client_id)
         .bind(super::now())
         .bind(&api.identifier)
         .execute(&mut *tx)
@@ -45,10 +48,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM api_scopes WHERE api_identifier = $1")
-            .bind(&api.identifier)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM api_scopes WHERE api_identifier = $1").bind(&api.identifier).execute(&mut *tx).await?;
         insert_scopes(&mut tx, api).await?;
         tx.commit().await?;
         Ok(true)
@@ -63,44 +63,30 @@ impl Store {
     }
 
     async fn apis_where(&self, identifier: Option<&str>) -> Result<Vec<Api>> {
-        let filter = if identifier.is_some() {
-            "WHERE identifier = $1"
-        } else {
-            ""
-        };
+        let filter = if identifier.is_some() { "WHERE identifier = $1" } else { "" };
         let sql = format!(
-            "SELECT identifier, name, access_token_ttl, signing_alg, created_at, updated_at FROM apis {filter} ORDER BY identifier"
+            "SELECT identifier, name, access_token_ttl, signing_alg, introspection_client_id, created_at, updated_at \
+             FROM apis {filter} ORDER BY identifier"
         );
         let scope_sql = format!(
             "SELECT api_identifier, name, description FROM api_scopes {} ORDER BY name",
-            if identifier.is_some() {
-                "WHERE api_identifier = $1"
-            } else {
-                ""
-            }
+            if identifier.is_some() { "WHERE api_identifier = $1" } else { "" }
         );
         let (rows, scope_rows) = match identifier {
             Some(id) => (
                 sqlx::query(&sql).bind(id).fetch_all(&self.pool).await?,
-                sqlx::query(&scope_sql)
-                    .bind(id)
-                    .fetch_all(&self.pool)
-                    .await?,
+                sqlx::query(&scope_sql).bind(id).fetch_all(&self.pool).await?,
             ),
-            None => (
-                sqlx::query(&sql).fetch_all(&self.pool).await?,
-                sqlx::query(&scope_sql).fetch_all(&self.pool).await?,
-            ),
+            None => {
+                (sqlx::query(&sql).fetch_all(&self.pool).await?, sqlx::query(&scope_sql).fetch_all(&self.pool).await?)
+            }
         };
         let mut scopes: HashMap<String, Vec<ApiScope>> = HashMap::new();
         for row in &scope_rows {
             scopes
                 .entry(row.try_get("api_identifier")?)
                 .or_default()
-                .push(ApiScope {
-                    name: row.try_get("name")?,
-                    description: row.try_get("description")?,
-                });
+                .push(ApiScope { name: row.try_get("name")?, description: row.try_get("description")? });
         }
         rows.iter()
             .map(|row| {
@@ -112,6 +98,7 @@ impl Store {
                     name: row.try_get("name")?,
                     access_token_ttl: row.try_get("access_token_ttl")?,
                     signing_alg: alg.parse().map_err(StoreError::Corrupt)?,
+                    introspection_client_id: row.try_get("introspection_client_id")?,
                     created_at: row.try_get("created_at")?,
                     updated_at: row.try_get("updated_at")?,
                 })
@@ -121,18 +108,12 @@ impl Store {
 
     pub async fn delete_api(&self, identifier: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM api_scopes WHERE api_identifier = $1")
-            .bind(identifier)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM api_scopes WHERE api_identifier = $1").bind(identifier).execute(&mut *tx).await?;
         sqlx::query("UPDATE clients SET default_api = NULL WHERE default_api = $1")
             .bind(identifier)
             .execute(&mut *tx)
             .await?;
-        let done = sqlx::query("DELETE FROM apis WHERE identifier = $1")
-            .bind(identifier)
-            .execute(&mut *tx)
-            .await?;
+        let done = sqlx::query("DELETE FROM apis WHERE identifier = $1").bind(identifier).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
@@ -140,14 +121,12 @@ impl Store {
 
 async fn insert_scopes(tx: &mut sqlx::Transaction<'_, sqlx::Any>, api: &Api) -> Result<()> {
     for scope in &api.scopes {
-        sqlx::query(
-            "INSERT INTO api_scopes (api_identifier, name, description) VALUES ($1, $2, $3)",
-        )
-        .bind(&api.identifier)
-        .bind(&scope.name)
-        .bind(&scope.description)
-        .execute(&mut **tx)
-        .await?;
+        sqlx::query("INSERT INTO api_scopes (api_identifier, name, description) VALUES ($1, $2, $3)")
+            .bind(&api.identifier)
+            .bind(&scope.name)
+            .bind(&scope.description)
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
 }

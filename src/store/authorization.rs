@@ -53,13 +53,7 @@ fn code_from_row(row: &sqlx::any::AnyRow) -> Result<CodeRecord> {
 }
 
 impl Store {
-    pub async fn insert_authorization_request(
-        &self,
-        id: &str,
-        client_id: &str,
-        params: &str,
-        ttl: i64,
-    ) -> Result<()> {
+    pub async fn insert_authorization_request(&self, id: &str, client_id: &str, params: &str, ttl: i64) -> Result<()> {
         let now = now();
         sqlx::query(
             "INSERT INTO authorization_requests (id, client_id, params, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
@@ -76,51 +70,32 @@ impl Store {
 
     /// A pending request's parameters and creation time, while it has not expired.
     pub async fn authorization_request(&self, id: &str) -> Result<Option<(String, i64)>> {
-        let row = sqlx::query("SELECT params, created_at FROM authorization_requests WHERE id = $1 AND expires_at > $2")
-            .bind(id)
-            .bind(now())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| Ok((r.try_get("params")?, r.try_get("created_at")?)))
-            .transpose()
+        let row =
+            sqlx::query("SELECT params, created_at FROM authorization_requests WHERE id = $1 AND expires_at > $2")
+                .bind(id)
+                .bind(now())
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| Ok((r.try_get("params")?, r.try_get("created_at")?))).transpose()
     }
 
     pub async fn delete_authorization_request(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM authorization_requests WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query("DELETE FROM authorization_requests WHERE id = $1").bind(id).execute(&self.pool).await?;
         Ok(())
     }
 
     /// The consent a user gave a client: granted scopes, resources (JSON) and when.
-    pub async fn consent(
-        &self,
-        user_id: &str,
-        client_id: &str,
-    ) -> Result<Option<(String, String, i64)>> {
-        let row = sqlx::query("SELECT scope, resources, updated_at FROM consents WHERE user_id = $1 AND client_id = $2")
-            .bind(user_id)
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| {
-            Ok((
-                r.try_get("scope")?,
-                r.try_get("resources")?,
-                r.try_get("updated_at")?,
-            ))
-        })
-        .transpose()
+    pub async fn consent(&self, user_id: &str, client_id: &str) -> Result<Option<(String, String, i64)>> {
+        let row =
+            sqlx::query("SELECT scope, resources, updated_at FROM consents WHERE user_id = $1 AND client_id = $2")
+                .bind(user_id)
+                .bind(client_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| Ok((r.try_get("scope")?, r.try_get("resources")?, r.try_get("updated_at")?))).transpose()
     }
 
-    pub async fn save_consent(
-        &self,
-        user_id: &str,
-        client_id: &str,
-        scope: &str,
-        resources: &str,
-    ) -> Result<()> {
+    pub async fn save_consent(&self, user_id: &str, client_id: &str, scope: &str, resources: &str) -> Result<()> {
         sqlx::query(
             "INSERT INTO consents (user_id, client_id, scope, resources, updated_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (user_id, client_id) DO UPDATE SET scope = $3, resources = $4, updated_at = $5",
@@ -165,24 +140,13 @@ impl Store {
             "UPDATE authorization_codes SET redeemed_at = $1 WHERE code_hash = $2 AND client_id = $3 AND redeemed_at IS NULL \
              RETURNING {CODE_COLUMNS}"
         );
-        if let Some(row) = sqlx::query(&sql)
-            .bind(now())
-            .bind(code_hash)
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await?
+        if let Some(row) =
+            sqlx::query(&sql).bind(now()).bind(code_hash).bind(client_id).fetch_optional(&self.pool).await?
         {
             return Ok(Redemption::Redeemed(code_from_row(&row)?));
         }
-        let sql = format!(
-            "SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = $1 AND client_id = $2"
-        );
-        match sqlx::query(&sql)
-            .bind(code_hash)
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await?
-        {
+        let sql = format!("SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = $1 AND client_id = $2");
+        match sqlx::query(&sql).bind(code_hash).bind(client_id).fetch_optional(&self.pool).await? {
             Some(row) => Ok(Redemption::Replayed(code_from_row(&row)?)),
             None => Ok(Redemption::Unknown),
         }

@@ -20,10 +20,7 @@ fn uris(raw: &str) -> Result<Vec<RedirectUri>> {
     let list: Vec<String> = serde_json::from_str(raw).map_err(|_| corrupt("redirect URIs"))?;
     // Stored URIs were validated on the way in; a rule tightened since must not lock the
     // client out, so they are restored as they are.
-    Ok(list
-        .into_iter()
-        .filter_map(|u| RedirectUri::parse(&u).ok())
-        .collect())
+    Ok(list.into_iter().filter_map(|u| RedirectUri::parse(&u).ok()).collect())
 }
 
 fn from_row(row: &AnyRow) -> Result<Client> {
@@ -36,11 +33,7 @@ fn from_row(row: &AnyRow) -> Result<Client> {
     Ok(Client {
         client_id: row.try_get("client_id")?,
         name: row.try_get("name")?,
-        client_type: if client_type == "public" {
-            ClientType::Public
-        } else {
-            ClientType::Confidential
-        },
+        client_type: if client_type == "public" { ClientType::Public } else { ClientType::Confidential },
         secret_hash: row.try_get("secret_hash")?,
         auth_method: AuthMethod::parse(&auth_method).ok_or_else(|| corrupt("auth method"))?,
         redirect_uris: uris(&row.try_get::<String, _>("redirect_uris")?)?,
@@ -126,30 +119,16 @@ impl Store {
     /// One round trip: the token endpoint's client authentication reads only this.
     pub async fn client(&self, client_id: &str) -> Result<Option<Client>> {
         let sql = format!("SELECT {COLUMNS} FROM clients WHERE client_id = $1");
-        sqlx::query(&sql)
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(from_row)
-            .transpose()
+        sqlx::query(&sql).bind(client_id).fetch_optional(&self.pool).await?.as_ref().map(from_row).transpose()
     }
 
     pub async fn list_clients(&self) -> Result<Vec<Client>> {
         let sql = format!("SELECT {COLUMNS} FROM clients ORDER BY name, client_id");
-        sqlx::query(&sql)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(from_row)
-            .collect()
+        sqlx::query(&sql).fetch_all(&self.pool).await?.iter().map(from_row).collect()
     }
 
     pub async fn count_clients(&self) -> Result<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) AS n FROM clients")
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?)
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM clients").fetch_one(&self.pool).await?.try_get("n")?)
     }
 
     pub async fn set_client_secret(&self, client_id: &str, secret_hash: &str) -> Result<bool> {
@@ -168,16 +147,11 @@ impl Store {
     pub async fn delete_client(&self, client_id: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         super::grants::revoke_grants(&mut tx, super::grants::GrantOwner::Client, client_id).await?;
-        for sql in [
-            "DELETE FROM consents WHERE client_id = $1",
-            "DELETE FROM authorization_codes WHERE client_id = $1",
-        ] {
+        for sql in ["DELETE FROM consents WHERE client_id = $1", "DELETE FROM authorization_codes WHERE client_id = $1"]
+        {
             sqlx::query(sql).bind(client_id).execute(&mut *tx).await?;
         }
-        let done = sqlx::query("DELETE FROM clients WHERE client_id = $1")
-            .bind(client_id)
-            .execute(&mut *tx)
-            .await?;
+        let done = sqlx::query("DELETE FROM clients WHERE client_id = $1").bind(client_id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }

@@ -35,11 +35,7 @@ impl GrantOwner {
 
 /// Marks grants revoked, puts their live access tokens on the revocation list and deletes
 /// their refresh tokens, inside the caller's transaction.
-pub(crate) async fn revoke_grants(
-    tx: &mut Transaction<'_, Any>,
-    owner: GrantOwner,
-    value: &str,
-) -> Result<()> {
+pub(crate) async fn revoke_grants(tx: &mut Transaction<'_, Any>, owner: GrantOwner, value: &str) -> Result<()> {
     let column = owner.column();
     let now = now();
     sqlx::query(&format!(
@@ -51,30 +47,27 @@ pub(crate) async fn revoke_grants(
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    sqlx::query(&format!(
-        "DELETE FROM refresh_tokens WHERE family_id IN (SELECT id FROM grants WHERE {column} = $1)"
-    ))
-    .bind(value)
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query(&format!(
-        "UPDATE grants SET revoked_at = $1 WHERE {column} = $2 AND revoked_at IS NULL"
-    ))
-    .bind(now)
-    .bind(value)
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query(&format!("DELETE FROM refresh_tokens WHERE family_id IN (SELECT id FROM grants WHERE {column} = $1)"))
+        .bind(value)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(&format!("UPDATE grants SET revoked_at = $1 WHERE {column} = $2 AND revoked_at IS NULL"))
+        .bind(now)
+        .bind(value)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
 impl Store {
-    /// Records a new grant and its first access token, atomically. Returns `false` (and
-    /// records nothing) when the grant id exists already.
+    /// Records a new grant, its first access token and its first refresh token, atomically.
+    /// Returns `false` (and records nothing) when the grant id exists already.
     pub async fn record_grant(
         &self,
         grant: &GrantRecord<'_>,
         jti: &str,
         expires_at: i64,
+        refresh: Option<&super::refresh::RefreshRecord>,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
@@ -91,6 +84,9 @@ impl Store {
             return Ok(false);
         }
         record_access_token(&mut tx, jti, grant.id, expires_at).await?;
+        if let Some(refresh) = refresh {
+            super::refresh::insert(&mut tx, refresh).await?;
+        }
         tx.commit().await?;
         Ok(true)
     }
@@ -115,13 +111,11 @@ impl Store {
 
     /// Puts one access token on the revocation list until it expires.
     pub async fn revoke_access_token(&self, jti: &str, expires_at: i64) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(jti)
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query("INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(jti)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

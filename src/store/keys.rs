@@ -59,9 +59,8 @@ impl Store {
                 Ok(StoredKey {
                     kid: row.try_get("kid")?,
                     alg: row.try_get("alg")?,
-                    state: KeyState::parse(&state).ok_or_else(|| {
-                        super::StoreError::Corrupt(format!("key state {state:?}"))
-                    })?,
+                    state: KeyState::parse(&state)
+                        .ok_or_else(|| super::StoreError::Corrupt(format!("key state {state:?}")))?,
                     public_jwk: row.try_get("public_jwk")?,
                     private_jwk: row.try_get("private_jwk")?,
                     created_at: row.try_get("created_at")?,
@@ -73,12 +72,10 @@ impl Store {
 
     /// Whether an algorithm has an active key.
     pub async fn has_active_key(&self, alg: &str) -> Result<bool> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM signing_keys WHERE alg = $1 AND state = 'active'",
-        )
-        .bind(alg)
-        .fetch_one(&self.pool)
-        .await?;
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM signing_keys WHERE alg = $1 AND state = 'active'")
+            .bind(alg)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(row.try_get::<i64, _>("n")? > 0)
     }
 
@@ -103,11 +100,10 @@ impl Store {
     /// Makes `kid` the active key of its algorithm and retires the previous one, atomically.
     pub async fn activate_signing_key(&self, kid: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let Some(row) =
-            sqlx::query("SELECT alg FROM signing_keys WHERE kid = $1 AND state = 'next'")
-                .bind(kid)
-                .fetch_optional(&mut *tx)
-                .await?
+        let Some(row) = sqlx::query("SELECT alg FROM signing_keys WHERE kid = $1 AND state = 'next'")
+            .bind(kid)
+            .fetch_optional(&mut *tx)
+            .await?
         else {
             return Ok(false);
         };
@@ -117,33 +113,28 @@ impl Store {
             .bind(&alg)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE signing_keys SET state = 'active' WHERE kid = $1")
-            .bind(kid)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("UPDATE signing_keys SET state = 'active' WHERE kid = $1").bind(kid).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(true)
     }
 
     /// Retires a key that is not active (an active key must be replaced by rotation first).
     pub async fn retire_signing_key(&self, kid: &str) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE signing_keys SET state = 'retired', retired_at = $1 WHERE kid = $2 AND state = 'next'",
-        )
-        .bind(now())
-        .bind(kid)
-        .execute(&self.pool)
-        .await?;
+        let done =
+            sqlx::query("UPDATE signing_keys SET state = 'retired', retired_at = $1 WHERE kid = $2 AND state = 'next'")
+                .bind(now())
+                .bind(kid)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Deletes retired keys retired before `cutoff` (no token they signed is still valid).
     pub async fn purge_retired_keys(&self, cutoff: i64) -> Result<u64> {
-        let done =
-            sqlx::query("DELETE FROM signing_keys WHERE state = 'retired' AND retired_at < $1")
-                .bind(cutoff)
-                .execute(&self.pool)
-                .await?;
+        let done = sqlx::query("DELETE FROM signing_keys WHERE state = 'retired' AND retired_at < $1")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected())
     }
 }

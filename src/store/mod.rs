@@ -6,6 +6,7 @@ pub mod authorization;
 pub mod clients;
 pub mod grants;
 pub mod keys;
+pub mod refresh;
 pub mod sessions;
 pub mod throttle;
 pub mod users;
@@ -61,19 +62,14 @@ impl Store {
     /// Connects (creating a SQLite file if needed) without running migrations.
     pub async fn connect(database_url: &str, max_connections: u32) -> Result<Self> {
         sqlx::any::install_default_drivers();
-        let backend = if database_url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else {
-            Backend::Postgres
-        };
+        let backend = if database_url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
         let url = match backend {
             Backend::Sqlite => sqlite_url(database_url),
             Backend::Postgres => database_url.to_owned(),
         };
         let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
-        let mut pool_options = AnyPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(5));
+        let mut pool_options =
+            AnyPoolOptions::new().max_connections(max_connections).acquire_timeout(Duration::from_secs(5));
         if backend == Backend::Sqlite {
             // WAL lets readers proceed during a write; the busy timeout queues writers
             // instead of failing them; foreign keys are off by default in SQLite.
@@ -86,10 +82,7 @@ impl Store {
             });
             if url.contains("mode=memory") {
                 // Every connection to a private in-memory database would see its own.
-                pool_options = pool_options
-                    .max_connections(1)
-                    .idle_timeout(None)
-                    .max_lifetime(None);
+                pool_options = pool_options.max_connections(1).idle_timeout(None).max_lifetime(None);
             }
         }
         let pool = pool_options.connect_with(options).await?;
@@ -134,10 +127,7 @@ impl Store {
 fn sqlite_url(raw: &str) -> String {
     if raw == "sqlite::memory:" {
         // A unique name: two in-memory servers in one process must not share a database.
-        return format!(
-            "sqlite:file:lanyard-{}?mode=memory&cache=shared",
-            uuid::Uuid::new_v4()
-        );
+        return format!("sqlite:file:lanyard-{}?mode=memory&cache=shared", uuid::Uuid::new_v4());
     }
     if raw.contains("mode=") {
         return raw.to_owned();
@@ -166,13 +156,7 @@ pub fn now() -> i64 {
 mod tests {
     #[test]
     fn sqlite_files_are_created_on_first_start() {
-        assert_eq!(
-            super::sqlite_url("sqlite://lanyard.db"),
-            "sqlite://lanyard.db?mode=rwc"
-        );
-        assert_eq!(
-            super::sqlite_url("sqlite://x.db?mode=ro"),
-            "sqlite://x.db?mode=ro"
-        );
+        assert_eq!(super::sqlite_url("sqlite://lanyard.db"), "sqlite://lanyard.db?mode=rwc");
+        assert_eq!(super::sqlite_url("sqlite://x.db?mode=ro"), "sqlite://x.db?mode=ro");
     }
 }

@@ -55,12 +55,11 @@ impl Store {
     /// Ends a session and revokes what was issued under it.
     pub async fn end_session(&self, sid: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let done =
-            sqlx::query("UPDATE sessions SET ended_at = $1 WHERE sid = $2 AND ended_at IS NULL")
-                .bind(now())
-                .bind(sid)
-                .execute(&mut *tx)
-                .await?;
+        let done = sqlx::query("UPDATE sessions SET ended_at = $1 WHERE sid = $2 AND ended_at IS NULL")
+            .bind(now())
+            .bind(sid)
+            .execute(&mut *tx)
+            .await?;
         super::grants::revoke_grants(&mut tx, super::grants::GrantOwner::Session, sid).await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
@@ -69,13 +68,11 @@ impl Store {
     /// Ends every session of a user and revokes everything issued to them.
     pub async fn end_user_sessions(&self, user_id: &str) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL",
-        )
-        .bind(now())
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
+        let done = sqlx::query("UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL")
+            .bind(now())
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
         super::grants::revoke_grants(&mut tx, super::grants::GrantOwner::User, user_id).await?;
         tx.commit().await?;
         Ok(done.rows_affected())

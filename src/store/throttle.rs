@@ -25,12 +25,7 @@ impl Store {
     }
 
     /// Counts a failure for `key`; at `max_failures` within the window, locks it for `lockout`.
-    pub async fn record_login_failure(
-        &self,
-        key: &str,
-        max_failures: i64,
-        lockout: i64,
-    ) -> Result<()> {
+    pub async fn record_login_failure(&self, key: &str, max_failures: i64, lockout: i64) -> Result<()> {
         let now = now();
         let row = sqlx::query(
             "INSERT INTO login_throttle (key, failures, window_start, locked_until) VALUES ($1, 1, $2, 0) \
@@ -58,10 +53,7 @@ impl Store {
 
     /// Forgets the failures of `key` (after a successful sign-in).
     pub async fn clear_login_failures(&self, key: &str) -> Result<()> {
-        sqlx::query("DELETE FROM login_throttle WHERE key = $1")
-            .bind(key)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query("DELETE FROM login_throttle WHERE key = $1").bind(key).execute(&self.pool).await?;
         Ok(())
     }
 }

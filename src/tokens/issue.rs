@@ -30,10 +30,7 @@ pub struct AccessTokenGrant<'a> {
 }
 
 /// Signs an RFC 9068 access token (`typ: at+jwt`).
-pub fn access_token(
-    ring: &KeyRing,
-    grant: &AccessTokenGrant<'_>,
-) -> Result<IssuedAccessToken, KeyError> {
+pub fn access_token(ring: &KeyRing, grant: &AccessTokenGrant<'_>) -> Result<IssuedAccessToken, KeyError> {
     let iat = now();
     let jti = uuid::Uuid::new_v4().to_string();
     let claims = AccessTokenClaims {
@@ -50,12 +47,7 @@ pub fn access_token(
         sid: grant.sid.map(str::to_owned),
     };
     let token = ring.sign(grant.alg, ACCESS_TOKEN_TYP, &claims)?;
-    Ok(IssuedAccessToken {
-        token,
-        jti,
-        expires_at: claims.exp,
-        expires_in: grant.ttl,
-    })
+    Ok(IssuedAccessToken { token, jti, expires_at: claims.exp, expires_in: grant.ttl })
 }
 
 /// What an id_token says about a sign-in.

@@ -41,9 +41,7 @@ impl std::str::FromStr for SigningAlg {
         match s {
             "RS256" => Ok(Self::RS256),
             "ES256" => Ok(Self::ES256),
-            other => Err(format!(
-                "unsupported signing algorithm {other:?} (RS256 or ES256)"
-            )),
+            other => Err(format!("unsupported signing algorithm {other:?} (RS256 or ES256)")),
         }
     }
 }
@@ -60,9 +58,7 @@ pub enum KeyError {
     Store(#[from] StoreError),
     #[error("signing key {kid}: {problem}")]
     Invalid { kid: String, problem: String },
-    #[error(
-        "signing key {0} is encrypted but no key-encryption key is configured (set LANYARD_KEY_ENCRYPTION_KEY)"
-    )]
+    #[error("signing key {0} is encrypted but no key-encryption key is configured (set LANYARD_KEY_ENCRYPTION_KEY)")]
     NoKeyEncryptionKey(String),
     #[error("signing key {0} cannot be decrypted: wrong LANYARD_KEY_ENCRYPTION_KEY?")]
     Decrypt(String),
@@ -97,12 +93,7 @@ pub struct KeyRing {
 
 impl KeyRing {
     /// Signs `claims` with the active key of `alg`, with the given `typ` header.
-    pub fn sign(
-        &self,
-        alg: SigningAlg,
-        typ: &str,
-        claims: &impl serde::Serialize,
-    ) -> Result<String, KeyError> {
+    pub fn sign(&self, alg: SigningAlg, typ: &str, claims: &impl serde::Serialize) -> Result<String, KeyError> {
         let active = self.signers.get(&alg).ok_or(KeyError::NoActiveKey(alg))?;
         let mut header = JwsHeader::new();
         header.set_token_type(typ);
@@ -116,16 +107,13 @@ impl KeyRing {
     /// Fails for an unknown `kid`, a mismatched or unsupported `alg` (`none` included).
     pub fn verify(&self, token: &str) -> Result<(JwsHeader, Vec<u8>), String> {
         let (payload, header) = josekit::jws::deserialize_compact_with_selector(token, |header| {
-            let kid = header
-                .key_id()
-                .ok_or_else(|| josekit::JoseError::InvalidJwsFormat(anyhow::anyhow!("no kid")))?;
-            let verifier = self.verifiers.get(kid).ok_or_else(|| {
-                josekit::JoseError::InvalidJwsFormat(anyhow::anyhow!("unknown kid"))
-            })?;
+            let kid = header.key_id().ok_or_else(|| josekit::JoseError::InvalidJwsFormat(anyhow::anyhow!("no kid")))?;
+            let verifier = self
+                .verifiers
+                .get(kid)
+                .ok_or_else(|| josekit::JoseError::InvalidJwsFormat(anyhow::anyhow!("unknown kid")))?;
             if header.algorithm() != Some(verifier.algorithm().name()) {
-                return Err(josekit::JoseError::InvalidJwsFormat(anyhow::anyhow!(
-                    "alg does not match the key"
-                )));
+                return Err(josekit::JoseError::InvalidJwsFormat(anyhow::anyhow!("alg does not match the key")));
             }
             Ok(Some(verifier.as_ref()))
         })
@@ -173,11 +161,7 @@ impl KeyManager {
             }
         }
         let ring = build_ring(&store.signing_keys().await?, kek.as_ref())?;
-        Ok(Self {
-            store,
-            kek,
-            ring: Arc::new(RwLock::new(Arc::new(ring))),
-        })
+        Ok(Self { store, kek, ring: Arc::new(RwLock::new(Arc::new(ring))) })
     }
 
     /// The current ring (a cheap `Arc` clone; never blocks on the database).
@@ -193,10 +177,7 @@ impl KeyManager {
         let stored = self.store.signing_keys().await?;
         let current = self.ring();
         let unchanged = stored.len() == current.summaries.len()
-            && stored
-                .iter()
-                .zip(&current.summaries)
-                .all(|(s, c)| s.kid == c.kid && s.state.as_str() == c.state);
+            && stored.iter().zip(&current.summaries).all(|(s, c)| s.kid == c.kid && s.state.as_str() == c.state);
         if unchanged {
             return Ok(());
         }
@@ -231,11 +212,7 @@ impl KeyManager {
     }
 }
 
-fn generate(
-    alg: SigningAlg,
-    state: KeyState,
-    kek: Option<&[u8; 32]>,
-) -> Result<StoredKey, KeyError> {
+fn generate(alg: SigningAlg, state: KeyState, kek: Option<&[u8; 32]>) -> Result<StoredKey, KeyError> {
     let crypto = |e: josekit::JoseError| KeyError::Crypto(e.to_string());
     let (private, public) = match alg {
         SigningAlg::RS256 => {
@@ -254,15 +231,7 @@ fn generate(
         Some(kek) => encrypt(kek, &kid, private_json.as_bytes())?,
         None => private_json,
     };
-    Ok(StoredKey {
-        kid,
-        alg: alg.as_str().into(),
-        state,
-        public_jwk,
-        private_jwk,
-        created_at: now(),
-        retired_at: None,
-    })
+    Ok(StoredKey { kid, alg: alg.as_str().into(), state, public_jwk, private_jwk, created_at: now(), retired_at: None })
 }
 
 /// The public JWK as published: public members only, plus `kid`, `alg` and `use`.
@@ -281,24 +250,10 @@ fn publishable(public: &Jwk, kid: &str, alg: SigningAlg) -> Value {
 
 /// RFC 7638 JWK thumbprint (SHA-256, base64url): the required members in lexicographic order.
 pub fn thumbprint(public: &Jwk) -> Result<String, &'static str> {
-    let member = |name: &str| {
-        public
-            .parameter(name)
-            .and_then(Value::as_str)
-            .ok_or("missing JWK member")
-    };
+    let member = |name: &str| public.parameter(name).and_then(Value::as_str).ok_or("missing JWK member");
     let canonical = match public.key_type() {
-        "RSA" => format!(
-            r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
-            member("e")?,
-            member("n")?
-        ),
-        "EC" => format!(
-            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
-            member("crv")?,
-            member("x")?,
-            member("y")?
-        ),
+        "RSA" => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, member("e")?, member("n")?),
+        "EC" => format!(r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#, member("crv")?, member("x")?, member("y")?),
         _ => return Err("unsupported key type"),
     };
     Ok(URL_SAFE_NO_PAD.encode(openssl::sha::sha256(canonical.as_bytes())))
@@ -311,22 +266,12 @@ fn encrypt(kek: &[u8; 32], kid: &str, plaintext: &[u8]) -> Result<String, KeyErr
     openssl::rand::rand_bytes(&mut nonce).map_err(|e| KeyError::Crypto(e.to_string()))?;
     let mut tag = [0u8; 16];
     let cipher = openssl::symm::Cipher::aes_256_gcm();
-    let ciphertext = openssl::symm::encrypt_aead(
-        cipher,
-        kek,
-        Some(&nonce),
-        kid.as_bytes(),
-        plaintext,
-        &mut tag,
-    )
-    .map_err(|e| KeyError::Crypto(e.to_string()))?;
+    let ciphertext = openssl::symm::encrypt_aead(cipher, kek, Some(&nonce), kid.as_bytes(), plaintext, &mut tag)
+        .map_err(|e| KeyError::Crypto(e.to_string()))?;
     let mut blob = nonce.to_vec();
     blob.extend_from_slice(&ciphertext);
     blob.extend_from_slice(&tag);
-    Ok(format!(
-        "{ENCRYPTED_PREFIX}{}",
-        URL_SAFE_NO_PAD.encode(blob)
-    ))
+    Ok(format!("{ENCRYPTED_PREFIX}{}", URL_SAFE_NO_PAD.encode(blob)))
 }
 
 fn decrypt(kek: Option<&[u8; 32]>, kid: &str, stored: &str) -> Result<Vec<u8>, KeyError> {
@@ -334,72 +279,45 @@ fn decrypt(kek: Option<&[u8; 32]>, kid: &str, stored: &str) -> Result<Vec<u8>, K
         return Ok(stored.as_bytes().to_vec());
     };
     let kek = kek.ok_or_else(|| KeyError::NoKeyEncryptionKey(kid.into()))?;
-    let blob = URL_SAFE_NO_PAD
-        .decode(encoded)
-        .map_err(|_| KeyError::Decrypt(kid.into()))?;
+    let blob = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| KeyError::Decrypt(kid.into()))?;
     if blob.len() < 12 + 16 {
         return Err(KeyError::Decrypt(kid.into()));
     }
     let (nonce, rest) = blob.split_at(12);
     let (ciphertext, tag) = rest.split_at(rest.len() - 16);
-    openssl::symm::decrypt_aead(
-        openssl::symm::Cipher::aes_256_gcm(),
-        kek,
-        Some(nonce),
-        kid.as_bytes(),
-        ciphertext,
-        tag,
-    )
-    .map_err(|_| KeyError::Decrypt(kid.into()))
+    openssl::symm::decrypt_aead(openssl::symm::Cipher::aes_256_gcm(), kek, Some(nonce), kid.as_bytes(), ciphertext, tag)
+        .map_err(|_| KeyError::Decrypt(kid.into()))
 }
 
 fn build_ring(stored: &[StoredKey], kek: Option<&[u8; 32]>) -> Result<KeyRing, KeyError> {
-    let invalid = |kid: &str, problem: String| KeyError::Invalid {
-        kid: kid.into(),
-        problem,
-    };
+    let invalid = |kid: &str, problem: String| KeyError::Invalid { kid: kid.into(), problem };
     let mut signers = HashMap::new();
     let mut verifiers: HashMap<String, Box<dyn JwsVerifier>> = HashMap::new();
     let mut published = Vec::new();
     let mut summaries = Vec::new();
     for key in stored {
         let alg: SigningAlg = key.alg.parse().map_err(|e| invalid(&key.kid, e))?;
-        let public = Jwk::from_bytes(key.public_jwk.as_bytes())
-            .map_err(|e| invalid(&key.kid, e.to_string()))?;
+        let public = Jwk::from_bytes(key.public_jwk.as_bytes()).map_err(|e| invalid(&key.kid, e.to_string()))?;
         let verifier: Box<dyn JwsVerifier> = match alg {
-            SigningAlg::RS256 => Box::new(
-                RS256
-                    .verifier_from_jwk(&public)
-                    .map_err(|e| invalid(&key.kid, e.to_string()))?,
-            ),
-            SigningAlg::ES256 => Box::new(
-                ES256
-                    .verifier_from_jwk(&public)
-                    .map_err(|e| invalid(&key.kid, e.to_string()))?,
-            ),
+            SigningAlg::RS256 => {
+                Box::new(RS256.verifier_from_jwk(&public).map_err(|e| invalid(&key.kid, e.to_string()))?)
+            }
+            SigningAlg::ES256 => {
+                Box::new(ES256.verifier_from_jwk(&public).map_err(|e| invalid(&key.kid, e.to_string()))?)
+            }
         };
         if key.state == KeyState::Active {
             let private = Jwk::from_bytes(decrypt(kek, &key.kid, &key.private_jwk)?)
                 .map_err(|e| invalid(&key.kid, e.to_string()))?;
             let signer: Box<dyn JwsSigner> = match alg {
-                SigningAlg::RS256 => Box::new(
-                    RS256
-                        .signer_from_jwk(&private)
-                        .map_err(|e| invalid(&key.kid, e.to_string()))?,
-                ),
-                SigningAlg::ES256 => Box::new(
-                    ES256
-                        .signer_from_jwk(&private)
-                        .map_err(|e| invalid(&key.kid, e.to_string()))?,
-                ),
+                SigningAlg::RS256 => {
+                    Box::new(RS256.signer_from_jwk(&private).map_err(|e| invalid(&key.kid, e.to_string()))?)
+                }
+                SigningAlg::ES256 => {
+                    Box::new(ES256.signer_from_jwk(&private).map_err(|e| invalid(&key.kid, e.to_string()))?)
+                }
             };
-            signers.insert(
-                alg,
-                ActiveSigner {
-                    kid: key.kid.clone(),
-                    signer,
-                },
-            );
+            signers.insert(alg, ActiveSigner { kid: key.kid.clone(), signer });
         }
         published.push(publishable(&public, &key.kid, alg));
         verifiers.insert(key.kid.clone(), verifier);
@@ -412,12 +330,7 @@ fn build_ring(stored: &[StoredKey], kek: Option<&[u8; 32]>) -> Result<KeyRing, K
         });
     }
     let jwks = Bytes::from(json!({ "keys": published }).to_string());
-    Ok(KeyRing {
-        signers,
-        verifiers,
-        jwks,
-        summaries,
-    })
+    Ok(KeyRing { signers, verifiers, jwks, summaries })
 }
 
 #[cfg(test)]
@@ -431,10 +344,7 @@ mod tests {
             br#"{"kty":"RSA","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw","e":"AQAB","alg":"RS256","kid":"2011-04-29"}"#,
         )
         .unwrap();
-        assert_eq!(
-            thumbprint(&jwk).unwrap(),
-            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
-        );
+        assert_eq!(thumbprint(&jwk).unwrap(), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
     }
 
     #[test]
@@ -443,23 +353,15 @@ mod tests {
         let sealed = encrypt(&kek, "kid-1", b"secret").unwrap();
         assert!(sealed.starts_with(ENCRYPTED_PREFIX));
         assert_eq!(decrypt(Some(&kek), "kid-1", &sealed).unwrap(), b"secret");
-        assert!(
-            decrypt(Some(&[8u8; 32]), "kid-1", &sealed).is_err(),
-            "wrong key decrypts"
-        );
-        assert!(
-            decrypt(Some(&kek), "kid-2", &sealed).is_err(),
-            "kid is not bound"
-        );
+        assert!(decrypt(Some(&[8u8; 32]), "kid-1", &sealed).is_err(), "wrong key decrypts");
+        assert!(decrypt(Some(&kek), "kid-2", &sealed).is_err(), "kid is not bound");
         assert!(decrypt(None, "kid-1", &sealed).is_err());
     }
 
     #[test]
     fn generated_keys_sign_and_verify_and_publish_no_private_members() {
-        let stored: Vec<StoredKey> = SigningAlg::ALL
-            .iter()
-            .map(|alg| generate(*alg, KeyState::Active, None).unwrap())
-            .collect();
+        let stored: Vec<StoredKey> =
+            SigningAlg::ALL.iter().map(|alg| generate(*alg, KeyState::Active, None).unwrap()).collect();
         let ring = build_ring(&stored, None).unwrap();
         for alg in SigningAlg::ALL {
             let token = ring.sign(alg, "JWT", &json!({"sub": "x"})).unwrap();
@@ -479,19 +381,11 @@ mod tests {
     fn unsigned_and_tampered_tokens_are_refused() {
         let stored = vec![generate(SigningAlg::ES256, KeyState::Active, None).unwrap()];
         let ring = build_ring(&stored, None).unwrap();
-        let token = ring
-            .sign(SigningAlg::ES256, "JWT", &json!({"sub": "x"}))
-            .unwrap();
+        let token = ring.sign(SigningAlg::ES256, "JWT", &json!({"sub": "x"})).unwrap();
         let parts: Vec<&str> = token.split('.').collect();
         let forged_payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"y"}"#);
-        assert!(
-            ring.verify(&format!("{}.{}.{}", parts[0], forged_payload, parts[2]))
-                .is_err()
-        );
+        assert!(ring.verify(&format!("{}.{}.{}", parts[0], forged_payload, parts[2])).is_err());
         let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"x"}"#);
-        assert!(
-            ring.verify(&format!("{none_header}.{}.", parts[1]))
-                .is_err()
-        );
+        assert!(ring.verify(&format!("{none_header}.{}.", parts[1])).is_err());
     }
 }

@@ -33,14 +33,17 @@ pub enum Rejection {
 
 /// Verifies signature, `typ`, `iss`, `aud` and `exp` (revocation is the caller's: it needs
 /// the store). An id_token is recognised and refused by name.
-pub fn access_token(
-    ring: &KeyRing,
-    issuer: &str,
-    audience: &str,
-    token: &str,
-) -> Result<AccessTokenClaims, Rejection> {
+pub fn access_token(ring: &KeyRing, issuer: &str, audience: &str, token: &str) -> Result<AccessTokenClaims, Rejection> {
+    let claims = decode(ring, issuer, token)?;
+    check_audience_and_time(&claims, audience)?;
+    Ok(claims)
+}
+
+/// Verifies signature, `typ` and `iss` only: for revocation, where an expired token or
+/// any audience is fine.
+pub fn decode(ring: &KeyRing, issuer: &str, token: &str) -> Result<AccessTokenClaims, Rejection> {
     let (header, payload) = ring.verify(token).map_err(Rejection::Signature)?;
-    check_claims(header.token_type(), &payload, issuer, audience)
+    parse_claims(header.token_type(), &payload, issuer)
 }
 
 /// The checks after the signature, shared with the API-side verifier.
@@ -50,26 +53,32 @@ pub fn check_claims(
     issuer: &str,
     audience: &str,
 ) -> Result<AccessTokenClaims, Rejection> {
+    let claims = parse_claims(typ, payload, issuer)?;
+    check_audience_and_time(&claims, audience)?;
+    Ok(claims)
+}
+
+fn parse_claims(typ: Option<&str>, payload: &[u8], issuer: &str) -> Result<AccessTokenClaims, Rejection> {
     let typ = typ.unwrap_or("");
     // RFC 9068 §4: "at+jwt" or "application/at+jwt", compared case-insensitively.
-    let is_access_token = typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYP)
-        || typ.eq_ignore_ascii_case("application/at+jwt");
+    let is_access_token = typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || typ.eq_ignore_ascii_case("application/at+jwt");
     if !is_access_token {
         let value: serde_json::Value = serde_json::from_slice(payload).unwrap_or_default();
-        // An id_token: no `scope`/`client_id`, or typ JWT with a nonce/auth_time.
-        return Err(
-            if value.get("client_id").is_none() && value.get("sub").is_some() {
-                Rejection::IdToken(typ.to_owned())
-            } else {
-                Rejection::NotAnAccessToken(typ.to_owned())
-            },
-        );
+        // An id_token has a subject but no client_id.
+        return Err(if value.get("client_id").is_none() && value.get("sub").is_some() {
+            Rejection::IdToken(typ.to_owned())
+        } else {
+            Rejection::NotAnAccessToken(typ.to_owned())
+        });
     }
-    let claims: AccessTokenClaims =
-        serde_json::from_slice(payload).map_err(|e| Rejection::Malformed(e.to_string()))?;
+    let claims: AccessTokenClaims = serde_json::from_slice(payload).map_err(|e| Rejection::Malformed(e.to_string()))?;
     if claims.iss != issuer {
         return Err(Rejection::Issuer(claims.iss));
     }
+    Ok(claims)
+}
+
+fn check_audience_and_time(claims: &AccessTokenClaims, audience: &str) -> Result<(), Rejection> {
     if !claims.aud.contains(audience) {
         return Err(Rejection::Audience(format!("expected {audience}")));
     }
@@ -80,5 +89,5 @@ pub fn check_claims(
     if claims.iat - CLOCK_SKEW > now {
         return Err(Rejection::Malformed("iat is in the future".into()));
     }
-    Ok(claims)
+    Ok(())
 }

@@ -1,6 +1,6 @@
 //! The authorization_code grant (RFC 6749 §4.1.3, PKCE RFC 7636 §4.6).
 
-use super::{TokenResponse, select_resource, shape_user_token};
+use super::{TokenResponse, UserGrant, mint_user_tokens, new_refresh_token};
 use crate::app::AppState;
 use crate::crypto::sha256_hex;
 use crate::oauth::error::TokenError;
@@ -10,26 +10,14 @@ use crate::oauth::scope::ScopeSet;
 use crate::registry::client::{Client, GrantType};
 use crate::store::authorization::Redemption;
 use crate::store::grants::GrantRecord;
-use crate::tokens::issue::{self, AccessTokenGrant, IdTokenGrant};
 
-pub async fn exchange(
-    state: &AppState,
-    client: &Client,
-    params: &Params,
-) -> Result<TokenResponse, TokenError> {
+pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, TokenError> {
     if !client.allows_grant(GrantType::AuthorizationCode) {
-        return Err(TokenError::new(
-            "unauthorized_client",
-            "this client may not use the authorization_code grant",
-        ));
+        return Err(TokenError::new("unauthorized_client", "this client may not use the authorization_code grant"));
     }
     let single = |name| params.single(name).map_err(TokenError::invalid_request);
     let code = single("code")?.ok_or_else(|| TokenError::invalid_request("code is required"))?;
-    let record = match state
-        .store
-        .redeem_code(&sha256_hex(code), &client.client_id)
-        .await?
-    {
+    let record = match state.store.redeem_code(&sha256_hex(code), &client.client_id).await? {
         Redemption::Redeemed(record) => record,
         Redemption::Replayed(record) => {
             // RFC 6749 §4.1.2: a code used twice revokes what it was first exchanged for.
@@ -46,34 +34,23 @@ pub async fn exchange(
         }
     };
     if record.expires_at < crate::store::now() {
-        return Err(TokenError::invalid_grant(
-            "the authorization code has expired",
-        ));
+        return Err(TokenError::invalid_grant("the authorization code has expired"));
     }
     if single("redirect_uri")? != Some(record.redirect_uri.as_str()) {
-        return Err(TokenError::invalid_grant(
-            "redirect_uri must be the one sent to /authorize",
-        ));
+        return Err(TokenError::invalid_grant("redirect_uri must be the one sent to /authorize"));
     }
     let verifier = single("code_verifier")?;
     match (&record.code_challenge, verifier) {
-        (Some(challenge), Some(verifier))
-            if CodeChallenge::from_stored(challenge.clone()).verify(verifier) => {}
+        (Some(challenge), Some(verifier)) if CodeChallenge::from_stored(challenge.clone()).verify(verifier) => {}
         (Some(_), Some(_)) => {
-            return Err(TokenError::invalid_grant(
-                "code_verifier does not match the code_challenge",
-            ));
+            return Err(TokenError::invalid_grant("code_verifier does not match the code_challenge"));
         }
         (Some(_), None) => {
-            return Err(TokenError::invalid_grant(
-                "code_verifier is required (PKCE)",
-            ));
+            return Err(TokenError::invalid_grant("code_verifier is required (PKCE)"));
         }
         // RFC 9700 §2.1.1: a verifier for a code issued without a challenge is a downgrade.
         (None, Some(_)) => {
-            return Err(TokenError::invalid_grant(
-                "no code_challenge was sent with this code",
-            ));
+            return Err(TokenError::invalid_grant("no code_challenge was sent with this code"));
         }
         (None, None) => {}
     }
@@ -82,80 +59,38 @@ pub async fn exchange(
         .user_by_id(&record.user_id)
         .await?
         .filter(|u| !u.disabled)
-        .ok_or_else(|| {
-            TokenError::invalid_grant("the user of this code no longer exists or is disabled")
-        })?;
+        .ok_or_else(|| TokenError::invalid_grant("the user of this code no longer exists or is disabled"))?;
 
     let granted = ScopeSet::parse(&record.scope).unwrap_or_default();
     let resources: Vec<String> = serde_json::from_str(&record.resources).unwrap_or_default();
-    let resource = select_resource(params, &resources)?;
-    let api = match &resource {
-        Some(identifier) => Some(state.store.api(identifier).await?.ok_or_else(|| {
-            TokenError::new(
-                "invalid_target",
-                format!("{identifier:?} is no longer a registered API"),
-            )
-        })?),
-        None => None,
-    };
-    let shape = shape_user_token(state, &granted, api.as_ref());
-    let issuer = state.config.issuer.as_str();
-    let ring = state.keys.ring();
-    let scope = shape.scope.to_string();
-    let access = issue::access_token(
-        &ring,
-        &AccessTokenGrant {
-            issuer,
-            subject: &user.id,
-            audience: shape.audience,
-            client_id: &client.client_id,
-            scope: &scope,
-            auth_time: Some(record.auth_time),
-            sid: Some(&record.sid),
-            ttl: shape.ttl,
-            alg: shape.alg,
-        },
-    )?;
-    let grant = GrantRecord {
-        id: &record.grant_id,
-        client_id: &client.client_id,
-        user_id: &user.id,
+    let grant = UserGrant {
+        client,
+        user: &user,
+        scope: &granted,
+        resources: &resources,
+        auth_time: record.auth_time,
         sid: &record.sid,
+        nonce: record.nonce.as_deref(),
     };
+    let minted = mint_user_tokens(state, params, &grant).await?;
+    let refresh = new_refresh_token(client, &grant, &record.grant_id, &granted, None);
+    let stored =
+        GrantRecord { id: &record.grant_id, client_id: &client.client_id, user_id: &user.id, sid: &record.sid };
     if !state
         .store
-        .record_grant(&grant, &access.jti, access.expires_at)
+        .record_grant(&stored, &minted.access.jti, minted.access.expires_at, refresh.as_ref().map(|(_, r)| r))
         .await?
     {
         return Err(TokenError::invalid_grant(
             "the authorization code was already used; tokens issued for it are revoked",
         ));
     }
-    let id_token = if granted.contains("openid") {
-        Some(issue::id_token(
-            &ring,
-            IdTokenGrant {
-                issuer,
-                subject: &user.id,
-                client_id: &client.client_id,
-                auth_time: record.auth_time,
-                nonce: record.nonce.as_deref(),
-                sid: &record.sid,
-                access_token: Some(&access.token),
-                profile: user.claims_for(&granted),
-                ttl: state.config.id_token_ttl,
-                alg: client.id_token_alg,
-            },
-        )?)
-    } else {
-        None
-    };
     Ok(TokenResponse {
-        access_token: access.token,
+        access_token: minted.access.token,
         token_type: "Bearer",
-        expires_in: access.expires_in,
-        id_token,
-        refresh_token: None,
+        expires_in: minted.access.expires_in,
+        id_token: minted.id_token,
+        refresh_token: refresh.map(|(token, _)| token),
         scope: granted.to_string(),
     })
 }

@@ -1,6 +1,8 @@
 //! `/token` (RFC 6749 §3.2): authenticate the client, then dispatch on `grant_type`.
 
 mod authorization_code;
+mod client_credentials;
+mod refresh_token;
 
 use actix_web::http::header::{self, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -11,7 +13,13 @@ use super::error::TokenError;
 use super::params::Params;
 use super::scope::{ScopeSet, is_oidc_scope};
 use crate::app::AppState;
+use crate::crypto::{random_token, sha256_hex};
 use crate::registry::api::{Api, DEFAULT_ACCESS_TOKEN_TTL};
+use crate::registry::client::{Client, GrantType};
+use crate::registry::user::User;
+use crate::store::now;
+use crate::store::refresh::RefreshRecord;
+use crate::tokens::issue::{self, AccessTokenGrant, IdTokenGrant, IssuedAccessToken};
 use crate::tokens::keys::SigningAlg;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -42,41 +50,22 @@ impl TokenResponse {
 
 /// Parses a form body, refusing other content types (RFC 6749 §3.2).
 pub fn form_params(req: &HttpRequest, body: &[u8]) -> Result<Params, TokenError> {
-    let content_type = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !content_type
-        .to_ascii_lowercase()
-        .starts_with("application/x-www-form-urlencoded")
-    {
-        return Err(TokenError::invalid_request(
-            "the body must be application/x-www-form-urlencoded",
-        ));
+    let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
+        return Err(TokenError::invalid_request("the body must be application/x-www-form-urlencoded"));
     }
     Ok(Params::parse(body))
 }
 
-async fn token(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    body: web::Bytes,
-) -> Result<HttpResponse, TokenError> {
+async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, TokenError> {
     let params = form_params(&req, &body)?;
     let client = client_auth::authenticate(&req, &params, &state.store).await?;
-    let response = match params
-        .single("grant_type")
-        .map_err(TokenError::invalid_request)?
-    {
-        Some("authorization_code") => {
-            authorization_code::exchange(&state, &client, &params).await?
-        }
+    let response = match params.single("grant_type").map_err(TokenError::invalid_request)? {
+        Some("authorization_code") => authorization_code::exchange(&state, &client, &params).await?,
+        Some("refresh_token") => refresh_token::refresh(&state, &client, &params).await?,
+        Some("client_credentials") => client_credentials::issue(&state, &client, &params).await?,
         Some(other) => {
-            return Err(TokenError::new(
-                "unsupported_grant_type",
-                format!("grant_type {other:?} is not supported"),
-            ));
+            return Err(TokenError::new("unsupported_grant_type", format!("grant_type {other:?} is not supported")));
         }
         None => return Err(TokenError::invalid_request("grant_type is required")),
     };
@@ -88,22 +77,12 @@ async fn token(
 /// (RFC 8707 §2.2: one audience per token, so no token carries audiences it doesn't need).
 pub fn select_resource(params: &Params, granted: &[String]) -> Result<Option<String>, TokenError> {
     let mut requested = params.all("resource");
-    requested.extend(
-        params
-            .single("audience")
-            .map_err(TokenError::invalid_request)?,
-    );
+    requested.extend(params.single("audience").map_err(TokenError::invalid_request)?);
     match requested.as_slice() {
         [] => Ok(granted.first().cloned()),
         [one] if granted.iter().any(|g| g == one) => Ok(Some((*one).to_owned())),
-        [one] => Err(TokenError::new(
-            "invalid_target",
-            format!("{one:?} was not granted to this client by the user"),
-        )),
-        _ => Err(TokenError::new(
-            "invalid_target",
-            "name one resource per token request",
-        )),
+        [one] => Err(TokenError::new("invalid_target", format!("{one:?} was not granted to this client by the user"))),
+        _ => Err(TokenError::new("invalid_target", "name one resource per token request")),
     }
 }
 
@@ -116,11 +95,7 @@ pub struct AccessTokenShape {
     pub alg: SigningAlg,
 }
 
-pub fn shape_user_token(
-    state: &AppState,
-    granted: &ScopeSet,
-    api: Option<&Api>,
-) -> AccessTokenShape {
+pub fn shape_user_token(state: &AppState, granted: &ScopeSet, api: Option<&Api>) -> AccessTokenShape {
     let openid = granted.contains("openid");
     let mut audience = Vec::new();
     if let Some(api) = api {
@@ -129,13 +104,114 @@ pub fn shape_user_token(
     if openid {
         audience.push(state.config.issuer.endpoint("/userinfo"));
     }
-    let scope = granted.filter(|s| {
-        (openid && is_oidc_scope(s) && s != "offline_access") || api.is_some_and(|a| a.defines(s))
-    });
+    let scope =
+        granted.filter(|s| (openid && is_oidc_scope(s) && s != "offline_access") || api.is_some_and(|a| a.defines(s)));
     AccessTokenShape {
         audience,
         scope,
         ttl: api.map_or(DEFAULT_ACCESS_TOKEN_TTL, |a| a.access_token_ttl),
         alg: api.map_or(SigningAlg::RS256, |a| a.signing_alg),
     }
+}
+
+/// What a user grant is issuing tokens for: the code's or the refresh token's facts.
+pub struct UserGrant<'a> {
+    pub client: &'a Client,
+    pub user: &'a User,
+    /// The scopes for these tokens (a refresh may narrow the grant's).
+    pub scope: &'a ScopeSet,
+    pub resources: &'a [String],
+    pub auth_time: i64,
+    pub sid: &'a str,
+    pub nonce: Option<&'a str>,
+}
+
+/// The tokens minted for a user grant, not yet recorded.
+pub struct Minted {
+    pub access: IssuedAccessToken,
+    pub id_token: Option<String>,
+}
+
+/// Signs the access token (for the one selected API, plus userinfo with openid) and, when
+/// `openid` is granted, the id_token for the client.
+pub async fn mint_user_tokens(state: &AppState, params: &Params, grant: &UserGrant<'_>) -> Result<Minted, TokenError> {
+    let resource = select_resource(params, grant.resources)?;
+    let api = match &resource {
+        Some(identifier) => Some(state.store.api(identifier).await?.ok_or_else(|| {
+            TokenError::new("invalid_target", format!("{identifier:?} is no longer a registered API"))
+        })?),
+        None => None,
+    };
+    let shape = shape_user_token(state, grant.scope, api.as_ref());
+    if shape.audience.is_empty() {
+        return Err(TokenError::new("invalid_scope", "the remaining scopes give the access token no audience"));
+    }
+    let issuer = state.config.issuer.as_str();
+    let ring = state.keys.ring();
+    let scope = shape.scope.to_string();
+    let access = issue::access_token(
+        &ring,
+        &AccessTokenGrant {
+            issuer,
+            subject: &grant.user.id,
+            audience: shape.audience,
+            client_id: &grant.client.client_id,
+            scope: &scope,
+            auth_time: Some(grant.auth_time),
+            sid: Some(grant.sid),
+            ttl: shape.ttl,
+            alg: shape.alg,
+        },
+    )?;
+    let id_token = if grant.scope.contains("openid") {
+        Some(issue::id_token(
+            &ring,
+            IdTokenGrant {
+                issuer,
+                subject: &grant.user.id,
+                client_id: &grant.client.client_id,
+                auth_time: grant.auth_time,
+                nonce: grant.nonce,
+                sid: grant.sid,
+                access_token: Some(&access.token),
+                profile: grant.user.claims_for(grant.scope),
+                ttl: state.config.id_token_ttl,
+                alg: grant.client.id_token_alg,
+            },
+        )?)
+    } else {
+        None
+    };
+    Ok(Minted { access, id_token })
+}
+
+/// A new refresh token for a grant when `offline_access` was granted to a client allowed
+/// the refresh grant: the token (shown once) and its record (stored hashed).
+pub fn new_refresh_token(
+    client: &Client,
+    grant: &UserGrant<'_>,
+    family_id: &str,
+    full_scope: &ScopeSet,
+    family_expires_at: Option<i64>,
+) -> Option<(String, RefreshRecord)> {
+    if !full_scope.contains("offline_access") || !client.allows_grant(GrantType::RefreshToken) {
+        return None;
+    }
+    let token = random_token(32);
+    let now = now();
+    let family_expires_at = family_expires_at.unwrap_or(now + client.refresh_token_ttl);
+    let record = RefreshRecord {
+        token_hash: sha256_hex(&token),
+        family_id: family_id.to_owned(),
+        client_id: client.client_id.clone(),
+        user_id: grant.user.id.clone(),
+        sid: grant.sid.to_owned(),
+        scope: full_scope.to_string(),
+        resources: serde_json::to_string(grant.resources).unwrap_or_else(|_| "[]".into()),
+        auth_time: grant.auth_time,
+        issued_at: now,
+        expires_at: (now + client.refresh_token_idle_ttl).min(family_expires_at),
+        family_expires_at,
+    };
+    Some((token, record))
 }

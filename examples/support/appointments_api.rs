@@ -1,0 +1,59 @@
+//! The appointments API: a tiny actix-web API that accepts only Lanyard access tokens for
+//! its own audience, through `lanyard::verify`. Shared by `examples/api.rs` and the tests.
+
+use std::sync::Mutex;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use lanyard::verify::{Verifier, VerifyError};
+use serde::{Deserialize, Serialize};
+
+/// One appointment, owned by the user (`sub`) whose token created it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Appointment {
+    pub owner: String,
+    pub title: String,
+    pub at: String,
+}
+
+/// The in-memory calendar (an example: a real API has a database).
+#[derive(Default)]
+pub struct Calendar(pub Mutex<Vec<Appointment>>);
+
+#[derive(Deserialize)]
+pub struct NewAppointment {
+    pub title: String,
+    pub at: String,
+}
+
+/// Routes: `GET /appointments` needs `read:appointments`, `POST` needs `write:appointments`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/appointments").route(web::get().to(list)).route(web::post().to(create)));
+}
+
+async fn list(
+    req: HttpRequest,
+    verifier: web::Data<Verifier>,
+    calendar: web::Data<Calendar>,
+) -> Result<HttpResponse, VerifyError> {
+    let token = verifier.authorize(&req, &["read:appointments"]).await?;
+    let mine: Vec<Appointment> = match calendar.0.lock() {
+        Ok(all) => all.iter().filter(|a| a.owner == token.sub).cloned().collect(),
+        Err(_) => Vec::new(),
+    };
+    Ok(HttpResponse::Ok()
+        .json(serde_json::json!({ "owner": token.sub, "client": token.client_id, "appointments": mine })))
+}
+
+async fn create(
+    req: HttpRequest,
+    verifier: web::Data<Verifier>,
+    calendar: web::Data<Calendar>,
+    body: web::Json<NewAppointment>,
+) -> Result<HttpResponse, VerifyError> {
+    let token = verifier.authorize(&req, &["write:appointments"]).await?;
+    let appointment = Appointment { owner: token.sub, title: body.title.clone(), at: body.at.clone() };
+    if let Ok(mut all) = calendar.0.lock() {
+        all.push(appointment.clone());
+    }
+    Ok(HttpResponse::Created().json(appointment))
+}

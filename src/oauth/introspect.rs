@@ -1,0 +1,88 @@
+//! `/introspect` (RFC 7662): an API, authenticated as its introspection client, asks whether
+//! a token for its own audience is active. Everything else is `{"active": false}`: an
+//! id_token, a foreign audience, an expired or revoked token, garbage.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+use super::client_auth;
+use super::error::TokenError;
+use super::token::form_params;
+use crate::app::AppState;
+use crate::crypto::sha256_hex;
+use crate::registry::client::ClientType;
+use crate::store::now;
+use crate::tokens::verify;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/introspect", web::post().to(introspect));
+}
+
+async fn introspect(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, TokenError> {
+    let params = form_params(&req, &body)?;
+    let client = client_auth::authenticate(&req, &params, &state.store).await?;
+    if client.client_type != ClientType::Confidential {
+        return Err(TokenError::invalid_client("introspection requires a confidential client", false));
+    }
+    let token = params
+        .single("token")
+        .map_err(TokenError::invalid_request)?
+        .ok_or_else(|| TokenError::invalid_request("token is required"))?;
+    // The audiences this caller speaks for: the APIs whose introspection client it is.
+    let audiences: Vec<String> = state
+        .store
+        .list_apis()
+        .await?
+        .into_iter()
+        .filter(|a| a.introspection_client_id.as_deref() == Some(client.client_id.as_str()))
+        .map(|a| a.identifier)
+        .collect();
+    let answer = match access_token(&state, token, &audiences).await? {
+        Some(active) => active,
+        None => refresh_token(&state, token, &client.client_id).await?.unwrap_or_else(|| json!({ "active": false })),
+    };
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(answer))
+}
+
+async fn access_token(state: &AppState, token: &str, audiences: &[String]) -> Result<Option<Value>, TokenError> {
+    let issuer = state.config.issuer.as_str();
+    let ring = state.keys.ring();
+    let Some(claims) = audiences.iter().find_map(|aud| verify::access_token(&ring, issuer, aud, token).ok()) else {
+        return Ok(None);
+    };
+    if state.store.is_revoked(&claims.jti).await? {
+        return Ok(None);
+    }
+    let mut answer = serde_json::to_value(&claims).unwrap_or_default();
+    if let Value::Object(map) = &mut answer {
+        map.insert("active".into(), Value::Bool(true));
+        map.insert("token_type".into(), Value::String("Bearer".into()));
+    }
+    Ok(Some(answer))
+}
+
+/// A refresh token is described only to the client it was issued to.
+async fn refresh_token(state: &AppState, token: &str, client_id: &str) -> Result<Option<Value>, TokenError> {
+    Ok(state
+        .store
+        .refresh_token(&sha256_hex(token))
+        .await?
+        .filter(|r| r.client_id == client_id && r.expires_at > now())
+        .map(|r| {
+            json!({
+                "active": true,
+                "token_type": "refresh_token",
+                "client_id": r.client_id,
+                "sub": r.user_id,
+                "scope": r.scope,
+                "iat": r.issued_at,
+                "exp": r.expires_at,
+                "iss": state.config.issuer.as_str(),
+            })
+        }))
+}

@@ -1,0 +1,85 @@
+//! The refresh_token grant (RFC 6749 §6), rotated on every use (RFC 9700 §4.14.2): a
+//! rotated token presented again revokes its whole family.
+
+use super::{TokenResponse, UserGrant, mint_user_tokens, new_refresh_token};
+use crate::app::AppState;
+use crate::crypto::sha256_hex;
+use crate::oauth::error::TokenError;
+use crate::oauth::params::Params;
+use crate::oauth::scope::ScopeSet;
+use crate::registry::client::{Client, GrantType};
+use crate::store::now;
+use crate::store::refresh::Rotation;
+
+pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, TokenError> {
+    if !client.allows_grant(GrantType::RefreshToken) {
+        return Err(TokenError::new("unauthorized_client", "this client may not use the refresh_token grant"));
+    }
+    let single = |name| params.single(name).map_err(TokenError::invalid_request);
+    let token = single("refresh_token")?.ok_or_else(|| TokenError::invalid_request("refresh_token is required"))?;
+    let record = match state.store.rotate_refresh_token(&sha256_hex(token), &client.client_id).await? {
+        Rotation::Rotated(record) => record,
+        Rotation::Reused(record) => {
+            state.store.revoke_grant(&record.family_id).await?;
+            tracing::warn!(client = %client.client_id, "refresh token reused: its family is revoked");
+            return Err(TokenError::invalid_grant(
+                "the refresh token was already used; all tokens of this grant are revoked",
+            ));
+        }
+        Rotation::Unknown => {
+            return Err(TokenError::invalid_grant("the refresh token is invalid, revoked or not this client's"));
+        }
+    };
+    let now = now();
+    if record.expires_at < now || record.family_expires_at < now {
+        return Err(TokenError::invalid_grant("the refresh token has expired"));
+    }
+    let granted = ScopeSet::parse(&record.scope).unwrap_or_default();
+    // §6: the new access token may have fewer scopes, never more.
+    let scope = match single("scope")? {
+        Some(requested) => {
+            let requested = ScopeSet::parse(requested).map_err(|e| TokenError::new("invalid_scope", e))?;
+            if !requested.is_subset(&granted) {
+                return Err(TokenError::new(
+                    "invalid_scope",
+                    "a refresh may narrow the granted scopes, never widen them",
+                ));
+            }
+            requested
+        }
+        None => granted.clone(),
+    };
+    let user = state
+        .store
+        .user_by_id(&record.user_id)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| TokenError::invalid_grant("the user of this grant no longer exists or is disabled"))?;
+    let resources: Vec<String> = serde_json::from_str(&record.resources).unwrap_or_default();
+    // The id_token keeps auth_time and carries no nonce (OIDC Core §12.2).
+    let grant = UserGrant {
+        client,
+        user: &user,
+        scope: &scope,
+        resources: &resources,
+        auth_time: record.auth_time,
+        sid: &record.sid,
+        nonce: None,
+    };
+    let minted = mint_user_tokens(state, params, &grant).await?;
+    // The successor keeps the original scope (§6) and the family's absolute expiry.
+    let (refresh_token, successor) =
+        new_refresh_token(client, &grant, &record.family_id, &granted, Some(record.family_expires_at))
+            .ok_or_else(|| TokenError::invalid_grant("this grant no longer allows refresh"))?;
+    if !state.store.store_refresh_token(&successor, &minted.access.jti, minted.access.expires_at).await? {
+        return Err(TokenError::invalid_grant("the grant of this refresh token has been revoked"));
+    }
+    Ok(TokenResponse {
+        access_token: minted.access.token,
+        token_type: "Bearer",
+        expires_in: minted.access.expires_in,
+        id_token: minted.id_token,
+        refresh_token: Some(refresh_token),
+        scope: scope.to_string(),
+    })
+}
