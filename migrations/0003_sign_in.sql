@@ -13,10 +13,14 @@ CREATE INDEX sessions_user ON sessions (user_id);
 
 -- An authorization request waiting for the user to sign in or consent. Kept in the
 -- database (not in one process) so the login form may be posted to any replica.
+-- authenticated_sid and consented record what happened during this request, which is
+-- what prompt=login, max_age and prompt=consent ask about (timestamps are too coarse).
 CREATE TABLE authorization_requests (
     id TEXT PRIMARY KEY,
     client_id TEXT NOT NULL,
     params TEXT NOT NULL,
+    authenticated_sid TEXT,
+    consented BIGINT NOT NULL DEFAULT 0,
     created_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL
 );

@@ -29,6 +29,8 @@ pub enum StartError {
     Database { url: String, source: crate::store::StoreError },
     #[error(transparent)]
     Keys(#[from] KeyError),
+    #[error("cannot create the admin user: {0}")]
+    Admin(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
 }
@@ -59,6 +61,7 @@ impl Application {
             );
         }
         let keys = KeyManager::start(store.clone(), config.key_encryption_key).await?;
+        bootstrap_admin(&store, &config).await?;
         let port =
             listener.local_addr().map_err(|source| StartError::Bind { addr: config.bind.to_string(), source })?.port();
         let metadata = web::Bytes::from(crate::oauth::discovery::metadata(&config).to_string());
@@ -100,6 +103,35 @@ pub async fn open_store(config: &Config) -> Result<Store, StartError> {
     Ok(store)
 }
 
+/// On an empty database, creates the `admin` user (with `admin_password`, or a random one
+/// printed once here). Two replicas racing: the username is unique, one wins.
+async fn bootstrap_admin(store: &Store, config: &Config) -> Result<(), StartError> {
+    let fail = |e: String| StartError::Admin(e);
+    if store.count_users().await.map_err(|e| fail(e.to_string()))? > 0 {
+        return Ok(());
+    }
+    let (password, generated) = match &config.admin_password {
+        Some(p) => (p.clone(), false),
+        None => (crate::crypto::random_token(12), true),
+    };
+    let spec = crate::registry::user::UserSpec {
+        username: "admin".into(),
+        password: password.clone(),
+        is_admin: true,
+        claims: serde_json::Map::new(),
+    };
+    match crate::registry::create_user(store, spec).await {
+        Ok(_) if generated => tracing::warn!(
+            "created the admin user: sign in at {} as `admin` with password `{password}` (shown once; set LANYARD_ADMIN_PASSWORD to choose it)",
+            config.issuer.endpoint("/admin")
+        ),
+        Ok(_) => tracing::info!("created the admin user with LANYARD_ADMIN_PASSWORD"),
+        Err(crate::registry::RegistryError::Conflict(_)) => {}
+        Err(e) => return Err(fail(e.to_string())),
+    }
+    Ok(())
+}
+
 /// Picks up keys rotated by another replica; off the request path.
 async fn refresh_keys(state: web::Data<AppState>) {
     let mut tick = tokio::time::interval(Duration::from_secs(30));
@@ -138,6 +170,7 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, St
             .configure(crate::oauth::logout::configure)
             .configure(crate::web::login::configure)
             .configure(crate::web::consent::configure)
+            .configure(crate::web::admin::configure)
             .configure(crate::web::assets::configure)
     })
     .shutdown_timeout(10);

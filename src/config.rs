@@ -36,6 +36,8 @@ pub struct Settings {
     pub login_max_failures: i64,
     /// Lock-out after too many failures, seconds.
     pub login_lockout: i64,
+    /// Password of the `admin` user created on first start (random and printed if unset).
+    pub admin_password: Option<String>,
 }
 
 impl Default for Settings {
@@ -52,6 +54,7 @@ impl Default for Settings {
             id_token_ttl: 3600,
             login_max_failures: 5,
             login_lockout: 60,
+            admin_password: None,
         }
     }
 }
@@ -70,6 +73,7 @@ pub struct Config {
     pub id_token_ttl: i64,
     pub login_max_failures: i64,
     pub login_lockout: i64,
+    pub admin_password: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -78,10 +82,7 @@ impl std::fmt::Debug for Config {
             .field("issuer", &self.issuer.as_str())
             .field("bind", &self.bind)
             .field("database_url", &redact_database_url(&self.database_url))
-            .field(
-                "key_encryption_key",
-                &self.key_encryption_key.map(|_| "[REDACTED]"),
-            )
+            .field("key_encryption_key", &self.key_encryption_key.map(|_| "[REDACTED]"))
             .finish_non_exhaustive()
     }
 }
@@ -96,19 +97,13 @@ pub enum LogFormat {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("invalid configuration: `{setting}` {problem}")]
-    Invalid {
-        setting: &'static str,
-        problem: String,
-    },
+    Invalid { setting: &'static str, problem: String },
     #[error("invalid configuration: {0}")]
     Source(String),
 }
 
 fn invalid(setting: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        setting,
-        problem: problem.into(),
-    }
+    ConfigError::Invalid { setting, problem: problem.into() }
 }
 
 /// Values given on the command line; `None` leaves the lower layers in charge.
@@ -130,46 +125,27 @@ impl Settings {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(path) = file {
             if !path.exists() {
-                return Err(ConfigError::Source(format!(
-                    "config file {} does not exist",
-                    path.display()
-                )));
+                return Err(ConfigError::Source(format!("config file {} does not exist", path.display())));
             }
             figment = figment.merge(Toml::file(path));
         }
-        figment = figment
-            .merge(Env::prefixed("LANYARD_").only(&ENV_KEYS))
-            .merge(Serialized::defaults(overrides));
-        figment
-            .extract()
-            .map_err(|e| ConfigError::Source(e.to_string()))
+        figment = figment.merge(Env::prefixed("LANYARD_").only(&ENV_KEYS)).merge(Serialized::defaults(overrides));
+        figment.extract().map_err(|e| ConfigError::Source(e.to_string()))
     }
 
     /// Checks every setting and returns the configuration the server runs with.
     pub fn validate(self) -> Result<Config, ConfigError> {
         let issuer = Issuer::parse(&self.issuer).map_err(|e| invalid("issuer", e))?;
-        let bind = self
-            .bind
-            .parse()
-            .map_err(|_| invalid("bind", format!("must be IP:PORT, got {:?}", self.bind)))?;
+        let bind = self.bind.parse().map_err(|_| invalid("bind", format!("must be IP:PORT, got {:?}", self.bind)))?;
         let url = self.database_url.trim().to_owned();
-        if !(url.starts_with("sqlite:")
-            || url.starts_with("postgres://")
-            || url.starts_with("postgresql://"))
-        {
-            return Err(invalid(
-                "database_url",
-                "must start with sqlite:, postgres:// or postgresql://",
-            ));
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(invalid("database_url", "must start with sqlite:, postgres:// or postgresql://"));
         }
         let log_format = match self.log_format.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
             other => {
-                return Err(invalid(
-                    "log_format",
-                    format!("must be text or json, got {other:?}"),
-                ));
+                return Err(invalid("log_format", format!("must be text or json, got {other:?}")));
             }
         };
         let key_encryption_key = self
@@ -179,6 +155,9 @@ impl Settings {
             .map(parse_key_encryption_key)
             .transpose()
             .map_err(|e| invalid("key_encryption_key", e))?;
+        if let Some(password) = self.admin_password.as_deref().filter(|p| !p.is_empty()) {
+            crate::registry::password::check_strength(password).map_err(|e| invalid("admin_password", e))?;
+        }
         if self.database_max_connections == 0 {
             return Err(invalid("database_max_connections", "must be at least 1"));
         }
@@ -204,13 +183,14 @@ impl Settings {
             id_token_ttl: self.id_token_ttl,
             login_max_failures: self.login_max_failures,
             login_lockout: self.login_lockout,
+            admin_password: self.admin_password.filter(|p| !p.is_empty()),
         })
     }
 }
 
 /// The environment variables read (as `LANYARD_` + upper-case name); others are ignored so
 /// that unrelated `LANYARD_*` variables (seed files, admin passwords) don't trip the parser.
-const ENV_KEYS: [&str; 11] = [
+const ENV_KEYS: [&str; 12] = [
     "issuer",
     "bind",
     "database_url",
@@ -222,6 +202,7 @@ const ENV_KEYS: [&str; 11] = [
     "id_token_ttl",
     "login_max_failures",
     "login_lockout",
+    "admin_password",
 ];
 
 fn parse_key_encryption_key(raw: &str) -> Result<[u8; 32], String> {
@@ -236,17 +217,11 @@ fn parse_key_encryption_key(raw: &str) -> Result<[u8; 32], String> {
         base64::engine::general_purpose::STANDARD
             .decode(raw)
             .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw))
-            .map_err(|_| {
-                "must be 32 bytes as base64 or 64 hex digits (e.g. `openssl rand -base64 32`)"
-                    .to_string()
-            })?
+            .map_err(|_| "must be 32 bytes as base64 or 64 hex digits (e.g. `openssl rand -base64 32`)".to_string())?
     };
-    bytes.try_into().map_err(|b: Vec<u8>| {
-        format!(
-            "must be exactly 32 bytes, got {} (e.g. `openssl rand -base64 32`)",
-            b.len()
-        )
-    })
+    bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| format!("must be exactly 32 bytes, got {} (e.g. `openssl rand -base64 32`)", b.len()))
 }
 
 /// The database URL with any password replaced, for logs.
@@ -279,16 +254,13 @@ mod tests {
 
     #[test]
     fn invalid_settings_are_named() {
-        let cases: [(&str, fn(&mut Settings)); 5] = [
-            ("issuer", |s| {
-                s.issuer = "https://id.example.test/?tenant=1".into()
-            }),
+        type Case = (&'static str, fn(&mut Settings));
+        let cases: [Case; 5] = [
+            ("issuer", |s| s.issuer = "https://id.example.test/?tenant=1".into()),
             ("issuer", |s| s.issuer = "not a url".into()),
             ("bind", |s| s.bind = "localhost".into()),
             ("database_url", |s| s.database_url = "mysql://x".into()),
-            ("key_encryption_key", |s| {
-                s.key_encryption_key = Some("c2hvcnQ=".into())
-            }),
+            ("key_encryption_key", |s| s.key_encryption_key = Some("c2hvcnQ=".into())),
         ];
         for (setting, case) in cases {
             let err = settings(case).expect_err(setting).to_string();

@@ -12,10 +12,7 @@ pub fn random_token(bytes: usize) -> String {
 
 /// Lower-case hex SHA-256: how secrets, codes, sessions and refresh tokens are stored.
 pub fn sha256_hex(input: &str) -> String {
-    openssl::sha::sha256(input.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    openssl::sha::sha256(input.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// base64url(SHA-256(input)): PKCE S256 and half-hashes for `at_hash`.
@@ -41,10 +38,7 @@ mod tests {
 
     #[test]
     fn sha256_hex_matches_known_vector() {
-        assert_eq!(
-            sha256_hex("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::registry::user::User;
 use crate::store::authorization::CodeRecord;
 use crate::store::now;
 use crate::store::sessions::Session;
+use crate::web::login::LoginTarget;
 use crate::web::{csrf, pages, session};
 
 /// How long a code lives (the contract's ≤ 60 s).
@@ -55,11 +56,15 @@ async fn start(req: &HttpRequest, state: &AppState, params: &Params) -> Result<H
     decide(req, state, &client, &request, None).await
 }
 
-/// A pending request saved while the user is on the login or consent page.
+/// A pending request saved while the user is on the login or consent page, with what has
+/// happened during it.
 #[derive(Debug, Clone)]
 pub struct Pending {
     pub id: String,
-    pub created_at: i64,
+    /// The session the user signed in with during this request.
+    pub authenticated_sid: Option<String>,
+    /// Whether the user consented during this request.
+    pub consented: bool,
 }
 
 #[derive(Deserialize)]
@@ -87,10 +92,12 @@ pub async fn load_pending(
             "This sign-in request has expired or was already completed. Go back to the application and start again.",
         )
     };
-    let (params, created_at) = state.store.authorization_request(id).await?.ok_or_else(gone)?;
-    let request: AuthorizationRequest = serde_json::from_str(&params).map_err(|_| gone())?;
+    let record = state.store.authorization_request(id).await?.ok_or_else(gone)?;
+    let request: AuthorizationRequest = serde_json::from_str(&record.params).map_err(|_| gone())?;
     let client = state.store.client(&request.client_id).await?.ok_or_else(gone)?;
-    Ok((request, client, Pending { id: id.to_owned(), created_at }))
+    let pending =
+        Pending { id: id.to_owned(), authenticated_sid: record.authenticated_sid, consented: record.consented };
+    Ok((request, client, pending))
 }
 
 /// Where the flow stands: sign in, consent, or issue a code.
@@ -103,12 +110,12 @@ pub async fn decide(
 ) -> Result<HttpResponse, AuthorizeError> {
     let iss = state.config.issuer.as_str();
     let now = now();
-    let started = pending.as_ref().map_or(now, |p| p.created_at);
     let mut user = None;
     if let Some(s) = session::current(req, &state.store).await? {
         // A sign-in during this request satisfies prompt=login and max_age.
-        let fresh = s.auth_time >= started;
-        let too_old = request.max_age.is_some_and(|max| now - s.auth_time > max);
+        let fresh = pending.as_ref().and_then(|p| p.authenticated_sid.as_deref()) == Some(s.sid.as_str());
+        // max_age=0 is prompt=login (OIDC Core §3.1.2.1).
+        let too_old = request.max_age.is_some_and(|max| max == 0 || now - s.auth_time > max);
         if fresh || !(request.prompt_login || too_old) {
             let u = state.store.user_by_id(&s.user_id).await?;
             let hint_differs =
@@ -133,7 +140,7 @@ pub async fn decide(
             StatusCode::OK,
         ));
     };
-    if needs_consent(state, client, request, &user, started).await? {
+    if needs_consent(state, client, request, &user, pending.as_ref()).await? {
         if request.prompt_none {
             return Err(request.error(iss, "consent_required", "the user has not consented to this client"));
         }
@@ -158,7 +165,7 @@ async fn persist(
     let id = random_token(24);
     let params = serde_json::to_string(request).map_err(|_| AuthorizeError::Unavailable)?;
     state.store.insert_authorization_request(&id, &request.client_id, &params, PENDING_TTL).await?;
-    Ok(Pending { id, created_at: now() })
+    Ok(Pending { id, authenticated_sid: None, consented: false })
 }
 
 async fn needs_consent(
@@ -166,15 +173,15 @@ async fn needs_consent(
     client: &Client,
     request: &AuthorizationRequest,
     user: &User,
-    started: i64,
+    pending: Option<&Pending>,
 ) -> Result<bool, AuthorizeError> {
     if client.first_party {
         return Ok(false);
     }
-    let Some((scope, resources, updated_at)) = state.store.consent(&user.id, &client.client_id).await? else {
+    let Some((scope, resources, _)) = state.store.consent(&user.id, &client.client_id).await? else {
         return Ok(true);
     };
-    if request.prompt_consent && updated_at < started {
+    if request.prompt_consent && !pending.is_some_and(|p| p.consented) {
         return Ok(true);
     }
     let granted = super::scope::ScopeSet::parse(&scope).unwrap_or_default();
@@ -192,13 +199,8 @@ pub fn login_page(
     error: Option<String>,
     status: StatusCode,
 ) -> HttpResponse {
-    let (csrf_token, cookie) = csrf::token(req, state.config.issuer.is_https());
-    let page = pages::LoginPage { client_name: &client.name, request_id, csrf_token: &csrf_token, username, error };
-    let mut response = pages::html(status, &page);
-    if let Some(cookie) = cookie {
-        let _ = response.add_cookie(&cookie);
-    }
-    response
+    let target = LoginTarget::Authorization { client_name: client.name.clone(), request_id: request_id.to_owned() };
+    crate::web::login::render(req, state, &target, username, error, status)
 }
 
 async fn consent_page(

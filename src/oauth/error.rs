@@ -233,6 +233,10 @@ impl ResponseError for BearerError {
         if let Ok(value) = HeaderValue::from_str(&challenge) {
             response.insert_header((header::WWW_AUTHENTICATE, value));
         }
-        response.json(json!({ "error": self.error.unwrap_or("invalid_token"), "error_description": self.description }))
+        // RFC 6750 §3.1: a request without a token gets no error code.
+        match self.error {
+            Some(error) => response.json(json!({ "error": error, "error_description": self.description })),
+            None => response.json(json!({ "error_description": self.description })),
+        }
     }
 }

@@ -84,10 +84,6 @@ impl ScopeSet {
         Ok(Self(set))
     }
 
-    pub fn from_iter<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Self {
-        Self(items.into_iter().map(Into::into).collect())
-    }
-
     pub fn contains(&self, scope: &str) -> bool {
         self.0.contains(scope)
     }

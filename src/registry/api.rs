@@ -140,6 +140,7 @@ mod tests {
             scopes: vec![ScopeSpec::Name("openid".into()), ScopeSpec::Name("bad scope".into())],
             access_token_ttl: Some(5),
             signing_alg: Some("HS256".into()),
+            introspection_client_id: None,
         };
         let errors = spec.validate().unwrap_err();
         for field in ["identifier", "name", "scopes", "access_token_ttl", "signing_alg"] {

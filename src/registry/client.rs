@@ -315,7 +315,8 @@ mod tests {
 
     #[test]
     fn invalid_registrations_name_their_fields() {
-        let cases: [(&str, fn(&mut ClientSpec)); 7] = [
+        type Case = (&'static str, fn(&mut ClientSpec));
+        let cases: [Case; 7] = [
             ("redirect_uris", |s| s.redirect_uris = vec!["http://evil.example.test/cb".into()]),
             ("redirect_uris", |s| s.redirect_uris.clear()),
             ("grant_types", |s| s.grant_types = vec!["password".into()]),

@@ -22,6 +22,16 @@ pub struct CodeRecord {
     pub expires_at: i64,
 }
 
+/// A pending authorization request as stored.
+#[derive(Debug, Clone)]
+pub struct PendingRecord {
+    /// The validated request, as JSON.
+    pub params: String,
+    pub created_at: i64,
+    pub authenticated_sid: Option<String>,
+    pub consented: bool,
+}
+
 /// What redeeming a code found.
 #[derive(Debug)]
 pub enum Redemption {
@@ -68,15 +78,44 @@ impl Store {
         Ok(())
     }
 
-    /// A pending request's parameters and creation time, while it has not expired.
-    pub async fn authorization_request(&self, id: &str) -> Result<Option<(String, i64)>> {
-        let row =
-            sqlx::query("SELECT params, created_at FROM authorization_requests WHERE id = $1 AND expires_at > $2")
-                .bind(id)
-                .bind(now())
-                .fetch_optional(&self.pool)
-                .await?;
-        row.map(|r| Ok((r.try_get("params")?, r.try_get("created_at")?))).transpose()
+    /// A pending request, while it has not expired.
+    pub async fn authorization_request(&self, id: &str) -> Result<Option<PendingRecord>> {
+        let row = sqlx::query(
+            "SELECT params, created_at, authenticated_sid, consented FROM authorization_requests \
+             WHERE id = $1 AND expires_at > $2",
+        )
+        .bind(id)
+        .bind(now())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(PendingRecord {
+                params: r.try_get("params")?,
+                created_at: r.try_get("created_at")?,
+                authenticated_sid: r.try_get("authenticated_sid")?,
+                consented: super::get_flag(&r, "consented")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Records that the user signed in (session `sid`) during this request.
+    pub async fn mark_request_authenticated(&self, id: &str, sid: &str) -> Result<()> {
+        sqlx::query("UPDATE authorization_requests SET authenticated_sid = $1 WHERE id = $2")
+            .bind(sid)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records that the user consented during this request.
+    pub async fn mark_request_consented(&self, id: &str) -> Result<()> {
+        sqlx::query("UPDATE authorization_requests SET consented = 1 WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub async fn delete_authorization_request(&self, id: &str) -> Result<()> {

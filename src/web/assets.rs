@@ -3,15 +3,23 @@
 use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{HttpResponse, web};
 
-const STYLESHEET: &str = include_str!("../../static/lanyard.css");
+/// (path, content type, content)
+const ASSETS: [(&str, &str, &str); 3] = [
+    ("/static/lanyard.css", "text/css; charset=utf-8", include_str!("../../static/lanyard.css")),
+    ("/static/admin.css", "text/css; charset=utf-8", include_str!("../../static/admin.css")),
+    ("/static/admin.js", "text/javascript; charset=utf-8", include_str!("../../static/admin.js")),
+];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/static/lanyard.css", web::get().to(stylesheet));
-}
-
-async fn stylesheet() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/css; charset=utf-8")
-        .insert_header((CACHE_CONTROL, "public, max-age=3600"))
-        .body(STYLESHEET)
+    for (path, content_type, body) in ASSETS {
+        cfg.route(
+            path,
+            web::get().to(move || async move {
+                HttpResponse::Ok()
+                    .content_type(content_type)
+                    .insert_header((CACHE_CONTROL, "public, max-age=3600"))
+                    .body(body)
+            }),
+        );
+    }
 }

@@ -32,37 +32,21 @@ async fn submit(
     let continue_url = format!("/authorize/continue?request_id={}", pending.id);
     // Without a session the flow goes back to the login page.
     let Some(session) = session::current(&req, &state.store).await? else {
-        return Ok(HttpResponse::SeeOther()
-            .insert_header((LOCATION, continue_url))
-            .finish());
+        return Ok(HttpResponse::SeeOther().insert_header((LOCATION, continue_url)).finish());
     };
     match form.decision.as_str() {
         "allow" => {
-            let resources =
-                serde_json::to_string(&request.resources).unwrap_or_else(|_| "[]".into());
+            let resources = serde_json::to_string(&request.resources).unwrap_or_else(|_| "[]".into());
             state
                 .store
-                .save_consent(
-                    &session.user_id,
-                    &request.client_id,
-                    &request.scope.to_string(),
-                    &resources,
-                )
+                .save_consent(&session.user_id, &request.client_id, &request.scope.to_string(), &resources)
                 .await?;
-            Ok(HttpResponse::SeeOther()
-                .insert_header((LOCATION, continue_url))
-                .finish())
+            state.store.mark_request_consented(&pending.id).await?;
+            Ok(HttpResponse::SeeOther().insert_header((LOCATION, continue_url)).finish())
         }
         _ => {
-            state
-                .store
-                .delete_authorization_request(&pending.id)
-                .await?;
-            Err(request.error(
-                state.config.issuer.as_str(),
-                "access_denied",
-                "the user denied access",
-            ))
+            state.store.delete_authorization_request(&pending.id).await?;
+            Err(request.error(state.config.issuer.as_str(), "access_denied", "the user denied access"))
         }
     }
 }

@@ -12,20 +12,12 @@ pub const FIELD: &str = "csrf_token";
 
 /// The browser's CSRF token, and a cookie to set when the browser has none yet.
 pub fn token(req: &HttpRequest, secure: bool) -> (String, Option<Cookie<'static>>) {
-    if let Some(existing) = req
-        .cookie(COOKIE)
-        .map(|c| c.value().to_owned())
-        .filter(|v| v.len() >= 32)
-    {
+    if let Some(existing) = req.cookie(COOKIE).map(|c| c.value().to_owned()).filter(|v| v.len() >= 32) {
         return (existing, None);
     }
     let value = random_token(32);
-    let cookie = Cookie::build(COOKIE, value.clone())
-        .path("/")
-        .http_only(true)
-        .secure(secure)
-        .same_site(SameSite::Lax)
-        .finish();
+    let cookie =
+        Cookie::build(COOKIE, value.clone()).path("/").http_only(true).secure(secure).same_site(SameSite::Lax).finish();
     (value, Some(cookie))
 }
 

@@ -21,9 +21,7 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready"),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            HttpResponse::ServiceUnavailable()
-                .content_type("text/plain")
-                .body("database unavailable")
+            HttpResponse::ServiceUnavailable().content_type("text/plain").body("database unavailable")
         }
     }
 }

@@ -1,12 +1,13 @@
-//! The login form's submission: CSRF check, throttling, password check, new session.
+//! The login form: shown for a pending authorization request or for the admin page, and
+//! its submission (CSRF check, throttling, password check, a new session).
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::LOCATION;
+use actix_web::http::header::{LOCATION, RETRY_AFTER};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use crate::app::AppState;
-use crate::oauth::authorize::{load_pending, login_page};
+use crate::oauth::authorize::load_pending;
 use crate::oauth::error::AuthorizeError;
 use crate::registry::password;
 use crate::web::{csrf, pages, session};
@@ -15,10 +16,58 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::post().to(submit));
 }
 
+/// What a successful sign-in continues to.
+#[derive(Debug, Clone)]
+pub enum LoginTarget {
+    /// A pending authorization request of a client.
+    Authorization { client_name: String, request_id: String },
+    /// A page of the admin area (a path under `/admin`, never another site).
+    Admin { return_to: String },
+}
+
+impl LoginTarget {
+    /// An admin target; anything but a local `/admin` path falls back to `/admin`.
+    pub fn admin(return_to: Option<&str>) -> Self {
+        let safe = return_to
+            .filter(|p| (*p == "/admin" || p.starts_with("/admin/")) && !p.contains("//") && !p.contains('\\'));
+        Self::Admin { return_to: safe.unwrap_or("/admin").to_owned() }
+    }
+
+    fn continue_url(&self) -> String {
+        match self {
+            Self::Authorization { request_id, .. } => format!("/authorize/continue?request_id={request_id}"),
+            Self::Admin { return_to } => return_to.clone(),
+        }
+    }
+}
+
+/// Renders the login form for `target`.
+pub fn render(
+    req: &HttpRequest,
+    state: &AppState,
+    target: &LoginTarget,
+    username: &str,
+    error: Option<String>,
+    status: StatusCode,
+) -> HttpResponse {
+    let (csrf_token, cookie) = csrf::token(req, state.config.issuer.is_https());
+    let (client_name, request_id, return_to) = match target {
+        LoginTarget::Authorization { client_name, request_id } => (client_name.as_str(), request_id.as_str(), None),
+        LoginTarget::Admin { return_to } => ("the Lanyard admin page", "", Some(return_to.as_str())),
+    };
+    let page = pages::LoginPage { client_name, request_id, return_to, csrf_token: &csrf_token, username, error };
+    let mut response = pages::html(status, &page);
+    if let Some(cookie) = cookie {
+        let _ = response.add_cookie(&cookie);
+    }
+    response
+}
+
 #[derive(Deserialize)]
 struct LoginForm {
     csrf_token: Option<String>,
-    request_id: String,
+    request_id: Option<String>,
+    return_to: Option<String>,
     username: String,
     password: String,
 }
@@ -37,9 +86,7 @@ pub fn csrf_failure() -> HttpResponse {
 
 /// The client IP used for throttling: the TCP peer (forwarded headers can be forged).
 pub fn client_ip(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
+    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into())
 }
 
 async fn submit(
@@ -51,7 +98,13 @@ async fn submit(
     if !csrf::verify(&req, form.csrf_token.as_deref()) {
         return Ok(csrf_failure());
     }
-    let (_, client, pending) = load_pending(&state, &form.request_id).await?;
+    let target = match form.request_id.as_deref().filter(|id| !id.is_empty()) {
+        Some(id) => {
+            let (_, client, pending) = load_pending(&state, id).await?;
+            LoginTarget::Authorization { client_name: client.name, request_id: pending.id }
+        }
+        None => LoginTarget::admin(form.return_to.as_deref()),
+    };
     let config = &state.config;
     let username = form.username.trim().to_owned();
     let user_key = format!("user:{}", username.to_lowercase());
@@ -59,63 +112,26 @@ async fn submit(
     let wait = state.store.throttle_wait(&[&user_key, &ip_key]).await?;
     if wait > 0 {
         let message = format!("Too many failed sign-in attempts. Try again in {wait} seconds.");
-        let mut response = login_page(
-            &req,
-            &state,
-            &client,
-            &pending.id,
-            &username,
-            Some(message),
-            StatusCode::TOO_MANY_REQUESTS,
-        );
+        let mut response = render(&req, &state, &target, &username, Some(message), StatusCode::TOO_MANY_REQUESTS);
         if let Ok(value) = wait.to_string().parse() {
-            response
-                .headers_mut()
-                .insert(actix_web::http::header::RETRY_AFTER, value);
+            response.headers_mut().insert(RETRY_AFTER, value);
         }
         return Ok(response);
     }
     let user = state.store.user_by_username(&username).await?;
-    let stored = user
-        .as_ref()
-        .filter(|u| !u.disabled)
-        .map(|u| u.password_hash.clone());
-    if !password::verify(form.password, stored).await {
-        state
-            .store
-            .record_login_failure(&user_key, config.login_max_failures, config.login_lockout)
-            .await?;
-        state
-            .store
-            .record_login_failure(&ip_key, config.login_max_failures * 4, config.login_lockout)
-            .await?;
-        return Ok(login_page(
-            &req,
-            &state,
-            &client,
-            &pending.id,
-            &username,
-            Some(FAILED.into()),
-            StatusCode::UNAUTHORIZED,
-        ));
-    }
-    let Some(user) = user else {
-        return Err(AuthorizeError::Unavailable);
+    let stored = user.as_ref().filter(|u| !u.disabled).map(|u| u.password_hash.clone());
+    let (true, Some(user)) = (password::verify(form.password, stored).await, user) else {
+        state.store.record_login_failure(&user_key, config.login_max_failures, config.login_lockout).await?;
+        state.store.record_login_failure(&ip_key, config.login_max_failures * 4, config.login_lockout).await?;
+        return Ok(render(&req, &state, &target, &username, Some(FAILED.into()), StatusCode::UNAUTHORIZED));
     };
     state.store.clear_login_failures(&user_key).await?;
-    let (_, cookie) = session::start(
-        &state.store,
-        &user.id,
-        config.session_ttl,
-        config.issuer.is_https(),
-    )
-    .await?;
-    tracing::info!(user = %user.username, client = %client.client_id, "user signed in");
-    Ok(HttpResponse::SeeOther()
-        .cookie(cookie)
-        .insert_header((
-            LOCATION,
-            format!("/authorize/continue?request_id={}", pending.id),
-        ))
-        .finish())
+    let (session, cookie) =
+        session::start(&state.store, &user.id, config.session_ttl, config.issuer.is_https()).await?;
+    if let LoginTarget::Authorization { request_id, .. } = &target {
+        // This sign-in satisfies the request's prompt=login / max_age.
+        state.store.mark_request_authenticated(request_id, &session.sid).await?;
+    }
+    tracing::info!(user = %user.username, "user signed in");
+    Ok(HttpResponse::SeeOther().cookie(cookie).insert_header((LOCATION, target.continue_url())).finish())
 }

@@ -1,5 +1,6 @@
 //! HTML pages and the HTTP plumbing around them.
 
+pub mod admin;
 pub mod assets;
 pub mod consent;
 pub mod csrf;

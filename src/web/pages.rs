@@ -9,7 +9,10 @@ use askama::Template;
 #[template(path = "login.html")]
 pub struct LoginPage<'a> {
     pub client_name: &'a str,
+    /// The pending authorization request ("" when signing in to the admin page).
     pub request_id: &'a str,
+    /// Where an admin sign-in goes afterwards (always a path under `/admin`).
+    pub return_to: Option<&'a str>,
     pub csrf_token: &'a str,
     pub username: &'a str,
     pub error: Option<String>,
@@ -46,21 +49,23 @@ pub fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
             .body(body),
         Err(e) => {
             tracing::error!(error = %e, "template failed to render");
-            HttpResponse::InternalServerError()
-                .content_type(ContentType::plaintext())
-                .body("page failed to render")
+            HttpResponse::InternalServerError().content_type(ContentType::plaintext()).body("page failed to render")
         }
     }
 }
 
 /// An HTML page with a title and one sentence.
 pub fn message(status: StatusCode, title: &str, message: &str) -> HttpResponse {
-    html(
-        status,
-        &MessagePage {
-            title,
-            message,
-            detail: None,
-        },
-    )
+    html(status, &MessagePage { title, message, detail: None })
+}
+
+/// "Sign out?" — shown when a logout request carries no id_token_hint (CSRF protected).
+#[derive(Template)]
+#[template(path = "logout.html")]
+pub struct LogoutPage<'a> {
+    pub csrf_token: &'a str,
+    pub client_name: Option<&'a str>,
+    pub client_id: Option<&'a str>,
+    pub post_logout_redirect_uri: Option<&'a str>,
+    pub state: Option<&'a str>,
 }

@@ -12,9 +12,7 @@ pub const COOKIE: &str = "lanyard_session";
 /// The live session of the browser that sent `req`, if any.
 pub async fn current(req: &HttpRequest, store: &Store) -> Result<Option<Session>, StoreError> {
     match req.cookie(COOKIE) {
-        Some(cookie) if !cookie.value().is_empty() => {
-            store.session(&sha256_hex(cookie.value())).await
-        }
+        Some(cookie) if !cookie.value().is_empty() => store.session(&sha256_hex(cookie.value())).await,
         _ => Ok(None),
     }
 }
@@ -48,12 +46,8 @@ pub async fn start(
 
 /// A cookie that makes the browser forget its session.
 pub fn removal(secure: bool) -> Cookie<'static> {
-    let mut cookie = Cookie::build(COOKIE, "")
-        .path("/")
-        .http_only(true)
-        .secure(secure)
-        .same_site(SameSite::Lax)
-        .finish();
+    let mut cookie =
+        Cookie::build(COOKIE, "").path("/").http_only(true).secure(secure).same_site(SameSite::Lax).finish();
     cookie.make_removal();
     cookie
 }

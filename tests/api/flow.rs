@@ -30,10 +30,7 @@ pub async fn fixture_with(server: &TestServer, adjust: impl FnOnce(&mut ClientSp
         ApiSpec {
             identifier: API.into(),
             name: "Appointments".into(),
-            scopes: vec![
-                ScopeSpec::Name("read:appointments".into()),
-                ScopeSpec::Name("write:appointments".into()),
-            ],
+            scopes: vec![ScopeSpec::Name("read:appointments".into()), ScopeSpec::Name("write:appointments".into())],
             ..Default::default()
         },
     )
@@ -47,33 +44,19 @@ pub async fn fixture_with(server: &TestServer, adjust: impl FnOnce(&mut ClientSp
         ..Default::default()
     };
     adjust(&mut spec);
-    let client = registry::create_client(&server.store, spec)
-        .await
-        .expect("client registered");
-    Fixture {
-        client_id: client.client.client_id,
-        client_secret: client.secret.unwrap_or_default(),
-        user_id: user,
-    }
+    let client = registry::create_client(&server.store, spec).await.expect("client registered");
+    Fixture { client_id: client.client.client_id, client_secret: client.secret.unwrap_or_default(), user_id: user }
 }
 
 /// Adds a user with [`PASSWORD`] and a name and email; returns the user id.
 pub async fn add_user(server: &TestServer, username: &str) -> String {
     let mut claims = serde_json::Map::new();
     claims.insert("name".into(), Value::String(format!("{username} Example")));
-    claims.insert(
-        "email".into(),
-        Value::String(format!("{username}@example.test")),
-    );
+    claims.insert("email".into(), Value::String(format!("{username}@example.test")));
     claims.insert("email_verified".into(), Value::Bool(true));
     let user = registry::create_user(
         &server.store,
-        UserSpec {
-            username: username.into(),
-            password: PASSWORD.into(),
-            is_admin: false,
-            claims,
-        },
+        UserSpec { username: username.into(), password: PASSWORD.into(), is_admin: false, claims },
     )
     .await
     .expect("user registered");
@@ -85,28 +68,14 @@ pub fn form_field(html: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker)? + marker.len();
     let end = html[start..].find('"')? + start;
-    Some(
-        html[start..end]
-            .replace("&#34;", "\"")
-            .replace("&amp;", "&"),
-    )
+    Some(html[start..end].replace("&#34;", "\"").replace("&amp;", "&"))
 }
 
 /// Query parameters of a redirect's Location.
 pub fn location_params(response: &reqwest::Response) -> (String, HashMap<String, String>) {
-    let location = response
-        .headers()
-        .get("location")
-        .expect("a Location header")
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let url = url::Url::parse(&location).unwrap_or_else(|_| {
-        url::Url::parse("http://relative.invalid")
-            .unwrap()
-            .join(&location)
-            .unwrap()
-    });
+    let location = response.headers().get("location").expect("a Location header").to_str().unwrap().to_owned();
+    let url = url::Url::parse(&location)
+        .unwrap_or_else(|_| url::Url::parse("http://relative.invalid").unwrap().join(&location).unwrap());
     let params = url.query_pairs().into_owned().collect();
     (location, params)
 }
@@ -122,10 +91,7 @@ pub enum Outcome {
     /// An HTML page from Lanyard (login, consent, error).
     Page { status: u16, html: String },
     /// A redirect out of Lanyard, to the client.
-    Redirect {
-        location: String,
-        params: HashMap<String, String>,
-    },
+    Redirect { location: String, params: HashMap<String, String> },
 }
 
 impl Outcome {
@@ -157,11 +123,8 @@ impl Outcome {
 
 impl<'a> Browser<'a> {
     pub fn new(server: &'a TestServer) -> Self {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .cookie_store(true)
-            .build()
-            .unwrap();
+        let http =
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
         Browser { server, http }
     }
 
@@ -170,17 +133,10 @@ impl<'a> Browser<'a> {
         loop {
             let status = response.status().as_u16();
             if !(300..400).contains(&status) {
-                return Outcome::Page {
-                    status,
-                    html: response.text().await.unwrap(),
-                };
+                return Outcome::Page { status, html: response.text().await.unwrap() };
             }
             let (location, params) = location_params(&response);
-            let next = if location.starts_with('/') {
-                self.server.url(&location)
-            } else {
-                location.clone()
-            };
+            let next = if location.starts_with('/') { self.server.url(&location) } else { location.clone() };
             if !next.starts_with(&self.server.base) {
                 return Outcome::Redirect { location, params };
             }
@@ -197,24 +153,12 @@ impl<'a> Browser<'a> {
     pub async fn login(&self, page: &Outcome, username: &str, password: &str) -> Outcome {
         let html = page.html();
         let form = [
-            (
-                "csrf_token",
-                form_field(html, "csrf_token").expect("csrf_token field"),
-            ),
-            (
-                "request_id",
-                form_field(html, "request_id").expect("request_id field"),
-            ),
+            ("csrf_token", form_field(html, "csrf_token").expect("csrf_token field")),
+            ("request_id", form_field(html, "request_id").expect("request_id field")),
             ("username", username.to_owned()),
             ("password", password.to_owned()),
         ];
-        let response = self
-            .http
-            .post(self.server.url("/login"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
+        let response = self.http.post(self.server.url("/login")).form(&form).send().await.unwrap();
         self.follow(response).await
     }
 
@@ -222,23 +166,11 @@ impl<'a> Browser<'a> {
     pub async fn consent(&self, page: &Outcome, decision: &str) -> Outcome {
         let html = page.html();
         let form = [
-            (
-                "csrf_token",
-                form_field(html, "csrf_token").expect("csrf_token field"),
-            ),
-            (
-                "request_id",
-                form_field(html, "request_id").expect("request_id field"),
-            ),
+            ("csrf_token", form_field(html, "csrf_token").expect("csrf_token field")),
+            ("request_id", form_field(html, "request_id").expect("request_id field")),
             ("decision", decision.to_owned()),
         ];
-        let response = self
-            .http
-            .post(self.server.url("/consent"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
+        let response = self.http.post(self.server.url("/consent")).form(&form).send().await.unwrap();
         self.follow(response).await
     }
 
@@ -263,8 +195,7 @@ impl<'a> Browser<'a> {
 /// base64url(SHA-256(verifier)).
 pub fn s256(verifier: &str) -> String {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(openssl::sha::sha256(verifier.as_bytes()))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(openssl::sha::sha256(verifier.as_bytes()))
 }
 
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-verifier";
@@ -297,19 +228,12 @@ pub fn authorize_url(server: &TestServer, client_id: &str, extra: &[(&str, &str)
         }
         pairs.push((k, v));
     }
-    url.query_pairs_mut()
-        .clear()
-        .extend_pairs(pairs.iter().filter(|(_, v)| !v.is_empty()));
+    url.query_pairs_mut().clear().extend_pairs(pairs.iter().filter(|(_, v)| !v.is_empty()));
     url.to_string()
 }
 
 /// Exchanges a code at /token with client_secret_basic; returns status and JSON body.
-pub async fn exchange(
-    server: &TestServer,
-    fx: &Fixture,
-    code: &str,
-    verifier: &str,
-) -> (u16, Value) {
+pub async fn exchange(server: &TestServer, fx: &Fixture, code: &str, verifier: &str) -> (u16, Value) {
     let response = server
         .http
         .post(server.url("/token"))
@@ -333,12 +257,7 @@ pub fn decode_jwt(token: &str) -> (Value, Value) {
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3, "a compact JWS");
     let decode = |p: &str| -> Value {
-        serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(p)
-                .unwrap(),
-        )
-        .unwrap()
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap()
     };
     (decode(parts[0]), decode(parts[1]))
 }

@@ -17,68 +17,34 @@ both_backends!(
 async fn discovery_documents_name_the_exact_issuer_and_its_endpoints(backend: Backend) {
     let db = TestDb::create(backend).await;
     let server = TestServer::start(&db).await;
-    for path in [
-        "/.well-known/openid-configuration",
-        "/.well-known/oauth-authorization-server",
-    ] {
+    for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
         let response = server.get(path).await;
         assert_eq!(response.status(), 200, "{path}");
-        let cache = response
-            .headers()
-            .get("cache-control")
-            .expect("cache-control")
-            .to_str()
-            .unwrap();
+        let cache = response.headers().get("cache-control").expect("cache-control").to_str().unwrap();
         assert!(cache.contains("max-age"), "{path}: {cache}");
         let doc: Value = response.json().await.unwrap();
-        assert_eq!(
-            doc["issuer"], server.base,
-            "{path}: issuer must match byte for byte"
-        );
-        for endpoint in [
-            "authorization_endpoint",
-            "token_endpoint",
-            "jwks_uri",
-            "userinfo_endpoint",
-        ] {
-            let url = doc[endpoint]
-                .as_str()
-                .unwrap_or_else(|| panic!("{path}: {endpoint} missing"));
+        assert_eq!(doc["issuer"], server.base, "{path}: issuer must match byte for byte");
+        for endpoint in ["authorization_endpoint", "token_endpoint", "jwks_uri", "userinfo_endpoint"] {
+            let url = doc[endpoint].as_str().unwrap_or_else(|| panic!("{path}: {endpoint} missing"));
             assert!(url.starts_with(&server.base), "{endpoint} = {url}");
         }
         assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
-        assert_eq!(
-            doc["code_challenge_methods_supported"],
-            serde_json::json!(["S256"])
-        );
+        assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
         assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
-        let algs = doc["id_token_signing_alg_values_supported"]
-            .as_array()
-            .unwrap();
+        let algs = doc["id_token_signing_alg_values_supported"].as_array().unwrap();
         assert!(!algs.iter().any(|a| a == "none"), "alg none advertised");
     }
 }
 
 /// RFC 7638, computed independently of the server's code.
 fn thumbprint(jwk: &Value) -> String {
-    let s = |k: &str| {
-        jwk[k]
-            .as_str()
-            .unwrap_or_else(|| panic!("member {k} missing"))
-            .to_owned()
-    };
+    let s = |k: &str| jwk[k].as_str().unwrap_or_else(|| panic!("member {k} missing")).to_owned();
     let canonical = match jwk["kty"].as_str() {
         Some("RSA") => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, s("e"), s("n")),
-        Some("EC") => format!(
-            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
-            s("crv"),
-            s("x"),
-            s("y")
-        ),
+        Some("EC") => format!(r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#, s("crv"), s("x"), s("y")),
         other => panic!("unexpected kty {other:?}"),
     };
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(openssl::sha::sha256(canonical.as_bytes()))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(openssl::sha::sha256(canonical.as_bytes()))
 }
 
 async fn jwks_publishes_public_members_only_with_thumbprint_kids(backend: Backend) {
@@ -94,18 +60,13 @@ async fn jwks_publishes_public_members_only_with_thumbprint_kids(backend: Backen
     assert_eq!(algs, ["ES256", "RS256"]);
     for key in keys {
         for private in ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] {
-            assert!(
-                key.get(private).is_none(),
-                "private member {private} published: {key}"
-            );
+            assert!(key.get(private).is_none(), "private member {private} published: {key}");
         }
         assert_eq!(key["use"], "sig");
         assert_eq!(key["kid"].as_str().unwrap(), thumbprint(key));
     }
     let rsa = keys.iter().find(|k| k["kty"] == "RSA").unwrap();
-    let modulus = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(rsa["n"].as_str().unwrap())
-        .unwrap();
+    let modulus = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(rsa["n"].as_str().unwrap()).unwrap();
     assert_eq!(modulus.len() * 8, 2048, "RSA key is 2048-bit");
 }
 
@@ -125,11 +86,7 @@ async fn two_servers_on_one_database_share_one_key_set(backend: Backend) {
     let (a, b) = tokio::join!(TestServer::start(&db), TestServer::start(&db));
     let jwks_a = a.get_json("/jwks").await;
     let jwks_b = b.get_json("/jwks").await;
-    assert_eq!(
-        jwks_a["keys"].as_array().unwrap().len(),
-        2,
-        "one key per alg: {jwks_a}"
-    );
+    assert_eq!(jwks_a["keys"].as_array().unwrap().len(), 2, "one key per alg: {jwks_a}");
     assert_eq!(jwks_a, jwks_b);
 }
 
@@ -144,21 +101,12 @@ async fn private_keys_are_encrypted_at_rest_when_a_key_encryption_key_is_set(bac
     let stored = store.signing_keys().await.unwrap();
     assert_eq!(stored.len(), 2);
     for key in &stored {
-        assert!(
-            key.private_jwk.starts_with("v1:"),
-            "private key stored in the clear"
-        );
+        assert!(key.private_jwk.starts_with("v1:"), "private key stored in the clear");
     }
     // Without the key-encryption key the keys can't be used: start-up must say why.
     let config = crate::helpers::test_settings(&db, 0).validate().unwrap();
-    let err = lanyard::app::Application::build(config)
-        .await
-        .err()
-        .expect("start without the KEK fails");
-    assert!(
-        err.to_string().contains("LANYARD_KEY_ENCRYPTION_KEY"),
-        "{err}"
-    );
+    let err = lanyard::app::Application::build(config).await.err().expect("start without the KEK fails");
+    assert!(err.to_string().contains("LANYARD_KEY_ENCRYPTION_KEY"), "{err}");
     store.close().await;
 
     let server = TestServer::start_with(&db, |s| s.key_encryption_key = Some(kek.clone())).await;
@@ -177,9 +125,5 @@ async fn readyz_is_503_when_the_database_is_gone() {
     db.destroy();
     let response = server.get("/readyz").await;
     assert_eq!(response.status(), 503);
-    assert_eq!(
-        server.get("/healthz").await.status(),
-        200,
-        "liveness does not depend on the database"
-    );
+    assert_eq!(server.get("/healthz").await.status(), 200, "liveness does not depend on the database");
 }

@@ -17,8 +17,7 @@ pub enum Backend {
 
 /// The PostgreSQL server tests create their databases on.
 pub fn postgres_admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 impl Backend {
@@ -26,8 +25,7 @@ impl Backend {
     /// and a failure when `CI` is set (CI must never skip these silently).
     pub async fn postgres() -> Option<Backend> {
         let url = postgres_admin_url();
-        let probe =
-            tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&url)).await;
+        let probe = tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&url)).await;
         match probe {
             Ok(Ok(conn)) => {
                 let _ = conn.close().await;
@@ -41,9 +39,7 @@ impl Backend {
                 if std::env::var_os("CI").is_some() {
                     panic!("PostgreSQL is required in CI but {url} does not answer: {why}");
                 }
-                eprintln!(
-                    "\n*** SKIP: PostgreSQL test skipped: {url} does not answer ({why}) ***\n"
-                );
+                eprintln!("\n*** SKIP: PostgreSQL test skipped: {url} does not answer ({why}) ***\n");
                 None
             }
         }
@@ -53,7 +49,6 @@ impl Backend {
 /// A fresh database, removed when dropped.
 pub struct TestDb {
     pub url: String,
-    backend: Backend,
     sqlite_dir: Option<PathBuf>,
     pg_name: Option<String>,
 }
@@ -66,32 +61,17 @@ impl TestDb {
                 let dir = std::env::temp_dir().join(format!("lanyard-test-{id}"));
                 std::fs::create_dir_all(&dir).expect("temp dir");
                 let url = format!("sqlite://{}", dir.join("lanyard.db").display());
-                TestDb {
-                    url,
-                    backend,
-                    sqlite_dir: Some(dir),
-                    pg_name: None,
-                }
+                TestDb { url, sqlite_dir: Some(dir), pg_name: None }
             }
             Backend::Postgres => {
                 let admin = postgres_admin_url();
                 let name = format!("lanyard_test_{id}");
-                let mut conn = sqlx::PgConnection::connect(&admin)
-                    .await
-                    .expect("connect to PostgreSQL");
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .await
-                    .expect("create database");
+                let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to PostgreSQL");
+                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create database");
                 let _ = conn.close().await;
                 let mut url = url::Url::parse(&admin).expect("TEST_DATABASE_URL is a URL");
                 url.set_path(&name);
-                TestDb {
-                    url: url.to_string(),
-                    backend,
-                    sqlite_dir: None,
-                    pg_name: Some(name),
-                }
+                TestDb { url: url.to_string(), sqlite_dir: None, pg_name: Some(name) }
             }
         }
     }
@@ -105,10 +85,7 @@ impl TestDb {
             // Drop runs outside any runtime we may block: use a thread with its own.
             let admin = postgres_admin_url();
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .ok()?;
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
                 rt.block_on(async {
                     let mut conn = sqlx::PgConnection::connect(&admin).await.ok()?;
                     sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -120,10 +97,6 @@ impl TestDb {
             })
             .join();
         }
-    }
-
-    pub fn backend(&self) -> Backend {
-        self.backend
     }
 }
 
@@ -148,7 +121,6 @@ pub fn test_settings(db: &TestDb, port: u16) -> Settings {
 /// A running Lanyard.
 pub struct TestServer {
     pub base: String,
-    pub port: u16,
     pub http: reqwest::Client,
     pub config: Config,
     /// Direct access to the server's database, to arrange what a test needs.
@@ -173,9 +145,7 @@ impl TestServer {
         let mut settings = test_settings(db, port);
         adjust(&mut settings);
         let config = settings.validate().expect("test settings are valid");
-        let app = Application::build_with_listener(config.clone(), listener)
-            .await
-            .expect("server starts");
+        let app = Application::build_with_listener(config.clone(), listener).await.expect("server starts");
         let handle = app.handle();
         let store = app.state().store.clone();
         let task = tokio::spawn(app.run_until_stopped());
@@ -184,15 +154,7 @@ impl TestServer {
             .cookie_store(true)
             .build()
             .expect("http client");
-        TestServer {
-            base: format!("http://127.0.0.1:{port}"),
-            port,
-            http,
-            config,
-            store,
-            handle,
-            task: Some(task),
-        }
+        TestServer { base: format!("http://127.0.0.1:{port}"), http, config, store, handle, task: Some(task) }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -200,20 +162,12 @@ impl TestServer {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.http
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request sent")
+        self.http.get(self.url(path)).send().await.expect("request sent")
     }
 
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
         let response = self.get(path).await;
-        assert!(
-            response.status().is_success(),
-            "GET {path}: {}",
-            response.status()
-        );
+        assert!(response.status().is_success(), "GET {path}: {}", response.status());
         response.json().await.expect("JSON body")
     }
 

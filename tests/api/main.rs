@@ -6,3 +6,4 @@ mod helpers;
 mod cli;
 mod foundation;
 mod sign_in;
+mod sign_in_errors;

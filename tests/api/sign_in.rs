@@ -2,8 +2,8 @@
 
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
 use serde_json::Value;
 
@@ -16,9 +16,7 @@ both_backends!(
     userinfo_refuses_the_id_token_and_accepts_the_access_token,
 );
 
-async fn a_relying_party_signs_a_user_in_and_gets_tokens_for_itself_and_for_the_api(
-    backend: Backend,
-) {
+async fn a_relying_party_signs_a_user_in_and_gets_tokens_for_itself_and_for_the_api(backend: Backend) {
     let db = TestDb::create(backend).await;
     let server = TestServer::start(&db).await;
     let fx = flow::fixture_with(&server, |c| c.default_api = Some(API.into())).await;
@@ -27,10 +25,9 @@ async fn a_relying_party_signs_a_user_in_and_gets_tokens_for_itself_and_for_the_
         .redirect(openidconnect::reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let metadata =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &http)
-            .await
-            .expect("discovery");
+    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &http)
+        .await
+        .expect("discovery");
     let client = CoreClient::from_provider_metadata(
         metadata,
         ClientId::new(fx.client_id.clone()),
@@ -39,11 +36,7 @@ async fn a_relying_party_signs_a_user_in_and_gets_tokens_for_itself_and_for_the_
     .set_redirect_uri(RedirectUrl::new(REDIRECT_URI.into()).unwrap());
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (auth_url, csrf, nonce) = client
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
         .add_scope(Scope::new("profile".into()))
         .add_scope(Scope::new("email".into()))
         .add_scope(Scope::new("read:appointments".into()))
@@ -53,30 +46,14 @@ async fn a_relying_party_signs_a_user_in_and_gets_tokens_for_itself_and_for_the_
     let browser = Browser::new(&server);
     let login = browser.open(auth_url.as_str()).await;
     assert_eq!(login.status(), 200);
-    assert!(
-        login.html().contains("Web app"),
-        "the login page names the client"
-    );
+    assert!(login.html().contains("Web app"), "the login page names the client");
     let consent = browser.login(&login, "alice", flow::PASSWORD).await;
-    assert!(
-        consent.html().contains("read:appointments"),
-        "the consent page lists the scopes"
-    );
-    assert!(
-        consent.html().contains("Appointments"),
-        "the consent page names the API"
-    );
+    assert!(consent.html().contains("read:appointments"), "the consent page lists the scopes");
+    assert!(consent.html().contains("Appointments"), "the consent page names the API");
     let outcome = browser.consent(&consent, "allow").await;
     let params = outcome.params();
-    assert_eq!(
-        params.get("state").map(String::as_str),
-        Some(csrf.secret().as_str())
-    );
-    assert_eq!(
-        params.get("iss").map(String::as_str),
-        Some(server.base.as_str()),
-        "RFC 9207 iss"
-    );
+    assert_eq!(params.get("state").map(String::as_str), Some(csrf.secret().as_str()));
+    assert_eq!(params.get("iss").map(String::as_str), Some(server.base.as_str()), "RFC 9207 iss");
 
     let tokens = client
         .exchange_code(AuthorizationCode::new(params["code"].clone()))
@@ -86,25 +63,16 @@ async fn a_relying_party_signs_a_user_in_and_gets_tokens_for_itself_and_for_the_
         .await
         .expect("code exchange");
     let id_token = tokens.id_token().expect("an id_token");
-    let claims = id_token
-        .claims(&client.id_token_verifier(), &nonce)
-        .expect("the RP library accepts the id_token");
+    let claims = id_token.claims(&client.id_token_verifier(), &nonce).expect("the RP library accepts the id_token");
     assert_eq!(claims.subject().as_str(), fx.user_id);
-    assert_eq!(
-        claims.email().map(|e| e.as_str()),
-        Some("alice@example.test")
-    );
+    assert_eq!(claims.email().map(|e| e.as_str()), Some("alice@example.test"));
     let expected_hash = AccessTokenHash::from_token(
         tokens.access_token(),
         id_token.signing_alg().unwrap(),
         id_token.signing_key(&client.id_token_verifier()).unwrap(),
     )
     .unwrap();
-    assert_eq!(
-        claims.access_token_hash(),
-        Some(&expected_hash),
-        "at_hash binds the access token"
-    );
+    assert_eq!(claims.access_token_hash(), Some(&expected_hash), "at_hash binds the access token");
 
     // The id_token is for the client alone.
     let (header, id_claims) = flow::decode_jwt(&id_token.to_string());
@@ -119,10 +87,7 @@ async fn a_relying_party_signs_a_user_in_and_gets_tokens_for_itself_and_for_the_
     assert_eq!(at["azp"], fx.client_id.as_str());
     assert_eq!(at["sub"], fx.user_id.as_str());
     assert!(at["jti"].is_string());
-    assert!(
-        at.get("email").is_none() && at.get("name").is_none(),
-        "no profile claims in access tokens: {at}"
-    );
+    assert!(at.get("email").is_none() && at.get("name").is_none(), "no profile claims in access tokens: {at}");
     let mut scope: Vec<&str> = at["scope"].as_str().unwrap().split(' ').collect();
     scope.sort();
     assert_eq!(scope, ["email", "openid", "profile", "read:appointments"]);
@@ -133,11 +98,8 @@ async fn userinfo_refuses_the_id_token_and_accepts_the_access_token(backend: Bac
     let server = TestServer::start(&db).await;
     let fx = flow::fixture_with(&server, |c| c.first_party = Some(true)).await;
     let browser = Browser::new(&server);
-    let outcome = browser
-        .sign_in(&flow::authorize_url(&server, &fx.client_id, &[]), "alice")
-        .await;
-    let (status, tokens) =
-        flow::exchange(&server, &fx, &outcome.params()["code"], flow::VERIFIER).await;
+    let outcome = browser.sign_in(&flow::authorize_url(&server, &fx.client_id, &[]), "alice").await;
+    let (status, tokens) = flow::exchange(&server, &fx, &outcome.params()["code"], flow::VERIFIER).await;
     assert_eq!(status, 200, "{tokens}");
 
     let response = server
@@ -148,18 +110,9 @@ async fn userinfo_refuses_the_id_token_and_accepts_the_access_token(backend: Bac
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
-    let challenge = response.headers()["www-authenticate"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        challenge.starts_with("Bearer") && challenge.contains("error=\"invalid_token\""),
-        "{challenge}"
-    );
-    assert!(
-        challenge.contains("id_token"),
-        "the reason names the id_token: {challenge}"
-    );
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(challenge.starts_with("Bearer") && challenge.contains("error=\"invalid_token\""), "{challenge}");
+    assert!(challenge.contains("id_token"), "the reason names the id_token: {challenge}");
 
     let response = server
         .http

@@ -1,0 +1,268 @@
+//! `lanyard client …`: add, list, show, remove, rotate-secret. A client secret is printed
+//! once, when it is created or rotated: Lanyard keeps only its SHA-256.
+
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use super::output::{print_details, print_json, print_table, yes_no};
+use crate::oauth::redirect_uri::RedirectUri;
+use crate::oauth::scope::ScopeSet;
+use crate::registry::{
+    self, RegistryError,
+    client::{Client, ClientSpec},
+};
+use crate::store::Store;
+
+const SHOWN_ONCE: &str = "Store the client_secret now: Lanyard keeps only its hash and cannot show it again.";
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; a confidential client's secret is printed once.
+    Add(AddClient),
+    /// List every client (never their secrets).
+    List {
+        /// Print a JSON array of clients instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one client's registration (never its secret).
+    Show {
+        /// The client to show.
+        client_id: String,
+        /// Print the client as one JSON object (RFC 7591 names) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a client with its consents, codes and grants (its tokens are revoked).
+    Remove {
+        /// The client to delete.
+        client_id: String,
+    },
+    /// Give a confidential client a new generated secret (printed once); the old one
+    /// stops working at once.
+    RotateSecret {
+        /// The confidential client whose secret changes.
+        client_id: String,
+        /// Print {"client_id": …, "client_secret": …} instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AddClient {
+    /// The client_id [default: a random 128-bit identifier].
+    client_id: Option<String>,
+    /// Display name, shown on the consent page [default: the client_id].
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// A redirect URI: https, http on localhost/loopback only, or a private-use scheme
+    /// such as com.example.app:/cb (repeat for several; needed for authorization_code).
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send the browser afterwards (repeat for several).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    post_logout_redirect_uris: Vec<String>,
+    /// Scopes the client may request, space-separated: OpenID Connect scopes (openid
+    /// profile email address phone offline_access) and scopes of registered APIs
+    /// [default: openid]. May be repeated; the values are joined.
+    #[arg(long = "scope", value_name = "SCOPES")]
+    scopes: Vec<String>,
+    /// Identifier of the registered API that access tokens are for when a request names
+    /// no resource.
+    #[arg(long, value_name = "URI")]
+    default_api: Option<String>,
+    /// A public client (browser or native app that cannot keep a secret): no secret,
+    /// token_endpoint_auth_method "none", PKCE always required. Default: confidential,
+    /// authenticating with client_secret_basic.
+    #[arg(long)]
+    public: bool,
+    /// A grant the client may use: authorization_code, refresh_token or
+    /// client_credentials (repeat for several) [default: authorization_code].
+    #[arg(long = "grant", value_name = "GRANT")]
+    grants: Vec<String>,
+    /// A first-party client: users are not asked for consent.
+    #[arg(long)]
+    first_party: bool,
+    /// Do not require PKCE from this confidential client (public clients always need it).
+    #[arg(long)]
+    no_pkce: bool,
+    /// Algorithm of the id_tokens issued to the client: RS256 or ES256 [default: RS256].
+    #[arg(long, value_name = "ALG")]
+    id_token_alg: Option<String>,
+    /// Use this fixed secret instead of a generated one (for development only: it ends
+    /// up in shell history and process listings).
+    #[arg(long, value_name = "SECRET")]
+    secret: Option<String>,
+    /// Print the created client as one JSON object (RFC 7591 names) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A client as the CLI prints it, with RFC 7591 §3.2.1 names; the secret only when it
+/// was just created.
+#[derive(Serialize)]
+struct ClientView<'a> {
+    client_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<&'a str>,
+    /// RFC 7591 §3.2.1: required with a secret; 0 means it never expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret_expires_at: Option<i64>,
+    client_id_issued_at: i64,
+    client_name: &'a str,
+    redirect_uris: &'a [RedirectUri],
+    post_logout_redirect_uris: &'a [RedirectUri],
+    grant_types: Vec<&'static str>,
+    scope: &'a ScopeSet,
+    token_endpoint_auth_method: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    default_api: Option<&'a str>,
+    first_party: bool,
+    require_pkce: bool,
+    id_token_signed_response_alg: &'static str,
+    refresh_token_ttl: i64,
+    refresh_token_idle_ttl: i64,
+}
+
+impl<'a> ClientView<'a> {
+    fn new(client: &'a Client, secret: Option<&'a str>) -> Self {
+        Self {
+            client_id: &client.client_id,
+            client_secret: secret,
+            client_secret_expires_at: secret.map(|_| 0),
+            client_id_issued_at: client.created_at,
+            client_name: &client.name,
+            redirect_uris: &client.redirect_uris,
+            post_logout_redirect_uris: &client.post_logout_redirect_uris,
+            grant_types: client.grant_types.iter().map(|g| g.as_str()).collect(),
+            scope: &client.scope,
+            token_endpoint_auth_method: client.auth_method.as_str(),
+            default_api: client.default_api.as_deref(),
+            first_party: client.first_party,
+            require_pkce: client.require_pkce,
+            id_token_signed_response_alg: client.id_token_alg.as_str(),
+            refresh_token_ttl: client.refresh_token_ttl,
+            refresh_token_idle_ttl: client.refresh_token_idle_ttl,
+        }
+    }
+}
+
+impl ClientCommand {
+    pub async fn run(self, store: &Store) -> anyhow::Result<()> {
+        match self {
+            Self::Add(add) => add.run(store).await,
+            Self::List { json } => list(store, json).await,
+            Self::Show { client_id, json } => {
+                let client = store
+                    .client(&client_id)
+                    .await?
+                    .ok_or_else(|| RegistryError::NotFound(format!("client {client_id:?}")))?;
+                if json {
+                    return print_json(&ClientView::new(&client, None));
+                }
+                print_client(&format!("client {}", client.client_id), &client);
+                Ok(())
+            }
+            Self::Remove { client_id } => {
+                if !store.delete_client(&client_id).await? {
+                    return Err(RegistryError::NotFound(format!("client {client_id:?}")).into());
+                }
+                println!("removed client {client_id}");
+                Ok(())
+            }
+            Self::RotateSecret { client_id, json } => {
+                let secret = registry::rotate_client_secret(store, &client_id).await?;
+                if json {
+                    return print_json(&serde_json::json!({
+                        "client_id": client_id,
+                        "client_secret": secret,
+                    }));
+                }
+                println!("new secret of client {client_id}");
+                println!("  client_secret: {secret}");
+                println!("{SHOWN_ONCE}");
+                Ok(())
+            }
+        }
+    }
+}
+
+impl AddClient {
+    async fn run(self, store: &Store) -> anyhow::Result<()> {
+        let spec = ClientSpec {
+            client_id: self.client_id,
+            client_name: self.name,
+            client_secret: self.secret,
+            redirect_uris: self.redirect_uris,
+            post_logout_redirect_uris: self.post_logout_redirect_uris,
+            grant_types: self.grants,
+            scope: (!self.scopes.is_empty()).then(|| self.scopes.join(" ")),
+            token_endpoint_auth_method: self.public.then(|| "none".to_owned()),
+            default_api: self.default_api,
+            first_party: self.first_party.then_some(true),
+            require_pkce: self.no_pkce.then_some(false),
+            id_token_signed_response_alg: self.id_token_alg,
+            refresh_token_ttl: None,
+            refresh_token_idle_ttl: None,
+        };
+        let new = registry::create_client(store, spec).await?;
+        if self.json {
+            return print_json(&ClientView::new(&new.client, new.secret.as_deref()));
+        }
+        let client = &new.client;
+        print_client(&format!("created {} client {}", client.client_type.as_str(), client.client_id), client);
+        if let Some(secret) = &new.secret {
+            println!("  client_secret: {secret}");
+            println!("{SHOWN_ONCE}");
+        }
+        Ok(())
+    }
+}
+
+/// A client's registration as `key: value` lines (never its secret or hash).
+fn print_client(heading: &str, client: &Client) {
+    let join = |uris: &[RedirectUri]| uris.iter().map(RedirectUri::as_str).collect::<Vec<_>>().join(" ");
+    print_details(
+        heading,
+        &[
+            ("client_name", client.name.clone()),
+            ("client_type", client.client_type.as_str().to_owned()),
+            ("token_endpoint_auth_method", client.auth_method.as_str().to_owned()),
+            ("redirect_uris", join(&client.redirect_uris)),
+            ("post_logout_redirect_uris", join(&client.post_logout_redirect_uris)),
+            ("grant_types", grant_names(client)),
+            ("scope", client.scope.to_string()),
+            ("default_api", client.default_api.clone().unwrap_or_default()),
+            ("first_party", yes_no(client.first_party)),
+            ("require_pkce", yes_no(client.require_pkce)),
+            ("id_token_signed_response_alg", client.id_token_alg.to_string()),
+        ],
+    );
+}
+
+fn grant_names(client: &Client) -> String {
+    client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+async fn list(store: &Store, json: bool) -> anyhow::Result<()> {
+    let clients = store.list_clients().await?;
+    if json {
+        let views: Vec<_> = clients.iter().map(|c| ClientView::new(c, None)).collect();
+        return print_json(&views);
+    }
+    let rows: Vec<[String; 5]> = clients
+        .iter()
+        .map(|c| {
+            [
+                c.client_id.clone(),
+                c.name.clone(),
+                c.client_type.as_str().to_owned(),
+                grant_names(c),
+                c.scope.to_string(),
+            ]
+        })
+        .collect();
+    print_table(["client_id", "name", "type", "grant_types", "scope"], &rows, "no clients");
+    Ok(())
+}

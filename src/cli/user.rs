@@ -1,0 +1,211 @@
+//! `lanyard user …`: add, list, set-password, remove.
+
+use std::io::BufRead;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::output::{print_details, print_json, print_table, yes_no};
+use crate::registry::{self, RegistryError, user::User, user::UserSpec};
+use crate::store::Store;
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Register a user. The password is prompted for twice (never echoed) unless
+    /// --password-stdin is given.
+    Add(AddUser),
+    /// List every user.
+    List {
+        /// Print a JSON array of users instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a user's password (prompted for twice unless --password-stdin is given).
+    SetPassword {
+        /// The user whose password changes.
+        username: String,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+    /// Delete a user with their sessions, consents and grants (their tokens are revoked).
+    Remove {
+        /// The user to delete.
+        username: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AddUser {
+    /// Sign-in name: 1–64 characters, no spaces.
+    username: String,
+    #[command(flatten)]
+    password: PasswordSource,
+    /// The `email` claim.
+    #[arg(long, value_name = "EMAIL")]
+    email: Option<String>,
+    /// Set the `email_verified` claim to true (the address is known to belong to the user).
+    #[arg(long, requires = "email")]
+    email_verified: bool,
+    /// The `name` claim: full name for display.
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// The `given_name` claim.
+    #[arg(long, value_name = "NAME")]
+    given_name: Option<String>,
+    /// The `family_name` claim.
+    #[arg(long, value_name = "NAME")]
+    family_name: Option<String>,
+    /// The `picture` claim: URL of a profile picture.
+    #[arg(long, value_name = "URL")]
+    picture: Option<String>,
+    /// The `phone_number` claim (E.164 recommended, e.g. +15551234567).
+    #[arg(long, value_name = "PHONE")]
+    phone_number: Option<String>,
+    /// Make the user an administrator (may use the admin pages).
+    #[arg(long)]
+    admin: bool,
+    /// Print the created user as one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Where a new password comes from.
+#[derive(Debug, Args)]
+pub struct PasswordSource {
+    /// Read the password from the first line of standard input instead of prompting
+    /// (for scripts; the trailing newline is removed).
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+impl PasswordSource {
+    /// Reads the password off the async executor: stdin and the terminal block.
+    async fn read(&self, username: &str) -> anyhow::Result<String> {
+        let from_stdin = self.password_stdin;
+        let username = username.to_owned();
+        tokio::task::spawn_blocking(move || if from_stdin { read_stdin_line() } else { prompt_twice(&username) })
+            .await?
+    }
+}
+
+fn read_stdin_line() -> anyhow::Result<String> {
+    let mut line = String::new();
+    let read = std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
+    if read == 0 {
+        anyhow::bail!("--password-stdin: standard input is empty");
+    }
+    let line = line.strip_suffix('\n').unwrap_or(&line);
+    Ok(line.strip_suffix('\r').unwrap_or(line).to_owned())
+}
+
+fn prompt_twice(username: &str) -> anyhow::Result<String> {
+    let context = "cannot read the password from the terminal (use --password-stdin)";
+    let first = rpassword::prompt_password(format!("Password for {username}: ")).context(context)?;
+    let second = rpassword::prompt_password("Repeat the password: ").context(context)?;
+    if first != second {
+        anyhow::bail!("the passwords do not match");
+    }
+    Ok(first)
+}
+
+/// A user as the CLI prints it: the standard claims beside the account fields (as in a
+/// seed file's user), never the password hash.
+#[derive(Serialize)]
+struct UserView<'a> {
+    id: &'a str,
+    username: &'a str,
+    is_admin: bool,
+    disabled: bool,
+    created_at: i64,
+    #[serde(flatten)]
+    claims: &'a Map<String, Value>,
+}
+
+impl<'a> From<&'a User> for UserView<'a> {
+    fn from(user: &'a User) -> Self {
+        Self {
+            id: &user.id,
+            username: &user.username,
+            is_admin: user.is_admin,
+            disabled: user.disabled,
+            created_at: user.created_at,
+            claims: &user.claims,
+        }
+    }
+}
+
+impl UserCommand {
+    pub async fn run(self, store: &Store) -> anyhow::Result<()> {
+        match self {
+            Self::Add(add) => add.run(store).await,
+            Self::List { json } => list(store, json).await,
+            Self::SetPassword { username, password } => {
+                let password = password.read(&username).await?;
+                registry::set_password(store, &username, password).await?;
+                println!("password of user {username} changed");
+                Ok(())
+            }
+            Self::Remove { username } => remove(store, &username).await,
+        }
+    }
+}
+
+impl AddUser {
+    async fn run(self, store: &Store) -> anyhow::Result<()> {
+        let claims: Map<String, Value> = [
+            ("email", self.email.map(Value::from)),
+            ("email_verified", self.email_verified.then_some(Value::Bool(true))),
+            ("name", self.name.map(Value::from)),
+            ("given_name", self.given_name.map(Value::from)),
+            ("family_name", self.family_name.map(Value::from)),
+            ("picture", self.picture.map(Value::from)),
+            ("phone_number", self.phone_number.map(Value::from)),
+        ]
+        .into_iter()
+        .filter_map(|(claim, value)| Some((claim.to_owned(), value?)))
+        .collect();
+        let password = self.password.read(&self.username).await?;
+        let spec = UserSpec { username: self.username, password, is_admin: self.admin, claims };
+        let user = registry::create_user(store, spec).await?;
+        if self.json {
+            return print_json(&UserView::from(&user));
+        }
+        let mut fields = vec![("admin", yes_no(user.is_admin))];
+        fields.extend(user.claims.iter().map(|(k, v)| (k.as_str(), claim_text(v))));
+        print_details(&format!("created user {} (id {})", user.username, user.id), &fields);
+        Ok(())
+    }
+}
+
+/// A claim for people: strings without quotes, anything else as JSON.
+fn claim_text(value: &Value) -> String {
+    value.as_str().map_or_else(|| value.to_string(), str::to_owned)
+}
+
+async fn list(store: &Store, json: bool) -> anyhow::Result<()> {
+    let users = store.list_users("", i64::MAX).await?;
+    if json {
+        return print_json(&users.iter().map(UserView::from).collect::<Vec<_>>());
+    }
+    let rows: Vec<[String; 6]> = users
+        .iter()
+        .map(|u| {
+            let claim = |name: &str| u.claims.get(name).map(claim_text).unwrap_or_default();
+            [u.username.clone(), u.id.clone(), claim("name"), claim("email"), yes_no(u.is_admin), yes_no(u.disabled)]
+        })
+        .collect();
+    print_table(["username", "id", "name", "email", "admin", "disabled"], &rows, "no users");
+    Ok(())
+}
+
+async fn remove(store: &Store, username: &str) -> anyhow::Result<()> {
+    let not_found = || RegistryError::NotFound(format!("user {username:?}"));
+    let user = store.user_by_username(username).await?.ok_or_else(not_found)?;
+    if !store.delete_user(&user.id).await? {
+        return Err(not_found().into());
+    }
+    println!("removed user {} (id {})", user.username, user.id);
+    Ok(())
+}

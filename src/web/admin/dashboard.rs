@@ -1,0 +1,60 @@
+//! The dashboard: counts, issuer, recent activity and the audit log.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+
+use super::{AdminError, Chrome, require_admin, when};
+use crate::app::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin", web::get().to(dashboard));
+}
+
+struct Row {
+    when: String,
+    what: String,
+    who: String,
+    detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/dashboard.html")]
+struct DashboardPage {
+    chrome: Chrome,
+    clients: i64,
+    users: i64,
+    apis: i64,
+    sessions: i64,
+    discovery: String,
+    activity: Vec<Row>,
+    audit: Vec<Row>,
+}
+
+async fn dashboard(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
+    let admin = require_admin(&req, &state).await?;
+    let store = &state.store;
+    let activity = store
+        .recent_activity(10)
+        .await?
+        .into_iter()
+        .map(|a| Row { when: when(a.at), what: a.kind.to_owned(), who: a.user, detail: a.client })
+        .collect();
+    let audit = store
+        .recent_audit(10)
+        .await?
+        .into_iter()
+        .map(|e| Row { when: when(e.at), what: format!("{} {}", e.action, e.target), who: e.actor, detail: e.detail })
+        .collect();
+    let page = DashboardPage {
+        chrome: admin.chrome(&state, "dashboard"),
+        clients: store.count_clients().await?,
+        users: store.count_users().await?,
+        apis: store.count_apis().await?,
+        sessions: store.count_active_sessions().await?,
+        discovery: state.config.issuer.endpoint("/.well-known/openid-configuration"),
+        activity,
+        audit,
+    };
+    Ok(admin.page(StatusCode::OK, &page))
+}
