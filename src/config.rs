@@ -38,6 +38,11 @@ pub struct Settings {
     pub login_lockout: i64,
     /// Password of the `admin` user created on first start (random and printed if unset).
     pub admin_password: Option<String>,
+    /// Dynamic client registration at `/register`: `off`, `token` (needs
+    /// `registration_token`) or `open` (public clients only, rate-limited).
+    pub registration: String,
+    /// The initial access token that `/register` requires in `token` mode (RFC 7591 §3).
+    pub registration_token: Option<String>,
 }
 
 impl Default for Settings {
@@ -55,6 +60,8 @@ impl Default for Settings {
             login_max_failures: 5,
             login_lockout: 60,
             admin_password: None,
+            registration: "token".into(),
+            registration_token: None,
         }
     }
 }
@@ -74,6 +81,36 @@ pub struct Config {
     pub login_max_failures: i64,
     pub login_lockout: i64,
     pub admin_password: Option<String>,
+    pub registration: Registration,
+}
+
+/// How `/register` behaves.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Registration {
+    /// No `/register` endpoint.
+    Off,
+    /// `/register` with this initial access token (RFC 7591 §3); off when none is set.
+    Token(Option<String>),
+    /// Anyone may register a public client (rate-limited).
+    Open,
+}
+
+impl Registration {
+    /// Whether `/register` is served.
+    pub fn enabled(&self) -> bool {
+        matches!(self, Self::Open | Self::Token(Some(_)))
+    }
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Off => f.write_str("off"),
+            Self::Token(Some(_)) => f.write_str("token([REDACTED])"),
+            Self::Token(None) => f.write_str("token(unset: off)"),
+            Self::Open => f.write_str("open"),
+        }
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -158,6 +195,13 @@ impl Settings {
         if let Some(password) = self.admin_password.as_deref().filter(|p| !p.is_empty()) {
             crate::registry::password::check_strength(password).map_err(|e| invalid("admin_password", e))?;
         }
+        let registration_token = self.registration_token.filter(|t| !t.is_empty());
+        let registration = match self.registration.as_str() {
+            "off" => Registration::Off,
+            "token" => Registration::Token(registration_token),
+            "open" => Registration::Open,
+            other => return Err(invalid("registration", format!("must be off, token or open, got {other:?}"))),
+        };
         if self.database_max_connections == 0 {
             return Err(invalid("database_max_connections", "must be at least 1"));
         }
@@ -184,13 +228,14 @@ impl Settings {
             login_max_failures: self.login_max_failures,
             login_lockout: self.login_lockout,
             admin_password: self.admin_password.filter(|p| !p.is_empty()),
+            registration,
         })
     }
 }
 
 /// The environment variables read (as `LANYARD_` + upper-case name); others are ignored so
 /// that unrelated `LANYARD_*` variables (seed files, admin passwords) don't trip the parser.
-const ENV_KEYS: [&str; 12] = [
+const ENV_KEYS: [&str; 14] = [
     "issuer",
     "bind",
     "database_url",
@@ -203,6 +248,8 @@ const ENV_KEYS: [&str; 12] = [
     "login_max_failures",
     "login_lockout",
     "admin_password",
+    "registration",
+    "registration_token",
 ];
 
 fn parse_key_encryption_key(raw: &str) -> Result<[u8; 32], String> {

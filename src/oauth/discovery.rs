@@ -18,7 +18,7 @@ pub fn metadata(config: &Config) -> Value {
     let issuer = &config.issuer;
     let mut claims: Vec<&str> = vec!["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "azp"];
     claims.extend(STANDARD_CLAIMS);
-    json!({
+    let mut doc = json!({
         "issuer": issuer.as_str(),
         "authorization_endpoint": issuer.endpoint("/authorize"),
         "token_endpoint": issuer.endpoint("/token"),
@@ -43,7 +43,11 @@ pub fn metadata(config: &Config) -> Value {
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
-    })
+    });
+    if config.registration.enabled() {
+        doc["registration_endpoint"] = json!(issuer.endpoint("/register"));
+    }
+    doc
 }
 
 fn cacheable_json(body: web::Bytes) -> HttpResponse {
