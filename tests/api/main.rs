@@ -4,6 +4,8 @@ mod flow;
 mod helpers;
 
 mod cli;
+mod example_api;
 mod foundation;
 mod sign_in;
 mod sign_in_errors;
+mod token_lifecycle;
