@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{DefaultHeaders, NormalizePath, TrailingSlash};
+use actix_web::middleware::{Condition, DefaultHeaders, NormalizePath, TrailingSlash, from_fn};
 use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
@@ -31,6 +31,8 @@ pub enum StartError {
     Keys(#[from] KeyError),
     #[error("cannot create the admin user: {0}")]
     Admin(String),
+    #[error(transparent)]
+    Seed(#[from] crate::seed::SeedError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
 }
@@ -60,8 +62,23 @@ impl Application {
                 "LANYARD_KEY_ENCRYPTION_KEY is not set: private signing keys are stored unencrypted in the database"
             );
         }
+        if let Some(seed) = &config.seed {
+            let fixed = seed.signing_keys(config.key_encryption_key.as_ref())?;
+            crate::tokens::keys::install_fixed(&store, &fixed).await?;
+        }
         let keys = KeyManager::start(store.clone(), config.key_encryption_key).await?;
+        if let Some(seed) = &config.seed {
+            seed.apply(&store).await?;
+        }
         bootstrap_admin(&store, &config).await?;
+        if config.demo && config.seed.is_none() {
+            crate::demo::create_if_empty(&store, &config).await.map_err(|e| StartError::Admin(e.to_string()))?;
+        }
+        if config.dev_login {
+            tracing::warn!(
+                "--dev-login is on: /authorize?login_hint=USERNAME signs users in WITHOUT a password. Never use this in production."
+            );
+        }
         let port =
             listener.local_addr().map_err(|source| StartError::Bind { addr: config.bind.to_string(), source })?.port();
         let metadata = web::Bytes::from(crate::oauth::discovery::metadata(&config).to_string());
@@ -103,11 +120,12 @@ pub async fn open_store(config: &Config) -> Result<Store, StartError> {
     Ok(store)
 }
 
-/// On an empty database, creates the `admin` user (with `admin_password`, or a random one
-/// printed once here). Two replicas racing: the username is unique, one wins.
+/// When no user has the admin role (an empty database, or a seed without admins), creates
+/// the `admin` user (with `admin_password`, or a random one printed once here). Two
+/// replicas racing: the username is unique, one wins.
 async fn bootstrap_admin(store: &Store, config: &Config) -> Result<(), StartError> {
     let fail = |e: String| StartError::Admin(e);
-    if store.count_users().await.map_err(|e| fail(e.to_string()))? > 0 {
+    if store.count_admins().await.map_err(|e| fail(e.to_string()))? > 0 {
         return Ok(());
     }
     let (password, generated) = match &config.admin_password {
@@ -146,6 +164,7 @@ async fn refresh_keys(state: web::Data<AppState>) {
 
 fn serve(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, StartError> {
     let workers = state.config.workers;
+    let dev_login = state.config.dev_login;
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let mut server = HttpServer::new(move || {
         App::new()
@@ -157,6 +176,7 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, St
                     .add(("Referrer-Policy", "no-referrer"))
                     .add(("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'none'")),
             )
+            .wrap(Condition::new(dev_login, from_fn(crate::web::dev_banner::inject)))
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .wrap(TracingLogger::default())
             .app_data(state.clone())
@@ -168,8 +188,10 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, St
             .configure(crate::oauth::introspect::configure)
             .configure(crate::oauth::revoke::configure)
             .configure(crate::oauth::logout::configure)
+            .configure(crate::oauth::register::configure)
             .configure(crate::web::login::configure)
             .configure(crate::web::consent::configure)
+            .configure(crate::admin_api::configure)
             .configure(crate::web::admin::configure)
             .configure(crate::web::assets::configure)
     })

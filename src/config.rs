@@ -43,6 +43,16 @@ pub struct Settings {
     pub registration: String,
     /// The initial access token that `/register` requires in `token` mode (RFC 7591 §3).
     pub registration_token: Option<String>,
+    /// A seed file (TOML) applied at every start.
+    pub seed: Option<PathBuf>,
+    /// In-memory SQLite: nothing is written to disk.
+    pub ephemeral: bool,
+    /// Create a demo API, client and user on a database with no clients (and no seed).
+    pub demo: bool,
+    /// `/authorize?login_hint=USER` signs that user in without a password (loopback only).
+    pub dev_login: bool,
+    /// Allow `dev_login` with an issuer that is not loopback.
+    pub dev_login_allow_non_loopback: bool,
 }
 
 impl Default for Settings {
@@ -62,6 +72,11 @@ impl Default for Settings {
             admin_password: None,
             registration: "token".into(),
             registration_token: None,
+            seed: None,
+            ephemeral: false,
+            demo: true,
+            dev_login: false,
+            dev_login_allow_non_loopback: false,
         }
     }
 }
@@ -82,6 +97,11 @@ pub struct Config {
     pub login_lockout: i64,
     pub admin_password: Option<String>,
     pub registration: Registration,
+    /// The seed file, parsed and validated.
+    pub seed: Option<crate::seed::Seed>,
+    pub ephemeral: bool,
+    pub demo: bool,
+    pub dev_login: bool,
 }
 
 /// How `/register` behaves.
@@ -154,6 +174,16 @@ pub struct Overrides {
     pub database_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ephemeral: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub demo: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dev_login: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dev_login_allow_non_loopback: Option<bool>,
 }
 
 impl Settings {
@@ -174,7 +204,22 @@ impl Settings {
     pub fn validate(self) -> Result<Config, ConfigError> {
         let issuer = Issuer::parse(&self.issuer).map_err(|e| invalid("issuer", e))?;
         let bind = self.bind.parse().map_err(|_| invalid("bind", format!("must be IP:PORT, got {:?}", self.bind)))?;
-        let url = self.database_url.trim().to_owned();
+        // Ephemeral mode: an in-memory database, whatever else was configured.
+        let url = if self.ephemeral { "sqlite::memory:".to_owned() } else { self.database_url.trim().to_owned() };
+        if self.dev_login && !issuer.is_loopback() && !self.dev_login_allow_non_loopback {
+            return Err(invalid(
+                "dev_login",
+                format!(
+                    "signs users in without a password, so it is refused for the non-loopback issuer {}; \
+                     pass --dev-login-allow-non-loopback if this really is a test environment",
+                    issuer.as_str()
+                ),
+            ));
+        }
+        let seed = match self.seed.as_deref() {
+            Some(path) => Some(crate::seed::Seed::load(path).map_err(|e| ConfigError::Source(e.to_string()))?),
+            None => None,
+        };
         if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(invalid("database_url", "must start with sqlite:, postgres:// or postgresql://"));
         }
@@ -229,13 +274,17 @@ impl Settings {
             login_lockout: self.login_lockout,
             admin_password: self.admin_password.filter(|p| !p.is_empty()),
             registration,
+            seed,
+            ephemeral: self.ephemeral,
+            demo: self.demo,
+            dev_login: self.dev_login,
         })
     }
 }
 
 /// The environment variables read (as `LANYARD_` + upper-case name); others are ignored so
 /// that unrelated `LANYARD_*` variables (seed files, admin passwords) don't trip the parser.
-const ENV_KEYS: [&str; 14] = [
+const ENV_KEYS: [&str; 19] = [
     "issuer",
     "bind",
     "database_url",
@@ -250,6 +299,11 @@ const ENV_KEYS: [&str; 14] = [
     "admin_password",
     "registration",
     "registration_token",
+    "seed",
+    "ephemeral",
+    "demo",
+    "dev_login",
+    "dev_login_allow_non_loopback",
 ];
 
 fn parse_key_encryption_key(raw: &str) -> Result<[u8; 32], String> {

@@ -3,12 +3,15 @@
 //! The tree is the architecture: `oauth` speaks the protocol, `tokens` signs and verifies,
 //! `store` owns the database, `web` renders pages, `app` wires them into one server.
 
+pub mod admin_api;
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod demo;
 pub mod oauth;
 pub mod registry;
+pub mod seed;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;

@@ -5,9 +5,9 @@ use tracing_subscriber::EnvFilter;
 use crate::config::LogFormat;
 
 /// Installs the global subscriber (once; later calls, as in tests, are no-ops).
-/// `RUST_LOG` overrides the default level (`info`).
-pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+/// `RUST_LOG` overrides `default_filter` (such as `info` or `warn`).
+pub fn init(format: LogFormat, default_filter: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     // Span close events carry each request's id, method, route, status and latency
     // (the span is tracing-actix-web's root span).
     let builder = tracing_subscriber::fmt()

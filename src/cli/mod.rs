@@ -3,19 +3,21 @@
 //! runs. Management commands print their result on stdout (`--json`: one JSON document)
 //! and everything else (logs, errors) on stderr, so that scripts can rely on stdout.
 
+mod admin_token;
 mod api;
 mod client;
 mod output;
+mod seed;
+mod token;
 mod user;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
 
 use crate::app::{Application, open_store};
-use crate::config::{Config, LogFormat, Overrides, Settings, redact_database_url};
+use crate::config::{Config, Overrides, Settings, redact_database_url};
 
 /// Lanyard: a minimal, correct OpenID Connect / OAuth 2.0 authorization server.
 ///
@@ -50,6 +52,26 @@ pub struct GlobalArgs {
     /// Log format: text or json [default: text] [env: LANYARD_LOG_FORMAT].
     #[arg(long, global = true, value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// Seed file (TOML: users, apis, clients, admin_tokens, keys) applied idempotently at every
+    /// start [env: LANYARD_SEED].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub seed: Option<PathBuf>,
+    /// Keep everything in memory (SQLite): nothing is written to disk; with a seed file the
+    /// server starts ready-made [env: LANYARD_EPHEMERAL=true].
+    #[arg(long, global = true)]
+    pub ephemeral: bool,
+    /// Don't create the demo API, client and user on an empty database [env: LANYARD_DEMO=false].
+    #[arg(long, global = true)]
+    pub no_demo: bool,
+    /// Development only: /authorize?login_hint=USERNAME signs that user in without a password
+    /// and without consent, for headless tests. Refused unless the issuer is loopback
+    /// [env: LANYARD_DEV_LOGIN=true].
+    #[arg(long, global = true)]
+    pub dev_login: bool,
+    /// Allow --dev-login with a non-loopback issuer (a test network, never production)
+    /// [env: LANYARD_DEV_LOGIN_ALLOW_NON_LOOPBACK=true].
+    #[arg(long, global = true)]
+    pub dev_login_allow_non_loopback: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,6 +97,15 @@ pub enum Manage {
     /// Manage APIs (resource servers, the `aud` of access tokens): add, list, remove.
     #[command(subcommand)]
     Api(api::ApiCommand),
+    /// Manage admin API tokens (Authorization: Bearer for /admin/api): create, list, remove.
+    #[command(subcommand)]
+    AdminToken(admin_token::AdminTokenCommand),
+    /// Mint tokens for API tests: lanyard token mint --user alice --client web --scope "…".
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// Seed files: lanyard seed export > seed.toml.
+    #[command(subcommand)]
+    Seed(seed::SeedCommand),
 }
 
 /// Parses the command line and runs it; the process exit code reflects the outcome.
@@ -88,8 +119,9 @@ pub fn run() -> ExitCode {
         }
     };
     match cli.command {
-        Some(Command::Manage(_)) => init_quiet_logging(config.log_format),
-        _ => crate::telemetry::init(config.log_format),
+        // Management commands log warnings only: their output is the result.
+        Some(Command::Manage(_)) => crate::telemetry::init(config.log_format, "warn"),
+        _ => crate::telemetry::init(config.log_format, "info,sqlx=warn"),
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -120,19 +152,13 @@ fn load_config(global: &GlobalArgs) -> Result<Config, crate::config::ConfigError
         bind: global.bind.clone(),
         database_url: global.database_url.clone(),
         log_format: global.log_format.clone(),
+        seed: global.seed.clone(),
+        ephemeral: global.ephemeral.then_some(true),
+        demo: global.no_demo.then_some(false),
+        dev_login: global.dev_login.then_some(true),
+        dev_login_allow_non_loopback: global.dev_login_allow_non_loopback.then_some(true),
     };
     Settings::load(global.config.as_ref(), &overrides)?.validate()
-}
-
-/// Management commands log warnings and errors only (to stderr, unless `RUST_LOG` says
-/// otherwise): their output is the result, and the server's `info` chatter would bury it.
-fn init_quiet_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
@@ -165,6 +191,9 @@ async fn manage(config: Config, command: Manage) -> anyhow::Result<()> {
         Manage::User(command) => command.run(&store).await,
         Manage::Client(command) => command.run(&store).await,
         Manage::Api(command) => command.run(&store).await,
+        Manage::AdminToken(command) => command.run(&store).await,
+        Manage::Token(command) => command.run(&config, &store).await,
+        Manage::Seed(command) => command.run(&store).await,
     };
     store.close().await;
     result

@@ -125,6 +125,19 @@ pub async fn decide(
             }
         }
     }
+    let mut dev_cookie = None;
+    if user.is_none()
+        && state.config.dev_login
+        && let Some(hint) = request.login_hint.as_deref()
+        && let Some(u) = state.store.user_by_username(hint).await?.filter(|u| !u.disabled)
+    {
+        // --dev-login: headless sign-in for test suites (refused at start-up unless loopback).
+        let config = &state.config;
+        let (s, cookie) = session::start(&state.store, &u.id, config.session_ttl, config.issuer.is_https()).await?;
+        tracing::warn!(user = %u.username, client = %client.client_id, "dev-login: signed in without a password");
+        dev_cookie = Some(cookie);
+        user = Some((u, s));
+    }
     let Some((user, session)) = user else {
         if request.prompt_none {
             return Err(request.error(iss, "login_required", "the user is not signed in"));
@@ -140,14 +153,19 @@ pub async fn decide(
             StatusCode::OK,
         ));
     };
-    if needs_consent(state, client, request, &user, pending.as_ref()).await? {
+    // Dev-login sign-ins are headless: no consent page in between.
+    let dev_user = state.config.dev_login && request.login_hint.as_deref() == Some(user.username.as_str());
+    if !dev_user && needs_consent(state, client, request, &user, pending.as_ref()).await? {
         if request.prompt_none {
             return Err(request.error(iss, "consent_required", "the user has not consented to this client"));
         }
         let pending = persist(state, request, pending).await?;
         return consent_page(req, state, client, request, &user, &pending.id).await;
     }
-    let response = issue_code(state, request, &user, &session).await?;
+    let mut response = issue_code(state, request, &user, &session).await?;
+    if let Some(cookie) = dev_cookie {
+        let _ = response.add_cookie(&cookie);
+    }
     if let Some(p) = pending {
         state.store.delete_authorization_request(&p.id).await?;
     }

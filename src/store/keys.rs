@@ -137,4 +137,28 @@ impl Store {
             .await?;
         Ok(done.rows_affected())
     }
+
+    /// Makes `key` the active key of its algorithm, retiring the current one (or, if the
+    /// key is stored already, re-activating it), in one transaction.
+    pub async fn install_active_key(&self, key: &StoredKey) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE signing_keys SET state = 'retired', retired_at = $1 WHERE alg = $2 AND state = 'active'")
+            .bind(now())
+            .bind(&key.alg)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, state, public_jwk, private_jwk, created_at) VALUES ($1, $2, 'active', $3, $4, $5) \
+             ON CONFLICT (kid) DO UPDATE SET state = 'active', retired_at = NULL",
+        )
+        .bind(&key.kid)
+        .bind(&key.alg)
+        .bind(&key.public_jwk)
+        .bind(&key.private_jwk)
+        .bind(key.created_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }

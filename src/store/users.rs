@@ -62,6 +62,14 @@ impl Store {
         rows.iter().map(from_row).collect()
     }
 
+    /// Enabled users with the admin role.
+    pub async fn count_admins(&self) -> Result<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM users WHERE is_admin = 1 AND disabled = 0")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?)
+    }
+
     pub async fn count_users(&self) -> Result<i64> {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(&self.pool).await?.try_get("n")?)
     }

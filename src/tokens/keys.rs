@@ -224,14 +224,88 @@ fn generate(alg: SigningAlg, state: KeyState, kek: Option<&[u8; 32]>) -> Result<
             (pair.to_jwk_private_key(), pair.to_jwk_public_key())
         }
     };
-    let kid = thumbprint(&public).map_err(|p| KeyError::Crypto(p.to_string()))?;
-    let public_jwk = publishable(&public, &kid, alg).to_string();
+    stored_key(alg, state, &private, &public, kek)
+}
+
+/// A private key supplied by the operator (a seed file), as PEM or as a JWK.
+#[derive(Debug, Clone)]
+pub enum KeyMaterial {
+    Pem(String),
+    Jwk(String),
+}
+
+/// Turns operator-supplied key material into a key to store, checking it fits `alg`
+/// (RS256: RSA of at least 2048 bits; ES256: P-256).
+pub fn import(alg: SigningAlg, material: &KeyMaterial, kek: Option<&[u8; 32]>) -> Result<StoredKey, KeyError> {
+    let invalid =
+        |e: josekit::JoseError| KeyError::Invalid { kid: format!("imported {alg} key"), problem: e.to_string() };
+    let (private, public) = match (alg, material) {
+        (SigningAlg::RS256, KeyMaterial::Pem(pem)) => {
+            let pair = RS256.key_pair_from_pem(pem.as_bytes()).map_err(invalid)?;
+            (pair.to_jwk_private_key(), pair.to_jwk_public_key())
+        }
+        (SigningAlg::ES256, KeyMaterial::Pem(pem)) => {
+            let pair = ES256.key_pair_from_pem(pem.as_bytes()).map_err(invalid)?;
+            (pair.to_jwk_private_key(), pair.to_jwk_public_key())
+        }
+        (SigningAlg::RS256, KeyMaterial::Jwk(jwk)) => {
+            let jwk = Jwk::from_bytes(jwk.as_bytes()).map_err(invalid)?;
+            let pair = josekit::jwk::alg::rsa::RsaKeyPair::from_jwk(&jwk).map_err(invalid)?;
+            (pair.to_jwk_private_key(), pair.to_jwk_public_key())
+        }
+        (SigningAlg::ES256, KeyMaterial::Jwk(jwk)) => {
+            let jwk = Jwk::from_bytes(jwk.as_bytes()).map_err(invalid)?;
+            let pair = josekit::jwk::alg::ec::EcKeyPair::from_jwk(&jwk).map_err(invalid)?;
+            (pair.to_jwk_private_key(), pair.to_jwk_public_key())
+        }
+    };
+    if alg == SigningAlg::RS256 {
+        use base64::Engine;
+        let bits = public
+            .parameter("n")
+            .and_then(Value::as_str)
+            .and_then(|n| URL_SAFE_NO_PAD.decode(n).ok())
+            .map_or(0, |n| n.len() * 8);
+        if bits < 2048 {
+            return Err(KeyError::Invalid {
+                kid: "imported RS256 key".into(),
+                problem: format!("{bits}-bit RSA: at least 2048 bits"),
+            });
+        }
+    }
+    stored_key(alg, KeyState::Active, &private, &public, kek)
+}
+
+fn stored_key(
+    alg: SigningAlg,
+    state: KeyState,
+    private: &Jwk,
+    public: &Jwk,
+    kek: Option<&[u8; 32]>,
+) -> Result<StoredKey, KeyError> {
+    let kid = thumbprint(public).map_err(|p| KeyError::Crypto(p.to_string()))?;
+    let public_jwk = publishable(public, &kid, alg).to_string();
     let private_json = Value::Object(private.as_ref().clone()).to_string();
     let private_jwk = match kek {
         Some(kek) => encrypt(kek, &kid, private_json.as_bytes())?,
         None => private_json,
     };
     Ok(StoredKey { kid, alg: alg.as_str().into(), state, public_jwk, private_jwk, created_at: now(), retired_at: None })
+}
+
+/// Makes operator-supplied keys the active ones of their algorithms (before
+/// [`KeyManager::start`], which then generates only what is still missing). Idempotent:
+/// a key already active is left alone.
+pub async fn install_fixed(store: &Store, keys: &[StoredKey]) -> Result<(), KeyError> {
+    let existing = store.signing_keys().await?;
+    for key in keys {
+        if existing.iter().any(|k| k.kid == key.kid && k.state == KeyState::Active) {
+            continue;
+        }
+        store.install_active_key(key).await?;
+        tracing::info!(kid = %key.kid, alg = %key.alg, "installed signing key from the seed");
+    }
+    Ok(())
 }
 
 /// The public JWK as published: public members only, plus `kid`, `alg` and `use`.

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod assets;
 pub mod consent;
 pub mod csrf;
+pub mod dev_banner;
 pub mod health;
 pub mod login;
 pub mod pages;

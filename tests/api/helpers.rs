@@ -114,6 +114,7 @@ pub fn test_settings(db: &TestDb, port: u16) -> Settings {
         database_url: db.url.clone(),
         database_max_connections: 5,
         workers: 2,
+        demo: false,
         ..Settings::default()
     }
 }
@@ -138,7 +139,7 @@ impl TestServer {
     /// Starts a server on `db`, letting the test adjust the settings first.
     pub async fn start_with(db: &TestDb, adjust: impl FnOnce(&mut Settings)) -> TestServer {
         if std::env::var_os("RUST_LOG").is_some() {
-            lanyard::telemetry::init(lanyard::config::LogFormat::Text);
+            lanyard::telemetry::init(lanyard::config::LogFormat::Text, "info");
         }
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
         let port = listener.local_addr().expect("local addr").port();

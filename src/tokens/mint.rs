@@ -1,0 +1,178 @@
+//! Minting tokens outside a flow, for API tests (`lanyard token mint`, the admin API,
+//! `TestIdp`). A minted token is what a flow would have issued: same claims, same keys,
+//! recorded under a grant so that it can be revoked like any other.
+
+use serde::{Deserialize, Serialize};
+
+use super::issue::{self, AccessTokenGrant, IdTokenGrant};
+use super::keys::{KeyError, KeyRing, SigningAlg};
+use crate::oauth::issuer::Issuer;
+use crate::oauth::scope::{ScopeSet, is_oidc_scope};
+use crate::registry::api::DEFAULT_ACCESS_TOKEN_TTL;
+use crate::registry::client::GrantType;
+use crate::store::grants::GrantRecord;
+use crate::store::{Store, StoreError, now};
+
+/// What to mint.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MintRequest {
+    /// The user (username) the token is about; absent for `client_credentials`.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The client the token is issued to.
+    pub client: String,
+    /// The API (its identifier), or the client's default API.
+    #[serde(default)]
+    pub api: Option<String>,
+    /// Space-separated scopes; each must be allowed for the client and defined by the API
+    /// (or OpenID Connect).
+    #[serde(default)]
+    pub scope: String,
+    /// Also mint an id_token for the client (user tokens only).
+    #[serde(default)]
+    pub id_token: bool,
+}
+
+/// Minted tokens.
+#[derive(Debug, Clone, Serialize)]
+pub struct MintedTokens {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    pub scope: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MintError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+}
+
+/// Mints an access token (and optionally an id_token) as a flow would have.
+pub async fn mint(
+    store: &Store,
+    ring: &KeyRing,
+    issuer: &Issuer,
+    id_token_ttl: i64,
+    request: &MintRequest,
+) -> Result<MintedTokens, MintError> {
+    let invalid = |m: String| MintError::Invalid(m);
+    let client =
+        store.client(&request.client).await?.ok_or_else(|| invalid(format!("no client {:?}", request.client)))?;
+    let api_id = request.api.clone().or_else(|| client.default_api.clone());
+    let api = match &api_id {
+        Some(id) => Some(store.api(id).await?.ok_or_else(|| invalid(format!("{id:?} is not a registered API")))?),
+        None => None,
+    };
+    let scope = ScopeSet::parse(&request.scope).map_err(invalid)?;
+    for s in scope.iter() {
+        if !client.scope.contains(s) {
+            return Err(invalid(format!("client {:?} is not allowed the scope {s:?}", client.client_id)));
+        }
+        let defined =
+            if is_oidc_scope(s) { request.user.is_some() } else { api.as_ref().is_some_and(|a| a.defines(s)) };
+        if !defined {
+            return Err(invalid(format!("{s:?} is not a scope of {}", api_id.as_deref().unwrap_or("OpenID Connect"))));
+        }
+    }
+    let (ttl, alg) =
+        api.as_ref().map_or((DEFAULT_ACCESS_TOKEN_TTL, SigningAlg::RS256), |a| (a.access_token_ttl, a.signing_alg));
+    let mut audience: Vec<String> = api.iter().map(|a| a.identifier.clone()).collect();
+    let Some(username) = &request.user else {
+        // client_credentials: the client is the subject; nothing to record.
+        if !client.allows_grant(GrantType::ClientCredentials) {
+            return Err(invalid(format!("client {:?} is not allowed client_credentials", client.client_id)));
+        }
+        if audience.is_empty() {
+            return Err(invalid(
+                "client_credentials tokens need an API: pass one or give the client a default API".into(),
+            ));
+        }
+        let scope_text = scope.to_string();
+        let access = issue::access_token(
+            ring,
+            &AccessTokenGrant {
+                issuer: issuer.as_str(),
+                subject: &client.client_id,
+                audience,
+                client_id: &client.client_id,
+                scope: &scope_text,
+                auth_time: None,
+                sid: None,
+                ttl,
+                alg,
+            },
+        )?;
+        return Ok(MintedTokens {
+            access_token: access.token,
+            token_type: "Bearer",
+            expires_in: access.expires_in,
+            id_token: None,
+            scope: scope_text,
+        });
+    };
+    let user = store
+        .user_by_username(username)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| invalid(format!("no enabled user {username:?}")))?;
+    if scope.contains("openid") {
+        audience.push(issuer.endpoint("/userinfo"));
+    }
+    if audience.is_empty() {
+        return Err(invalid("the token needs an audience: name an API or include the openid scope".into()));
+    }
+    let scope_text = scope.to_string();
+    let auth_time = now();
+    let sid = format!("minted-{}", uuid::Uuid::new_v4());
+    let access = issue::access_token(
+        ring,
+        &AccessTokenGrant {
+            issuer: issuer.as_str(),
+            subject: &user.id,
+            audience,
+            client_id: &client.client_id,
+            scope: &scope_text,
+            auth_time: Some(auth_time),
+            sid: Some(&sid),
+            ttl,
+            alg,
+        },
+    )?;
+    let grant_id = uuid::Uuid::new_v4().to_string();
+    let grant = GrantRecord { id: &grant_id, client_id: &client.client_id, user_id: &user.id, sid: &sid };
+    store.record_grant(&grant, &access.jti, access.expires_at, None).await?;
+    let id_token = if request.id_token {
+        Some(issue::id_token(
+            ring,
+            IdTokenGrant {
+                issuer: issuer.as_str(),
+                subject: &user.id,
+                client_id: &client.client_id,
+                auth_time,
+                nonce: None,
+                sid: &sid,
+                access_token: Some(&access.token),
+                profile: user.claims_for(&scope),
+                ttl: id_token_ttl,
+                alg: client.id_token_alg,
+            },
+        )?)
+    } else {
+        None
+    };
+    Ok(MintedTokens {
+        access_token: access.token,
+        token_type: "Bearer",
+        expires_in: access.expires_in,
+        id_token,
+        scope: scope_text,
+    })
+}
