@@ -36,6 +36,29 @@ use josekit::jws::{ES256, JwsVerifier, RS256};
 pub use crate::tokens::claims::AccessTokenClaims;
 pub use crate::tokens::verify::Rejection;
 
+/// Serves `GET /.well-known/oauth-protected-resource` (RFC 9728 §3) for an actix-web API:
+/// `cfg.configure(protected_resource_metadata(verifier.clone(), &["read:x"]))`. Pair it
+/// with [`Verifier::with_resource_metadata`] so that 401s point clients to it.
+pub fn protected_resource_metadata(
+    verifier: Verifier,
+    scopes_supported: &[&str],
+) -> impl FnOnce(&mut actix_web::web::ServiceConfig) {
+    let document = verifier.resource_metadata(scopes_supported).to_string();
+    move |cfg| {
+        let route = move || {
+            let body = document.clone();
+            async move {
+                HttpResponse::Ok()
+                    .content_type("application/json")
+                    .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+                    .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+                    .body(body)
+            }
+        };
+        cfg.route("/.well-known/oauth-protected-resource", actix_web::web::get().to(route));
+    }
+}
+
 /// Refetch the JWKS for an unknown `kid` at most this often (a forged `kid` must not
 /// turn every request into a fetch).
 const REFETCH_INTERVAL: Duration = Duration::from_secs(10);
@@ -70,15 +93,10 @@ impl fmt::Display for VerifyError {
     }
 }
 
-impl ResponseError for VerifyError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
-            _ => StatusCode::UNAUTHORIZED,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
+impl VerifyError {
+    /// The `WWW-Authenticate` challenge (RFC 6750 §3, with RFC 9728's `resource_metadata`),
+    /// for APIs on other frameworks than actix-web.
+    pub fn www_authenticate(&self) -> String {
         let description = self.to_string().replace(['"', '\\'], "'");
         let mut challenge = String::from("Bearer realm=\"api\"");
         let (error, metadata) = match self {
@@ -95,13 +113,45 @@ impl ResponseError for VerifyError {
         if let Some(url) = metadata {
             challenge.push_str(&format!(", resource_metadata=\"{url}\""));
         }
+        challenge
+    }
+
+    /// The HTTP status: 401, or 403 for a missing scope.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::InsufficientScope { .. } => 403,
+            _ => 401,
+        }
+    }
+
+    /// The JSON body: `error` (absent when no token was sent, RFC 6750 §3.1) and a description.
+    pub fn body(&self) -> serde_json::Value {
+        match self.error_code() {
+            Some(error) => serde_json::json!({ "error": error, "error_description": self.to_string() }),
+            None => serde_json::json!({ "error_description": self.to_string() }),
+        }
+    }
+
+    fn error_code(&self) -> Option<&'static str> {
+        match self {
+            Self::Missing { .. } => None,
+            Self::Invalid { .. } => Some("invalid_token"),
+            Self::InsufficientScope { .. } => Some("insufficient_scope"),
+        }
+    }
+}
+
+impl ResponseError for VerifyError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status()).unwrap_or(StatusCode::UNAUTHORIZED)
+    }
+
+    fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        if let Ok(value) = HeaderValue::from_str(&challenge) {
+        if let Ok(value) = HeaderValue::from_str(&self.www_authenticate()) {
             response.insert_header((header::WWW_AUTHENTICATE, value));
         }
-        response.json(
-            serde_json::json!({ "error": error.unwrap_or("unauthorized"), "error_description": self.to_string() }),
-        )
+        response.json(self.body())
     }
 }
 
@@ -191,9 +241,19 @@ impl Verifier {
 
     /// Takes the bearer token from a request, verifies it and checks `required` scopes.
     pub async fn authorize(&self, req: &HttpRequest, required: &[&str]) -> Result<AccessTokenClaims, VerifyError> {
-        let resource_metadata = self.resource_metadata.clone();
         let header = req.headers().get(header::AUTHORIZATION).and_then(|h| h.to_str().ok());
-        let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))) else {
+        self.authorize_header(header, required).await
+    }
+
+    /// As [`Verifier::authorize`], from the `Authorization` header's value (any framework).
+    pub async fn authorize_header(
+        &self,
+        authorization: Option<&str>,
+        required: &[&str],
+    ) -> Result<AccessTokenClaims, VerifyError> {
+        let resource_metadata = self.resource_metadata.clone();
+        let Some(token) = authorization.and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        else {
             return Err(VerifyError::Missing { resource_metadata });
         };
         let claims = self
@@ -205,6 +265,17 @@ impl Verifier {
             return Err(VerifyError::InsufficientScope { required: required.join(" "), resource_metadata });
         }
         Ok(claims)
+    }
+
+    /// The API's protected resource metadata (RFC 9728 §2): its identifier, Lanyard as its
+    /// authorization server, the scopes it defines, and bearer tokens in the header only.
+    pub fn resource_metadata(&self, scopes_supported: &[&str]) -> serde_json::Value {
+        serde_json::json!({
+            "resource": self.audience,
+            "authorization_servers": [self.issuer],
+            "scopes_supported": scopes_supported,
+            "bearer_methods_supported": ["header"],
+        })
     }
 
     fn key(&self, kid: &str) -> Option<Arc<dyn JwsVerifier>> {
