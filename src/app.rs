@@ -11,6 +11,8 @@ use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
 use crate::config::{Config, redact_database_url};
+use crate::oauth::client_metadata::MetadataResolver;
+use crate::registry::client::Client;
 use crate::store::Store;
 use crate::tokens::keys::{KeyError, KeyManager};
 
@@ -21,6 +23,36 @@ pub struct AppState {
     pub keys: KeyManager,
     /// The discovery document, serialized once.
     pub metadata: web::Bytes,
+    /// Client ID Metadata Documents, fetched and cached.
+    pub client_documents: MetadataResolver,
+}
+
+/// Why a client could not be found.
+#[derive(Debug, thiserror::Error)]
+pub enum FindClientError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Metadata(#[from] crate::oauth::client_metadata::MetadataError),
+}
+
+impl AppState {
+    /// A registered client, or else (for a URL client_id) the client its metadata document
+    /// describes.
+    pub async fn find_client(&self, client_id: &str) -> Result<Option<Client>, FindClientError> {
+        if let Some(client) = self.store.client(client_id).await? {
+            return Ok(Some(client));
+        }
+        if !crate::oauth::client_metadata::is_metadata_url(client_id) {
+            return Ok(None);
+        }
+        let mut scopes: Vec<String> = crate::oauth::scope::OIDC_SCOPES.iter().map(|(s, _)| (*s).to_owned()).collect();
+        for api in self.store.list_apis().await? {
+            scopes.extend(api.scopes.into_iter().map(|s| s.name));
+        }
+        let known = crate::oauth::scope::ScopeSet::parse(&scopes.join(" ")).unwrap_or_default();
+        Ok(Some(self.client_documents.resolve(client_id, known).await?))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +114,8 @@ impl Application {
         let port =
             listener.local_addr().map_err(|source| StartError::Bind { addr: config.bind.to_string(), source })?.port();
         let metadata = web::Bytes::from(crate::oauth::discovery::metadata(&config).to_string());
-        let state = web::Data::new(AppState { config: Arc::new(config), store, keys, metadata });
+        let client_documents = MetadataResolver::new(config.dev_login);
+        let state = web::Data::new(AppState { config: Arc::new(config), store, keys, metadata, client_documents });
         let server = serve(listener, state.clone())?;
         Ok(Self { port, server, state })
     }

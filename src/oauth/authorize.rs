@@ -48,7 +48,7 @@ async fn start(req: &HttpRequest, state: &AppState, params: &Params) -> Result<H
         .single("client_id")
         .map_err(|e| AuthorizeError::page("Invalid request", e))?
         .ok_or_else(|| AuthorizeError::page("Invalid request", "The request has no client_id."))?;
-    let client = state.store.client(client_id).await?.ok_or_else(|| {
+    let client = state.find_client(client_id).await?.ok_or_else(|| {
         AuthorizeError::page("Unknown application", format!("There is no client with the id {client_id:?}."))
     })?;
     let apis = state.store.list_apis().await?;
@@ -94,7 +94,7 @@ pub async fn load_pending(
     };
     let record = state.store.authorization_request(id).await?.ok_or_else(gone)?;
     let request: AuthorizationRequest = serde_json::from_str(&record.params).map_err(|_| gone())?;
-    let client = state.store.client(&request.client_id).await?.ok_or_else(gone)?;
+    let client = state.find_client(&request.client_id).await?.ok_or_else(gone)?;
     let pending =
         Pending { id: id.to_owned(), authenticated_sid: record.authenticated_sid, consented: record.consented };
     Ok((request, client, pending))
@@ -195,6 +195,10 @@ async fn needs_consent(
 ) -> Result<bool, AuthorizeError> {
     if client.first_party {
         return Ok(false);
+    }
+    // A client known only by its metadata document is never trusted without asking.
+    if client.from_metadata_document {
+        return Ok(!pending.is_some_and(|p| p.consented));
     }
     let Some((scope, resources, _)) = state.store.consent(&user.id, &client.client_id).await? else {
         return Ok(true);

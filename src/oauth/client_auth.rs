@@ -7,8 +7,8 @@ use base64::Engine;
 
 use super::error::TokenError;
 use super::params::Params;
+use crate::app::AppState;
 use crate::registry::client::{Client, ClientType};
-use crate::store::Store;
 
 /// Credentials as presented, before they are checked.
 struct Presented {
@@ -47,12 +47,13 @@ fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, TokenError
     Ok(Presented { client_id: client_id.to_owned(), secret: body_secret.map(str::to_owned), basic: false })
 }
 
-/// Authenticates the calling client with one database round trip.
-pub async fn authenticate(req: &HttpRequest, params: &Params, store: &Store) -> Result<Client, TokenError> {
+/// Authenticates the calling client with one database round trip (a client known by its
+/// metadata document is public and authenticates with `none`).
+pub async fn authenticate(req: &HttpRequest, params: &Params, state: &AppState) -> Result<Client, TokenError> {
     let presented = presented(req, params)?;
     let basic = presented.basic;
     let failed = || TokenError::invalid_client("client authentication failed", basic);
-    let client = store.client(&presented.client_id).await?.ok_or_else(failed)?;
+    let client = state.find_client(&presented.client_id).await?.ok_or_else(failed)?;
     match (client.client_type, presented.secret.as_deref()) {
         (ClientType::Confidential, Some(secret)) if client.secret_matches(secret) => Ok(client),
         (ClientType::Confidential, _) => Err(failed()),

@@ -43,6 +43,7 @@ pub fn metadata(config: &Config) -> Value {
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
+        "client_id_metadata_document_supported": true,
     });
     if config.registration.enabled() {
         doc["registration_endpoint"] = json!(issuer.endpoint("/register"));

@@ -49,6 +49,26 @@ impl fmt::Display for AuthorizeError {
     }
 }
 
+impl From<crate::app::FindClientError> for AuthorizeError {
+    fn from(e: crate::app::FindClientError) -> Self {
+        match e {
+            crate::app::FindClientError::Store(e) => e.into(),
+            crate::app::FindClientError::Metadata(e) => {
+                Self::page("Unknown application (invalid_client)", format!("The client could not be used: {e}."))
+            }
+        }
+    }
+}
+
+impl From<crate::app::FindClientError> for TokenError {
+    fn from(e: crate::app::FindClientError) -> Self {
+        match e {
+            crate::app::FindClientError::Store(e) => e.into(),
+            crate::app::FindClientError::Metadata(e) => TokenError::invalid_client(e.to_string(), false),
+        }
+    }
+}
+
 impl From<StoreError> for AuthorizeError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "store failure during authorization");

@@ -25,7 +25,7 @@ async fn introspect(
     body: web::Bytes,
 ) -> Result<HttpResponse, TokenError> {
     let params = form_params(&req, &body)?;
-    let client = client_auth::authenticate(&req, &params, &state.store).await?;
+    let client = client_auth::authenticate(&req, &params, &state).await?;
     if client.client_type != ClientType::Confidential {
         return Err(TokenError::invalid_client("introspection requires a confidential client", false));
     }

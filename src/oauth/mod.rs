@@ -3,6 +3,7 @@
 pub mod authorization_request;
 pub mod authorize;
 pub mod client_auth;
+pub mod client_metadata;
 pub mod discovery;
 pub mod error;
 pub mod introspect;
@@ -11,6 +12,7 @@ pub mod logout;
 pub mod params;
 pub mod pkce;
 pub mod redirect_uri;
+pub mod register;
 pub mod revoke;
 pub mod scope;
 pub mod token;

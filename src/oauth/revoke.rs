@@ -17,7 +17,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn revoke(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, TokenError> {
     let params = form_params(&req, &body)?;
-    let client = client_auth::authenticate(&req, &params, &state.store).await?;
+    let client = client_auth::authenticate(&req, &params, &state).await?;
     let token = params
         .single("token")
         .map_err(TokenError::invalid_request)?

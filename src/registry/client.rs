@@ -101,6 +101,10 @@ pub struct Client {
     pub refresh_token_idle_ttl: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Not registered: described by a Client ID Metadata Document at its client_id URL
+    /// (consent is then always asked, showing the document's host).
+    #[serde(skip)]
+    pub from_metadata_document: bool,
 }
 
 impl Client {
@@ -285,6 +289,7 @@ impl ClientSpec {
             refresh_token_idle_ttl,
             created_at: now,
             updated_at: now,
+            from_metadata_document: false,
         };
         errors.into_result(NewClient { client, secret })
     }

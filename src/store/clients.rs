@@ -48,6 +48,7 @@ fn from_row(row: &AnyRow) -> Result<Client> {
         refresh_token_idle_ttl: row.try_get("refresh_token_idle_ttl")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        from_metadata_document: false,
     })
 }
 

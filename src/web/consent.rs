@@ -28,7 +28,7 @@ async fn submit(
     if !csrf::verify(&req, form.csrf_token.as_deref()) {
         return Ok(super::login::csrf_failure());
     }
-    let (request, _client, pending) = load_pending(&state, &form.request_id).await?;
+    let (request, client, pending) = load_pending(&state, &form.request_id).await?;
     let continue_url = format!("/authorize/continue?request_id={}", pending.id);
     // Without a session the flow goes back to the login page.
     let Some(session) = session::current(&req, &state.store).await? else {
@@ -36,11 +36,14 @@ async fn submit(
     };
     match form.decision.as_str() {
         "allow" => {
-            let resources = serde_json::to_string(&request.resources).unwrap_or_else(|_| "[]".into());
-            state
-                .store
-                .save_consent(&session.user_id, &request.client_id, &request.scope.to_string(), &resources)
-                .await?;
+            // Consent to a client known only by its metadata document is not remembered.
+            if !client.from_metadata_document {
+                let resources = serde_json::to_string(&request.resources).unwrap_or_else(|_| "[]".into());
+                state
+                    .store
+                    .save_consent(&session.user_id, &request.client_id, &request.scope.to_string(), &resources)
+                    .await?;
+            }
             state.store.mark_request_consented(&pending.id).await?;
             Ok(HttpResponse::SeeOther().insert_header((LOCATION, continue_url)).finish())
         }
