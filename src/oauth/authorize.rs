@@ -154,13 +154,20 @@ pub async fn decide(
         ));
     };
     // Dev-login sign-ins are headless: no consent page in between.
-    let dev_user = state.config.dev_login && request.login_hint.as_deref() == Some(user.username.as_str());
+    // (Except for clients known only by a metadata document: their consent is always asked.)
+    let dev_user = state.config.dev_login
+        && !client.from_metadata_document
+        && request.login_hint.as_deref() == Some(user.username.as_str());
     if !dev_user && needs_consent(state, client, request, &user, pending.as_ref()).await? {
         if request.prompt_none {
             return Err(request.error(iss, "consent_required", "the user has not consented to this client"));
         }
         let pending = persist(state, request, pending).await?;
-        return consent_page(req, state, client, request, &user, &pending.id).await;
+        let mut page = consent_page(req, state, client, request, &user, &pending.id).await?;
+        if let Some(cookie) = &dev_cookie {
+            let _ = page.add_cookie(cookie);
+        }
+        return Ok(page);
     }
     let mut response = issue_code(state, request, &user, &session).await?;
     if let Some(cookie) = dev_cookie {

@@ -14,7 +14,6 @@ use crate::registry::client::{Client, ClientType};
 struct Presented {
     client_id: String,
     secret: Option<String>,
-    basic: bool,
 }
 
 fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, TokenError> {
@@ -23,9 +22,9 @@ fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, TokenError
     let header = req.headers().get(AUTHORIZATION).and_then(|h| h.to_str().ok());
     if let Some(header) = header {
         let Some(encoded) = header.strip_prefix("Basic ").or_else(|| header.strip_prefix("basic ")) else {
-            return Err(TokenError::invalid_client("only HTTP Basic authentication is accepted here", true));
+            return Err(TokenError::invalid_client("only HTTP Basic authentication is accepted here"));
         };
-        let malformed = || TokenError::invalid_client("the Basic credentials are malformed", true);
+        let malformed = || TokenError::invalid_client("the Basic credentials are malformed");
         let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
         let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
         let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
@@ -41,25 +40,24 @@ fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, TokenError
         if body_id.is_some_and(|b| b != id) {
             return Err(TokenError::invalid_request("client_id in the body differs from the Basic credentials"));
         }
-        return Ok(Presented { client_id: id, secret: Some(secret).filter(|s| !s.is_empty()), basic: true });
+        return Ok(Presented { client_id: id, secret: Some(secret).filter(|s| !s.is_empty()) });
     }
-    let client_id = body_id.ok_or_else(|| TokenError::invalid_client("client authentication is required", false))?;
-    Ok(Presented { client_id: client_id.to_owned(), secret: body_secret.map(str::to_owned), basic: false })
+    let client_id = body_id.ok_or_else(|| TokenError::invalid_client("client authentication is required"))?;
+    Ok(Presented { client_id: client_id.to_owned(), secret: body_secret.map(str::to_owned) })
 }
 
 /// Authenticates the calling client with one database round trip (a client known by its
 /// metadata document is public and authenticates with `none`).
 pub async fn authenticate(req: &HttpRequest, params: &Params, state: &AppState) -> Result<Client, TokenError> {
     let presented = presented(req, params)?;
-    let basic = presented.basic;
-    let failed = || TokenError::invalid_client("client authentication failed", basic);
+    let failed = || TokenError::invalid_client("client authentication failed");
     let client = state.find_client(&presented.client_id).await?.ok_or_else(failed)?;
     match (client.client_type, presented.secret.as_deref()) {
         (ClientType::Confidential, Some(secret)) if client.secret_matches(secret) => Ok(client),
         (ClientType::Confidential, _) => Err(failed()),
         (ClientType::Public, None) => Ok(client),
         (ClientType::Public, Some(_)) => {
-            Err(TokenError::invalid_client("this is a public client: it has no secret to present", basic))
+            Err(TokenError::invalid_client("this is a public client: it has no secret to present"))
         }
     }
 }

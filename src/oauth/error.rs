@@ -64,7 +64,7 @@ impl From<crate::app::FindClientError> for TokenError {
     fn from(e: crate::app::FindClientError) -> Self {
         match e {
             crate::app::FindClientError::Store(e) => e.into(),
-            crate::app::FindClientError::Metadata(e) => TokenError::invalid_client(e.to_string(), false),
+            crate::app::FindClientError::Metadata(e) => TokenError::invalid_client(e.to_string()),
         }
     }
 }
@@ -80,7 +80,8 @@ impl From<StoreError> for AuthorizeError {
 pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> HttpResponse {
     match url::Url::parse(redirect_uri) {
         Ok(mut url) => {
-            {
+            // Without parameters the URI is left exactly as registered (no stray `?`).
+            if !params.is_empty() {
                 let mut query = url.query_pairs_mut();
                 for (k, v) in params {
                     query.append_pair(k, v);
@@ -129,13 +130,11 @@ impl ResponseError for AuthorizeError {
 pub struct TokenError {
     pub error: &'static str,
     pub description: String,
-    /// Basic authentication was attempted: answer with a Basic challenge.
-    pub basic: bool,
 }
 
 impl TokenError {
     pub fn new(error: &'static str, description: impl Into<String>) -> Self {
-        Self { error, description: description.into(), basic: false }
+        Self { error, description: description.into() }
     }
 
     pub fn invalid_request(description: impl Into<String>) -> Self {
@@ -146,8 +145,8 @@ impl TokenError {
         Self::new("invalid_grant", description)
     }
 
-    pub fn invalid_client(description: impl Into<String>, basic: bool) -> Self {
-        Self { error: "invalid_client", description: description.into(), basic }
+    pub fn invalid_client(description: impl Into<String>) -> Self {
+        Self { error: "invalid_client", description: description.into() }
     }
 }
 
@@ -184,7 +183,8 @@ impl ResponseError for TokenError {
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CACHE_CONTROL, "no-store")).insert_header((header::PRAGMA, "no-cache"));
-        if self.basic {
+        // RFC 9110 §15.5.2: every 401 carries a challenge (RFC 6749 §5.2: Basic).
+        if self.error == "invalid_client" {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"lanyard\"")));
         }
         response.json(json!({ "error": self.error, "error_description": self.description }))

@@ -23,16 +23,6 @@ pub struct RefreshRecord {
     pub family_expires_at: i64,
 }
 
-/// What presenting a refresh token found.
-#[derive(Debug)]
-pub enum Rotation {
-    /// This call rotated the token; its successor must be stored by the caller.
-    Rotated(RefreshRecord),
-    /// The token was rotated before: reuse, so the family must be revoked.
-    Reused(RefreshRecord),
-    Unknown,
-}
-
 const COLUMNS: &str = "token_hash, family_id, client_id, user_id, sid, scope, resources, auth_time, issued_at, \
     expires_at, family_expires_at";
 
@@ -72,23 +62,11 @@ pub(crate) async fn insert(tx: &mut sqlx::Transaction<'_, sqlx::Any>, r: &Refres
 }
 
 impl Store {
-    /// Marks a token of `client_id` rotated with one atomic UPDATE: of concurrent
-    /// presentations exactly one rotates it; every other one is reuse.
-    pub async fn rotate_refresh_token(&self, token_hash: &str, client_id: &str) -> Result<Rotation> {
-        let sql = format!(
-            "UPDATE refresh_tokens SET rotated_at = $1 WHERE token_hash = $2 AND client_id = $3 AND rotated_at IS NULL \
-             RETURNING {COLUMNS}"
-        );
-        if let Some(row) =
-            sqlx::query(&sql).bind(now()).bind(token_hash).bind(client_id).fetch_optional(&self.pool).await?
-        {
-            return Ok(Rotation::Rotated(from_row(&row)?));
-        }
-        let sql = format!("SELECT {COLUMNS} FROM refresh_tokens WHERE token_hash = $1 AND client_id = $2");
-        match sqlx::query(&sql).bind(token_hash).bind(client_id).fetch_optional(&self.pool).await? {
-            Some(row) => Ok(Rotation::Reused(from_row(&row)?)),
-            None => Ok(Rotation::Unknown),
-        }
+    /// A refresh token of `client_id`, and whether it has been rotated already (reuse).
+    pub async fn find_refresh_token(&self, token_hash: &str, client_id: &str) -> Result<Option<(RefreshRecord, bool)>> {
+        let sql = format!("SELECT {COLUMNS}, rotated_at FROM refresh_tokens WHERE token_hash = $1 AND client_id = $2");
+        let row = sqlx::query(&sql).bind(token_hash).bind(client_id).fetch_optional(&self.pool).await?;
+        row.map(|row| Ok((from_row(&row)?, row.try_get::<Option<i64>, _>("rotated_at")?.is_some()))).transpose()
     }
 
     /// A live (unrotated) refresh token, for introspection and revocation.
@@ -97,19 +75,33 @@ impl Store {
         sqlx::query(&sql).bind(token_hash).fetch_optional(&self.pool).await?.as_ref().map(from_row).transpose()
     }
 
-    /// Stores a refresh token and records the access token issued with it, atomically,
-    /// unless the grant has been revoked meanwhile (then `false`, nothing stored).
-    pub async fn store_refresh_token(&self, record: &RefreshRecord, jti: &str, access_expires_at: i64) -> Result<bool> {
+    /// Rotates `old_hash` to `successor` and records the access token issued with it, in
+    /// one transaction. The rotation is one atomic UPDATE: of concurrent presentations of
+    /// one token exactly one succeeds. Returns `false` (nothing stored) when the token was
+    /// rotated meanwhile or its grant has been revoked.
+    pub async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        successor: &RefreshRecord,
+        jti: &str,
+        access_expires_at: i64,
+    ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
+        let rotated =
+            sqlx::query("UPDATE refresh_tokens SET rotated_at = $1 WHERE token_hash = $2 AND rotated_at IS NULL")
+                .bind(now())
+                .bind(old_hash)
+                .execute(&mut *tx)
+                .await?;
         let live = sqlx::query("SELECT COUNT(*) AS n FROM grants WHERE id = $1 AND revoked_at IS NULL")
-            .bind(&record.family_id)
+            .bind(&successor.family_id)
             .fetch_one(&mut *tx)
             .await?;
-        if live.try_get::<i64, _>("n")? == 0 {
+        if rotated.rows_affected() != 1 || live.try_get::<i64, _>("n")? == 0 {
             return Ok(false);
         }
-        insert(&mut tx, record).await?;
-        super::grants::record_access_token(&mut tx, jti, &record.family_id, access_expires_at).await?;
+        insert(&mut tx, successor).await?;
+        super::grants::record_access_token(&mut tx, jti, &successor.family_id, access_expires_at).await?;
         tx.commit().await?;
         Ok(true)
     }

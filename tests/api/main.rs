@@ -3,9 +3,13 @@
 mod flow;
 mod helpers;
 
+mod admin_api;
+mod admin_pages;
 mod cli;
+mod client_metadata;
 mod example_api;
 mod foundation;
+mod register;
 mod sign_in;
 mod sign_in_errors;
 mod token_lifecycle;

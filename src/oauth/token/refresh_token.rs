@@ -9,7 +9,6 @@ use crate::oauth::params::Params;
 use crate::oauth::scope::ScopeSet;
 use crate::registry::client::{Client, GrantType};
 use crate::store::now;
-use crate::store::refresh::Rotation;
 
 pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, TokenError> {
     if !client.allows_grant(GrantType::RefreshToken) {
@@ -17,18 +16,13 @@ pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Resu
     }
     let single = |name| params.single(name).map_err(TokenError::invalid_request);
     let token = single("refresh_token")?.ok_or_else(|| TokenError::invalid_request("refresh_token is required"))?;
-    let record = match state.store.rotate_refresh_token(&sha256_hex(token), &client.client_id).await? {
-        Rotation::Rotated(record) => record,
-        Rotation::Reused(record) => {
-            state.store.revoke_grant(&record.family_id).await?;
-            tracing::warn!(client = %client.client_id, "refresh token reused: its family is revoked");
-            return Err(TokenError::invalid_grant(
-                "the refresh token was already used; all tokens of this grant are revoked",
-            ));
-        }
-        Rotation::Unknown => {
-            return Err(TokenError::invalid_grant("the refresh token is invalid, revoked or not this client's"));
-        }
+    let token_hash = sha256_hex(token);
+    // Nothing is consumed until every check has passed: a refused refresh (a bad scope or
+    // resource) leaves the token usable.
+    let record = match state.store.find_refresh_token(&token_hash, &client.client_id).await? {
+        Some((record, false)) => record,
+        Some((record, true)) => return Err(reuse(state, client, &record.family_id).await),
+        None => return Err(TokenError::invalid_grant("the refresh token is invalid, revoked or not this client's")),
     };
     let now = now();
     if record.expires_at < now || record.family_expires_at < now {
@@ -71,8 +65,9 @@ pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Resu
     let (refresh_token, successor) =
         new_refresh_token(client, &grant, &record.family_id, &granted, Some(record.family_expires_at))
             .ok_or_else(|| TokenError::invalid_grant("this grant no longer allows refresh"))?;
-    if !state.store.store_refresh_token(&successor, &minted.access.jti, minted.access.expires_at).await? {
-        return Err(TokenError::invalid_grant("the grant of this refresh token has been revoked"));
+    if !state.store.rotate_refresh_token(&token_hash, &successor, &minted.access.jti, minted.access.expires_at).await? {
+        // Another request rotated it first (reuse), or the grant was revoked meanwhile.
+        return Err(reuse(state, client, &record.family_id).await);
     }
     Ok(TokenResponse {
         access_token: minted.access.token,
@@ -82,4 +77,13 @@ pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Resu
         refresh_token: Some(refresh_token),
         scope: scope.to_string(),
     })
+}
+
+/// A rotated refresh token presented again: the whole family is revoked (RFC 9700 §4.14.2).
+async fn reuse(state: &AppState, client: &Client, family_id: &str) -> TokenError {
+    if let Err(e) = state.store.revoke_grant(family_id).await {
+        return e.into();
+    }
+    tracing::warn!(client = %client.client_id, "refresh token reused: its family is revoked");
+    TokenError::invalid_grant("the refresh token was already used; all tokens of this grant are revoked")
 }
