@@ -130,7 +130,7 @@ impl Application {
 
     /// Runs until SIGINT/SIGTERM (graceful: in-flight requests finish) or until stopped.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let refresher = tokio::spawn(refresh_keys(self.state.clone()));
+        let refresher = tokio::spawn(upkeep(self.state.clone()));
         let result = self.server.await;
         refresher.abort();
         self.state.store.close().await;
@@ -183,14 +183,30 @@ async fn bootstrap_admin(store: &Store, config: &Config) -> Result<(), StartErro
     Ok(())
 }
 
-/// Picks up keys rotated by another replica; off the request path.
-async fn refresh_keys(state: web::Data<AppState>) {
+/// Background upkeep, off the request path: picks up keys rotated by another replica
+/// (every 30 s) and deletes what can no longer matter (every 10 minutes): expired codes,
+/// pending requests, sessions and revocation entries, and retired keys older than the
+/// longest token lifetime (24 h access tokens + skew).
+async fn upkeep(state: web::Data<AppState>) {
+    const RETIRED_KEY_GRACE: i64 = 86_400 + 3_600;
     let mut tick = tokio::time::interval(Duration::from_secs(30));
     tick.tick().await;
+    let mut rounds: u64 = 0;
     loop {
         tick.tick().await;
+        rounds += 1;
         if let Err(e) = state.keys.reload().await {
             tracing::warn!(error = %e, "could not refresh signing keys");
+        }
+        if rounds % 20 == 0 {
+            let store = &state.store;
+            let purge = async {
+                store.purge_expired().await?;
+                store.purge_retired_keys(crate::store::now() - RETIRED_KEY_GRACE).await
+            };
+            if let Err(e) = purge.await {
+                tracing::warn!(error = %e, "could not purge expired rows");
+            }
         }
     }
 }

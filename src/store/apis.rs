@@ -10,6 +10,7 @@ use crate::registry::api::{Api, ApiScope};
 impl Store {
     /// Inserts an API and its scopes in one transaction.
     pub async fn insert_api(&self, api: &Api) -> Result<()> {
+        self.cache.forget_apis();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO apis (identifier, name, access_token_ttl, signing_alg, introspection_client_id, created_at, updated_at) \
@@ -32,6 +33,7 @@ impl Store {
 
     /// Replaces an API's name, lifetime, alg and scopes in one transaction.
     pub async fn update_api(&self, api: &Api) -> Result<bool> {
+        self.cache.forget_apis();
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE apis SET name = $1, access_token_ttl = $2, signing_alg = $3, introspection_client_id = $4, updated_at = $5 \
@@ -54,33 +56,35 @@ impl Store {
         Ok(true)
     }
 
+    /// One API (from the cached list: the token endpoint reads it on every request).
     pub async fn api(&self, identifier: &str) -> Result<Option<Api>> {
-        Ok(self.apis_where(Some(identifier)).await?.into_iter().next())
+        Ok(self.cached_apis().await?.iter().find(|a| a.identifier == identifier).cloned())
     }
 
     pub async fn list_apis(&self) -> Result<Vec<Api>> {
-        self.apis_where(None).await
+        Ok(self.cached_apis().await?.as_ref().clone())
     }
 
-    async fn apis_where(&self, identifier: Option<&str>) -> Result<Vec<Api>> {
-        let filter = if identifier.is_some() { "WHERE identifier = $1" } else { "" };
-        let sql = format!(
+    async fn cached_apis(&self) -> Result<std::sync::Arc<Vec<Api>>> {
+        if let Some(list) = self.cache.apis() {
+            return Ok(list);
+        }
+        let list = std::sync::Arc::new(self.read_apis().await?);
+        self.cache.put_apis(list.clone());
+        Ok(list)
+    }
+
+    /// Every API with its scopes, read from the database (two queries).
+    async fn read_apis(&self) -> Result<Vec<Api>> {
+        let rows = sqlx::query(
             "SELECT identifier, name, access_token_ttl, signing_alg, introspection_client_id, created_at, updated_at \
-             FROM apis {filter} ORDER BY identifier"
-        );
-        let scope_sql = format!(
-            "SELECT api_identifier, name, description FROM api_scopes {} ORDER BY name",
-            if identifier.is_some() { "WHERE api_identifier = $1" } else { "" }
-        );
-        let (rows, scope_rows) = match identifier {
-            Some(id) => (
-                sqlx::query(&sql).bind(id).fetch_all(&self.pool).await?,
-                sqlx::query(&scope_sql).bind(id).fetch_all(&self.pool).await?,
-            ),
-            None => {
-                (sqlx::query(&sql).fetch_all(&self.pool).await?, sqlx::query(&scope_sql).fetch_all(&self.pool).await?)
-            }
-        };
+             FROM apis ORDER BY identifier",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let scope_rows = sqlx::query("SELECT api_identifier, name, description FROM api_scopes ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
         let mut scopes: HashMap<String, Vec<ApiScope>> = HashMap::new();
         for row in &scope_rows {
             scopes
@@ -107,6 +111,7 @@ impl Store {
     }
 
     pub async fn delete_api(&self, identifier: &str) -> Result<bool> {
+        self.cache.forget_apis();
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM api_scopes WHERE api_identifier = $1").bind(identifier).execute(&mut *tx).await?;
         sqlx::query("UPDATE clients SET default_api = NULL WHERE default_api = $1")

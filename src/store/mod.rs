@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod apis;
 pub mod authorization;
+mod cache;
 pub mod clients;
 pub mod grants;
 pub mod keys;
@@ -55,6 +56,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     pub(crate) pool: AnyPool,
     backend: Backend,
+    cache: std::sync::Arc<cache::RegistryCache>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -87,7 +89,7 @@ impl Store {
             }
         }
         let pool = pool_options.connect_with(options).await?;
-        Ok(Self { pool, backend })
+        Ok(Self { pool, backend, cache: Default::default() })
     }
 
     /// Applies every pending migration.
