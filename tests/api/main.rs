@@ -5,9 +5,11 @@ mod helpers;
 
 mod admin_api;
 mod admin_pages;
+mod browser;
 mod cli;
 mod client_metadata;
 mod example_api;
+mod examples_e2e;
 mod foundation;
 mod register;
 mod sign_in;

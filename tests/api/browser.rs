@@ -1,0 +1,158 @@
+//! The admin page in a real headless browser (Debian's chromium + chromium-driver over
+//! WebDriver): an admin signs in, registers a client, reads its secret, and that client then
+//! completes a code flow in the same browser. Screenshots go to target/screenshots/.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+
+use crate::flow;
+use crate::helpers::{Backend, TestDb, TestServer};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// chromedriver on a free port, killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+    profile: PathBuf,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// The browser, or a loud SKIP (a failure under CI) when chromium or chromedriver is missing.
+async fn browser() -> Option<(Driver, Client)> {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        let why = format!("{CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)");
+        if std::env::var_os("CI").is_some() {
+            panic!("the browser tests are required in CI but {why}");
+        }
+        eprintln!("\n*** SKIP: browser test skipped: {why} ***\n");
+        return None;
+    }
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let profile = std::env::temp_dir().join(format!("lanyard-chromium-{}", uuid::Uuid::new_v4()));
+    let driver = Driver { child, url: format!("http://127.0.0.1:{port}"), profile };
+    let capabilities = serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            // As root, without a display, on a machine whose only network is loopback.
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=1280,900",
+                format!("--user-data-dir={}", driver.profile.display()),
+            ]
+        }
+    });
+    let capabilities = capabilities.as_object().unwrap().clone();
+    for _ in 0..50 {
+        let attempt = ClientBuilder::native().capabilities(capabilities.clone()).connect(&driver.url).await;
+        if let Ok(client) = attempt {
+            return Some((driver, client));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("chromedriver did not accept a session at {}", driver.url);
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = client.screenshot().await.expect("screenshot");
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+async fn fill(client: &Client, css: &str, value: &str) {
+    let field = client.find(Locator::Css(css)).await.unwrap_or_else(|_| panic!("{css} on the page"));
+    field.clear().await.unwrap();
+    field.send_keys(value).await.unwrap();
+}
+
+async fn submit(client: &Client, form_css: &str) {
+    client.find(Locator::Css(&format!("{form_css} button[type=submit]"))).await.unwrap().click().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_registers_a_client_in_the_browser_and_it_signs_a_user_in() {
+    let Some((_driver, client)) = browser().await else { return };
+    let db = TestDb::create(Backend::Sqlite).await;
+    let server = TestServer::start_with(&db, |s| s.admin_password = Some("admin-password".into())).await;
+    flow::add_user(&server, "alice").await;
+
+    // Sign in to the admin page.
+    client.goto(&server.url("/admin")).await.unwrap();
+    assert!(client.current_url().await.unwrap().path().starts_with("/admin/login"));
+    fill(&client, "input[name=username]", "admin").await;
+    fill(&client, "input[name=password]", "admin-password").await;
+    submit(&client, "form").await;
+    client.wait().for_element(Locator::Css("nav.sidebar")).await.unwrap();
+    assert_eq!(client.current_url().await.unwrap().path(), "/admin");
+    screenshot(&client, "dashboard").await;
+
+    // Register a client with a redirect URI.
+    client.goto(&server.url("/admin/clients/new")).await.unwrap();
+    fill(&client, "#client_id", "browser-app").await;
+    fill(&client, "#client_name", "Browser app").await;
+    fill(&client, "#redirect_uris", flow::REDIRECT_URI).await;
+    fill(&client, "#scope", "openid profile email").await;
+    screenshot(&client, "client-new").await;
+    submit(&client, "form.stacked").await;
+    let secret = client.wait().for_element(Locator::Id("client-secret")).await.unwrap().text().await.unwrap();
+    let client_id = client.find(Locator::Id("client-id")).await.unwrap().text().await.unwrap();
+    assert_eq!(client_id.trim(), "browser-app");
+    assert_eq!(secret.trim().len(), 43, "a 256-bit secret, shown once");
+    screenshot(&client, "client-created").await;
+
+    for (page, name) in [
+        ("/admin/clients", "clients"),
+        ("/admin/users", "users"),
+        ("/admin/apis", "apis"),
+        ("/admin/keys", "keys"),
+        ("/admin/inspect", "inspector"),
+    ] {
+        client.goto(&server.url(page)).await.unwrap();
+        screenshot(&client, name).await;
+    }
+    client.goto(&server.url("/admin/clients")).await.unwrap();
+    assert!(client.source().await.unwrap().contains("Browser app"));
+
+    // The new client signs alice in, in the same browser: login form, consent, redirect.
+    let fx = flow::Fixture { client_id: "browser-app".into(), client_secret: secret.trim().to_owned(), user_id: String::new() };
+    client.goto(&flow::authorize_url(&server, &fx.client_id, &[])).await.unwrap();
+    // The admin session is reused: Lanyard asks for consent (a third-party client).
+    client.wait().for_element(Locator::Css("button[value=allow]")).await.unwrap();
+    screenshot(&client, "consent").await;
+    client.find(Locator::Css("button[value=allow]")).await.unwrap().click().await.unwrap();
+    // The browser lands on the client's redirect URI (nothing listens there).
+    let mut landed = client.current_url().await.unwrap();
+    for _ in 0..50 {
+        if landed.as_str().starts_with(flow::REDIRECT_URI) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        landed = client.current_url().await.unwrap();
+    }
+    let code = landed.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()).expect("a code");
+    let (status, tokens) = flow::exchange(&server, &fx, &code, flow::VERIFIER).await;
+    assert_eq!(status, 200, "{tokens}");
+    let (_, id_claims) = flow::decode_jwt(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id_claims["aud"], "browser-app");
+    let _ = client.close().await;
+}
