@@ -198,7 +198,7 @@ async fn upkeep(state: web::Data<AppState>) {
         if let Err(e) = state.keys.reload().await {
             tracing::warn!(error = %e, "could not refresh signing keys");
         }
-        if rounds % 20 == 0 {
+        if rounds.is_multiple_of(20) {
             let store = &state.store;
             let purge = async {
                 store.purge_expired().await?;

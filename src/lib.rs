@@ -14,6 +14,8 @@ pub mod registry;
 pub mod seed;
 pub mod store;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tokens;
 pub mod verify;
 pub mod web;

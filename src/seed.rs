@@ -224,12 +224,7 @@ fn key_material(key: &SeedKey) -> Result<(SigningAlg, KeyMaterial), FieldErrors>
 async fn upsert_api(store: &Store, spec: ApiSpec) -> Result<(), RegistryError> {
     match store.api(spec.identifier.trim()).await? {
         None => registry::create_api(store, spec).await.map(|_| ()),
-        Some(existing) => {
-            let mut api = spec.validate()?;
-            api.created_at = existing.created_at;
-            store.update_api(&api).await?;
-            Ok(())
-        }
+        Some(_) => registry::update_api(store, spec).await.map(|_| ()),
     }
 }
 

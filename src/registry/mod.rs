@@ -97,6 +97,22 @@ pub async fn create_api(store: &Store, spec: api::ApiSpec) -> Result<api::Api, R
     Ok(api)
 }
 
+/// Replaces an API's name, scopes, lifetime, algorithm and introspection client (the
+/// identifier and creation time stay).
+pub async fn update_api(store: &Store, spec: api::ApiSpec) -> Result<api::Api, RegistryError> {
+    let mut api = spec.validate()?;
+    let existing = store
+        .api(&api.identifier)
+        .await?
+        .ok_or_else(|| RegistryError::NotFound(format!("API {:?}", api.identifier)))?;
+    api.created_at = existing.created_at;
+    check_introspection_client(store, &api).await?;
+    if !store.update_api(&api).await? {
+        return Err(RegistryError::NotFound(format!("API {:?}", api.identifier)));
+    }
+    Ok(api)
+}
+
 /// An API's introspection client must be a registered confidential client.
 async fn check_introspection_client(store: &Store, api: &api::Api) -> Result<(), RegistryError> {
     let Some(client_id) = &api.introspection_client_id else { return Ok(()) };

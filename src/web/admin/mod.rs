@@ -2,7 +2,13 @@
 //! token inspector. Admins are users with the admin role, signed in with the ordinary login
 //! form and session; every form carries the CSRF token.
 
+mod apis;
+mod clients;
 mod dashboard;
+mod form;
+mod inspect;
+mod keys;
+mod users;
 
 use std::fmt;
 
@@ -22,6 +28,11 @@ use crate::web::{csrf, pages, session};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/login", web::get().to(login_form)).route("/admin/logout", web::post().to(logout));
     dashboard::configure(cfg);
+    clients::configure(cfg);
+    apis::configure(cfg);
+    keys::configure(cfg);
+    inspect::configure(cfg);
+    users::configure(cfg);
 }
 
 /// What every admin page shows around its content.

@@ -1,0 +1,94 @@
+//! `/admin/api/apis` and `/admin/api/apis/item?identifier=…`: APIs (resource servers).
+//! Their identifiers are URLs, so an item is named in the query rather than the path.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::problem::Problem;
+use super::{Caller, created, no_content, ok, replacement};
+use crate::app::AppState;
+use crate::registry::api::{Api, ApiSpec};
+use crate::registry::client::ClientType;
+use crate::registry::{self, FieldErrors};
+use crate::store::Store;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/apis").get(list).post(create))
+        .service(web::resource("/apis/item").get(read).put(update).delete(delete));
+}
+
+/// What a GET shows that a PUT cannot set.
+const READ_ONLY: [&str; 2] = ["created_at", "updated_at"];
+
+/// `?identifier=…` (URL-encoded).
+#[derive(Deserialize)]
+struct Item {
+    identifier: String,
+}
+
+fn item_path(identifier: &str) -> String {
+    let query: String =
+        url::form_urlencoded::Serializer::new(String::new()).append_pair("identifier", identifier).finish();
+    format!("/admin/api/apis/item?{query}")
+}
+
+async fn create(caller: Caller, state: web::Data<AppState>, spec: web::Json<ApiSpec>) -> Result<HttpResponse, Problem> {
+    let api = registry::create_api(&state.store, spec.into_inner()).await?;
+    caller.audit(&state.store, "api.create", &api.identifier, &api.name).await;
+    Ok(created(&item_path(&api.identifier), &api))
+}
+
+async fn list(_: Caller, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+    Ok(ok(&state.store.list_apis().await?))
+}
+
+async fn read(_: Caller, state: web::Data<AppState>, item: web::Query<Item>) -> Result<HttpResponse, Problem> {
+    let api = state.store.api(&item.identifier).await?.ok_or_else(|| not_found(&item.identifier))?;
+    Ok(ok(&api))
+}
+
+async fn update(
+    caller: Caller,
+    state: web::Data<AppState>,
+    item: web::Query<Item>,
+    body: web::Json<Map<String, Value>>,
+) -> Result<HttpResponse, Problem> {
+    let spec: ApiSpec = replacement(body.into_inner(), &READ_ONLY)?;
+    if spec.identifier.trim() != item.identifier {
+        return Err(FieldErrors::single("identifier", "cannot be changed").into());
+    }
+    let api = spec.validate()?;
+    check_introspection_client(&state.store, &api).await?;
+    if !state.store.update_api(&api).await? {
+        return Err(not_found(&item.identifier));
+    }
+    caller.audit(&state.store, "api.update", &api.identifier, &api.name).await;
+    let updated = state.store.api(&item.identifier).await?.ok_or_else(|| not_found(&item.identifier))?;
+    Ok(ok(&updated))
+}
+
+async fn delete(caller: Caller, state: web::Data<AppState>, item: web::Query<Item>) -> Result<HttpResponse, Problem> {
+    if !state.store.delete_api(&item.identifier).await? {
+        return Err(not_found(&item.identifier));
+    }
+    caller.audit(&state.store, "api.delete", &item.identifier, "").await;
+    Ok(no_content())
+}
+
+fn not_found(identifier: &str) -> Problem {
+    Problem::not_found(format_args!("API {identifier:?}"))
+}
+
+/// The rule `registry::create_api` applies (an API's introspection client must be a
+/// registered confidential client), which the registry does not export for updates.
+// TODO: replace with `registry::update_api` once the registry offers it.
+async fn check_introspection_client(store: &Store, api: &Api) -> Result<(), Problem> {
+    let Some(client_id) = &api.introspection_client_id else { return Ok(()) };
+    let message = match store.client(client_id).await? {
+        Some(c) if c.client_type == ClientType::Confidential => return Ok(()),
+        Some(_) => "must be a confidential client".to_owned(),
+        None => format!("{client_id:?} is not a registered client"),
+    };
+    Err(FieldErrors::single("introspection_client_id", message).into())
+}

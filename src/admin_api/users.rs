@@ -1,0 +1,174 @@
+//! `/admin/api/users[/{username}]`: users with their standard claims beside the account
+//! fields (as in a seed file), never a password or its hash.
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::problem::Problem;
+use super::{Caller, created, item_path, no_content, ok, replacement};
+use crate::app::AppState;
+use crate::registry::user::{User, UserSpec, validate_claims};
+use crate::registry::{self, FieldErrors, password};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/users").get(list).post(create))
+        .service(web::resource("/users/{username}").get(read).put(update).delete(delete));
+}
+
+/// What a GET shows that a PUT cannot set (`username` is checked, not ignored).
+const READ_ONLY: [&str; 3] = ["id", "created_at", "updated_at"];
+
+/// A user as the admin API shows it.
+#[derive(Serialize)]
+struct UserView<'a> {
+    id: &'a str,
+    username: &'a str,
+    is_admin: bool,
+    disabled: bool,
+    created_at: i64,
+    updated_at: i64,
+    #[serde(flatten)]
+    claims: &'a Map<String, Value>,
+}
+
+impl<'a> From<&'a User> for UserView<'a> {
+    fn from(user: &'a User) -> Self {
+        Self {
+            id: &user.id,
+            username: &user.username,
+            is_admin: user.is_admin,
+            disabled: user.disabled,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+            claims: &user.claims,
+        }
+    }
+}
+
+/// A replacement (PUT): the claims, the admin role and the disabled flag are replaced
+/// (absent flags are `false`); the password changes only when one is given.
+#[derive(Deserialize)]
+struct UserUpdate {
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    is_admin: bool,
+    #[serde(default)]
+    disabled: bool,
+    #[serde(flatten)]
+    claims: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    /// Only users whose username or claims contain this text.
+    #[serde(default)]
+    search: String,
+}
+
+async fn create(
+    caller: Caller,
+    state: web::Data<AppState>,
+    spec: web::Json<UserSpec>,
+) -> Result<HttpResponse, Problem> {
+    let user = registry::create_user(&state.store, spec.into_inner()).await?;
+    let detail = if user.is_admin { "admin" } else { "" };
+    caller.audit(&state.store, "user.create", &user.username, detail).await;
+    Ok(created(&item_path("users", &user.username), &UserView::from(&user)))
+}
+
+async fn list(_: Caller, state: web::Data<AppState>, query: web::Query<ListQuery>) -> Result<HttpResponse, Problem> {
+    let users = state.store.list_users(query.search.trim(), i64::MAX).await?;
+    Ok(ok(&users.iter().map(UserView::from).collect::<Vec<_>>()))
+}
+
+async fn read(_: Caller, state: web::Data<AppState>, username: web::Path<String>) -> Result<HttpResponse, Problem> {
+    let user = state.store.user_by_username(&username).await?.ok_or_else(|| not_found(&username))?;
+    Ok(ok(&UserView::from(&user)))
+}
+
+async fn update(
+    caller: Caller,
+    state: web::Data<AppState>,
+    username: web::Path<String>,
+    body: web::Json<Map<String, Value>>,
+) -> Result<HttpResponse, Problem> {
+    let update: UserUpdate = replacement(body.into_inner(), &READ_ONLY)?;
+    let mut user = state.store.user_by_username(&username).await?.ok_or_else(|| not_found(&username))?;
+    let before = user.clone();
+    let password = update.apply(&mut user)?;
+    if !state.store.update_user(&user).await? {
+        return Err(not_found(&username));
+    }
+    if user.disabled && !before.disabled {
+        // A disabled user's live sessions and tokens must not outlast the decision.
+        state.store.end_user_sessions(&user.id).await?;
+    }
+    let detail = changes(&before, &user, password.is_some());
+    if let Some(password) = password {
+        registry::set_password(&state.store, &user.username, password).await?;
+    }
+    caller.audit(&state.store, "user.update", &user.username, &detail).await;
+    let updated = state.store.user_by_username(&username).await?.ok_or_else(|| not_found(&username))?;
+    Ok(ok(&UserView::from(&updated)))
+}
+
+async fn delete(
+    caller: Caller,
+    state: web::Data<AppState>,
+    username: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let user = state.store.user_by_username(&username).await?.ok_or_else(|| not_found(&username))?;
+    if !state.store.delete_user(&user.id).await? {
+        return Err(not_found(&username));
+    }
+    caller.audit(&state.store, "user.delete", &user.username, "").await;
+    Ok(no_content())
+}
+
+/// What an update changed, for the audit log (never the password itself).
+fn changes(before: &User, after: &User, password: bool) -> String {
+    let mut changes = Vec::new();
+    if before.claims != after.claims {
+        changes.push("claims");
+    }
+    if before.is_admin != after.is_admin {
+        changes.push(if after.is_admin { "admin role granted" } else { "admin role removed" });
+    }
+    if before.disabled != after.disabled {
+        changes.push(if after.disabled { "disabled, sessions ended" } else { "enabled" });
+    }
+    if password {
+        changes.push("password set");
+    }
+    if changes.is_empty() { "no change".to_owned() } else { changes.join(", ") }
+}
+
+fn not_found(username: &str) -> Problem {
+    Problem::not_found(format_args!("user {username:?}"))
+}
+
+impl UserUpdate {
+    /// Checks everything before anything is written, applies the settings to `user` and
+    /// returns the new password, if any (set separately: it is hashed).
+    fn apply(self, user: &mut User) -> Result<Option<String>, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        if self.username.as_deref().is_some_and(|name| name.trim() != user.username) {
+            errors.add("username", "cannot be changed");
+        }
+        let password = self.password.filter(|p| !p.is_empty());
+        if let Some(Err(e)) = password.as_deref().map(password::check_strength) {
+            errors.add("password", e);
+        }
+        match validate_claims(self.claims) {
+            Ok(claims) => user.claims = claims,
+            Err(invalid) => errors.0.extend(invalid.0),
+        }
+        user.is_admin = self.is_admin;
+        user.disabled = self.disabled;
+        errors.into_result(password)
+    }
+}

@@ -1,0 +1,408 @@
+//! Clients: list, register, edit, rotate the secret, delete. Every rule is `ClientSpec`'s
+//! (and `registry::create_client`/`update_client`'s); this module only maps a form to a
+//! spec and back.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+
+use super::form::{self, Done, Fields};
+use super::{Admin, AdminError, Chrome, require_admin, when};
+use crate::app::AppState;
+use crate::registry::client::{
+    AuthMethod, Client, ClientSpec, ClientType, DEFAULT_REFRESH_TOKEN_IDLE_TTL, DEFAULT_REFRESH_TOKEN_TTL, GrantType,
+};
+use crate::registry::{self, FieldErrors};
+use crate::tokens::keys::SigningAlg;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    // `/new` before `/{id}`: the first matching resource wins.
+    cfg.route("/admin/clients", web::get().to(list))
+        .service(web::resource("/admin/clients/new").route(web::get().to(new_form)).route(web::post().to(create)))
+        .service(web::resource("/admin/clients/{id}").route(web::get().to(edit_form)).route(web::post().to(update)))
+        .route("/admin/clients/{id}/delete", web::post().to(delete))
+        .route("/admin/clients/{id}/rotate-secret", web::post().to(rotate_secret));
+}
+
+const NOTICES: [(&str, &str); 2] = [("deleted", "Client deleted."), ("saved", "Changes saved.")];
+
+/// The grant types offered as checkboxes, with what each one is for.
+const GRANTS: [(&str, &str); 3] = [
+    ("authorization_code", "Authorization code (users sign in)"),
+    ("refresh_token", "Refresh token (with offline_access)"),
+    ("client_credentials", "Client credentials (machine to machine)"),
+];
+
+const AUTH_METHODS: [(&str, &str); 3] = [
+    ("client_secret_basic", "client_secret_basic: confidential, secret in HTTP Basic"),
+    ("client_secret_post", "client_secret_post: confidential, secret in the form body"),
+    ("none", "none: public client (browser or native app, PKCE)"),
+];
+
+struct Row {
+    name: String,
+    client_id: String,
+    href: String,
+    kind: &'static str,
+    redirect_uris: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/clients.html")]
+struct ListPage {
+    chrome: Chrome,
+    notice: Option<&'static str>,
+    clients: Vec<Row>,
+}
+
+async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    done: web::Query<Done>,
+) -> Result<HttpResponse, AdminError> {
+    let admin = require_admin(&req, &state).await?;
+    let clients = state
+        .store
+        .list_clients()
+        .await?
+        .into_iter()
+        .map(|c| Row {
+            href: format!("/admin/clients/{}", form::segment(&c.client_id)),
+            kind: c.client_type.as_str(),
+            redirect_uris: c.redirect_uris.iter().map(|u| u.as_str().to_owned()).collect(),
+            name: c.name,
+            client_id: c.client_id,
+        })
+        .collect();
+    let page = ListPage { chrome: admin.chrome(&state, "clients"), notice: done.notice(&NOTICES), clients };
+    Ok(admin.page(StatusCode::OK, &page))
+}
+
+/// The form's fields as typed (kept as they are when the form comes back with errors).
+struct Values {
+    client_id: String,
+    client_name: String,
+    redirect_uris: String,
+    post_logout_redirect_uris: String,
+    grant_types: Vec<String>,
+    scope: String,
+    default_api: String,
+    token_endpoint_auth_method: String,
+    require_pkce: bool,
+    first_party: bool,
+    id_token_signed_response_alg: String,
+    refresh_token_ttl: String,
+    refresh_token_idle_ttl: String,
+}
+
+impl Values {
+    /// What a new client's form starts with: the spec's defaults.
+    fn defaults() -> Self {
+        Self {
+            client_id: String::new(),
+            client_name: String::new(),
+            redirect_uris: String::new(),
+            post_logout_redirect_uris: String::new(),
+            grant_types: vec![GrantType::AuthorizationCode.as_str().into()],
+            scope: "openid profile email".into(),
+            default_api: String::new(),
+            token_endpoint_auth_method: AuthMethod::ClientSecretBasic.as_str().into(),
+            require_pkce: true,
+            first_party: false,
+            id_token_signed_response_alg: SigningAlg::RS256.as_str().into(),
+            refresh_token_ttl: DEFAULT_REFRESH_TOKEN_TTL.to_string(),
+            refresh_token_idle_ttl: DEFAULT_REFRESH_TOKEN_IDLE_TTL.to_string(),
+        }
+    }
+
+    fn of(client: &Client) -> Self {
+        let lines = |uris: &[crate::oauth::redirect_uri::RedirectUri]| {
+            uris.iter().map(|u| u.as_str()).collect::<Vec<_>>().join("\n")
+        };
+        Self {
+            client_id: client.client_id.clone(),
+            client_name: client.name.clone(),
+            redirect_uris: lines(&client.redirect_uris),
+            post_logout_redirect_uris: lines(&client.post_logout_redirect_uris),
+            grant_types: client.grant_types.iter().map(|g| g.as_str().to_owned()).collect(),
+            scope: client.scope.to_string(),
+            default_api: client.default_api.clone().unwrap_or_default(),
+            token_endpoint_auth_method: client.auth_method.as_str().into(),
+            require_pkce: client.require_pkce,
+            first_party: client.first_party,
+            id_token_signed_response_alg: client.id_token_alg.as_str().into(),
+            refresh_token_ttl: client.refresh_token_ttl.to_string(),
+            refresh_token_idle_ttl: client.refresh_token_idle_ttl.to_string(),
+        }
+    }
+
+    fn submitted(fields: &Fields) -> Self {
+        Self {
+            client_id: fields.text("client_id"),
+            client_name: fields.text("client_name"),
+            redirect_uris: fields.text("redirect_uris"),
+            post_logout_redirect_uris: fields.text("post_logout_redirect_uris"),
+            grant_types: fields.all("grant_types"),
+            scope: fields.text("scope"),
+            default_api: fields.text("default_api"),
+            token_endpoint_auth_method: fields.text("token_endpoint_auth_method"),
+            require_pkce: fields.checked("require_pkce"),
+            first_party: fields.checked("first_party"),
+            id_token_signed_response_alg: fields.text("id_token_signed_response_alg"),
+            refresh_token_ttl: fields.text("refresh_token_ttl"),
+            refresh_token_idle_ttl: fields.text("refresh_token_idle_ttl"),
+        }
+    }
+
+    /// The spec these values ask for; numbers that are not numbers go to `errors`.
+    fn spec(&self, errors: &mut FieldErrors) -> ClientSpec {
+        ClientSpec {
+            client_id: Some(self.client_id.clone()),
+            client_name: Some(self.client_name.clone()),
+            client_secret: None,
+            redirect_uris: form::lines(&self.redirect_uris),
+            post_logout_redirect_uris: form::lines(&self.post_logout_redirect_uris),
+            grant_types: self.grant_types.clone(),
+            // An empty box means no scopes (the spec's default applies only when absent).
+            scope: Some(self.scope.trim().to_owned()),
+            token_endpoint_auth_method: form::non_blank(&self.token_endpoint_auth_method),
+            default_api: form::non_blank(&self.default_api),
+            first_party: Some(self.first_party),
+            require_pkce: Some(self.require_pkce),
+            id_token_signed_response_alg: form::non_blank(&self.id_token_signed_response_alg),
+            refresh_token_ttl: form::seconds(&self.refresh_token_ttl, "refresh_token_ttl", errors),
+            refresh_token_idle_ttl: form::seconds(&self.refresh_token_idle_ttl, "refresh_token_idle_ttl", errors),
+        }
+    }
+
+    fn has_grant(&self, grant: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant)
+    }
+}
+
+/// What the edit form knows beyond the fields.
+struct Editing {
+    href: String,
+    confidential: bool,
+    created: String,
+    updated: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/client_form.html")]
+struct FormPage {
+    chrome: Chrome,
+    notice: Option<&'static str>,
+    values: Values,
+    errors: FieldErrors,
+    /// (identifier, name) of every registered API, for the default API.
+    apis: Vec<(String, String)>,
+    editing: Option<Editing>,
+}
+
+impl FormPage {
+    fn grants(&self) -> &'static [(&'static str, &'static str)] {
+        &GRANTS
+    }
+
+    fn auth_methods(&self) -> &'static [(&'static str, &'static str)] {
+        &AUTH_METHODS
+    }
+
+    fn algs(&self) -> [&'static str; 2] {
+        SigningAlg::ALL.map(SigningAlg::as_str)
+    }
+}
+
+async fn form_page(
+    admin: &Admin,
+    state: &AppState,
+    values: Values,
+    errors: FieldErrors,
+    existing: Option<&Client>,
+    notice: Option<&'static str>,
+) -> Result<FormPage, AdminError> {
+    let apis = state.store.list_apis().await?.into_iter().map(|a| (a.identifier, a.name)).collect();
+    let editing = existing.map(|c| Editing {
+        href: format!("/admin/clients/{}", form::segment(&c.client_id)),
+        confidential: c.client_type == ClientType::Confidential,
+        created: when(c.created_at),
+        updated: when(c.updated_at),
+    });
+    Ok(FormPage { chrome: admin.chrome(state, "clients"), notice, values, errors, apis, editing })
+}
+
+async fn new_form(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
+    let admin = require_admin(&req, &state).await?;
+    let page = form_page(&admin, &state, Values::defaults(), FieldErrors::default(), None, None).await?;
+    Ok(admin.page(StatusCode::OK, &page))
+}
+
+/// The page that shows a client's id and secret, once.
+#[derive(Template)]
+#[template(path = "admin/client_secret.html")]
+struct SecretPage {
+    chrome: Chrome,
+    heading: &'static str,
+    name: String,
+    client_id: String,
+    href: String,
+    secret: Option<String>,
+}
+
+async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    submitted: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, AdminError> {
+    let admin = require_admin(&req, &state).await?;
+    let fields = Fields::from(submitted.into_inner());
+    admin.check_csrf(&req, fields.csrf_token())?;
+    let values = Values::submitted(&fields);
+    let mut errors = FieldErrors::default();
+    let spec = values.spec(&mut errors);
+    let outcome = if errors.is_empty() {
+        registry::create_client(&state.store, spec).await
+    } else {
+        // Report the spec's own complaints too, so that one submission shows them all.
+        errors.0.extend(spec.validate().err().map(|e| e.0).unwrap_or_default());
+        Err(errors.into())
+    };
+    let new = match outcome {
+        Ok(new) => new,
+        Err(e) => {
+            let errors = form::field_errors(e, "client_id")?;
+            let page = form_page(&admin, &state, values, errors, None, None).await?;
+            return Ok(admin.page(StatusCode::UNPROCESSABLE_ENTITY, &page));
+        }
+    };
+    let client = new.client;
+    let detail = format!("{} ({})", client.name, client.client_type.as_str());
+    state.store.audit(admin.actor(), "client.create", &client.client_id, &detail).await?;
+    let page = SecretPage {
+        chrome: admin.chrome(&state, "clients"),
+        heading: "Client registered",
+        href: format!("/admin/clients/{}", form::segment(&client.client_id)),
+        name: client.name,
+        client_id: client.client_id,
+        secret: new.secret,
+    };
+    Ok(admin.page(StatusCode::OK, &page))
+}
+
+async fn load(state: &AppState, client_id: &str) -> Result<Client, AdminError> {
+    state.store.client(client_id).await?.ok_or_else(|| AdminError::NotFound(format!("client {client_id:?}")))
+}
+
+async fn edit_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    done: web::Query<Done>,
+) -> Result<HttpResponse, AdminError> {
+    let admin = require_admin(&req, &state).await?;
+    let client = load(&state, &path).await?;
+    let notice = done.notice(&NOTICES);
+    let page = form_page(&admin, &state, Values::of(&client), FieldErrors::default(), Some(&client), notice).await?;
+    Ok(admin.page(StatusCode::OK, &page))
+}
+
+async fn update(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    submitted: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, AdminError> {
+    let admin = require_admin(&req, &state).await?;
+    let fields = Fields::from(submitted.into_inner());
+    admin.check_csrf(&req, fields.csrf_token())?;
+    let existing = load(&state, &path).await?;
+    let mut values = Values::submitted(&fields);
+    values.client_id = existing.client_id.clone();
+    let mut errors = FieldErrors::default();
+    let becomes_public = AuthMethod::parse(&values.token_endpoint_auth_method) == Some(AuthMethod::None);
+    if existing.client_type == ClientType::Confidential && becomes_public {
+        // Its secret would stay valid (and unused): a public client is a new registration.
+        errors.add(
+            "token_endpoint_auth_method",
+            "a confidential client cannot become public: register a new public client instead",
+        );
+    }
+    let spec = values.spec(&mut errors);
+    let outcome = match spec.validate() {
+        Ok(new) if errors.is_empty() => {
+            let mut client = new.client;
+            client.secret_hash.clone_from(&existing.secret_hash);
+            client.created_at = existing.created_at;
+            registry::update_client(&state.store, &client).await.map(|()| client)
+        }
+        Ok(_) => Err(errors.into()),
+        Err(more) => {
+            errors.0.extend(more.0);
+            Err(errors.into())
+        }
+    };
+    let client = match outcome {
+        Ok(client) => client,
+        Err(e) => {
+            let errors = form::field_errors(e, "client_id")?;
+            let page = form_page(&admin, &state, values, errors, Some(&existing), None).await?;
+            return Ok(admin.page(StatusCode::UNPROCESSABLE_ENTITY, &page));
+        }
+    };
+    state.store.audit(admin.actor(), "client.update", &client.client_id, &client.name).await?;
+    let href = format!("/admin/clients/{}", form::segment(&client.client_id));
+    if existing.client_type == ClientType::Public && client.client_type == ClientType::Confidential {
+        // Now confidential: it needs a secret, shown once like a new client's.
+        let secret = registry::rotate_client_secret(&state.store, &client.client_id).await.map_err(form::failure)?;
+        state.store.audit(admin.actor(), "client.rotate_secret", &client.client_id, "now confidential").await?;
+        let page = SecretPage {
+            chrome: admin.chrome(&state, "clients"),
+            heading: "Client is now confidential",
+            name: client.name,
+            client_id: client.client_id,
+            href,
+            secret: Some(secret),
+        };
+        return Ok(admin.page(StatusCode::OK, &page));
+    }
+    Ok(form::see_other(&format!("{href}?done=saved")))
+}
+
+async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    submitted: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, AdminError> {
+    let admin = require_admin(&req, &state).await?;
+    admin.check_csrf(&req, Fields::from(submitted.into_inner()).csrf_token())?;
+    let client = load(&state, &path).await?;
+    if !state.store.delete_client(&client.client_id).await? {
+        return Err(AdminError::NotFound(format!("client {:?}", client.client_id)));
+    }
+    state.store.audit(admin.actor(), "client.delete", &client.client_id, &client.name).await?;
+    Ok(form::see_other("/admin/clients?done=deleted"))
+}
+
+async fn rotate_secret(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    submitted: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, AdminError> {
+    let admin = require_admin(&req, &state).await?;
+    admin.check_csrf(&req, Fields::from(submitted.into_inner()).csrf_token())?;
+    let client = load(&state, &path).await?;
+    let secret = registry::rotate_client_secret(&state.store, &client.client_id).await.map_err(form::failure)?;
+    state.store.audit(admin.actor(), "client.rotate_secret", &client.client_id, "old secret stops working").await?;
+    let page = SecretPage {
+        chrome: admin.chrome(&state, "clients"),
+        heading: "New client secret",
+        href: format!("/admin/clients/{}", form::segment(&client.client_id)),
+        name: client.name,
+        client_id: client.client_id,
+        secret: Some(secret),
+    };
+    Ok(admin.page(StatusCode::OK, &page))
+}
