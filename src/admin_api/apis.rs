@@ -8,10 +8,8 @@ use serde_json::{Map, Value};
 use super::problem::Problem;
 use super::{Caller, created, no_content, ok, replacement};
 use crate::app::AppState;
-use crate::registry::api::{Api, ApiSpec};
-use crate::registry::client::ClientType;
+use crate::registry::api::ApiSpec;
 use crate::registry::{self, FieldErrors};
-use crate::store::Store;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/apis").get(list).post(create))
@@ -58,11 +56,7 @@ async fn update(
     if spec.identifier.trim() != item.identifier {
         return Err(FieldErrors::single("identifier", "cannot be changed").into());
     }
-    let api = spec.validate()?;
-    check_introspection_client(&state.store, &api).await?;
-    if !state.store.update_api(&api).await? {
-        return Err(not_found(&item.identifier));
-    }
+    let api = registry::update_api(&state.store, spec).await?;
     caller.audit(&state.store, "api.update", &api.identifier, &api.name).await;
     let updated = state.store.api(&item.identifier).await?.ok_or_else(|| not_found(&item.identifier))?;
     Ok(ok(&updated))
@@ -78,17 +72,4 @@ async fn delete(caller: Caller, state: web::Data<AppState>, item: web::Query<Ite
 
 fn not_found(identifier: &str) -> Problem {
     Problem::not_found(format_args!("API {identifier:?}"))
-}
-
-/// The rule `registry::create_api` applies (an API's introspection client must be a
-/// registered confidential client), which the registry does not export for updates.
-// TODO: replace with `registry::update_api` once the registry offers it.
-async fn check_introspection_client(store: &Store, api: &Api) -> Result<(), Problem> {
-    let Some(client_id) = &api.introspection_client_id else { return Ok(()) };
-    let message = match store.client(client_id).await? {
-        Some(c) if c.client_type == ClientType::Confidential => return Ok(()),
-        Some(_) => "must be a confidential client".to_owned(),
-        None => format!("{client_id:?} is not a registered client"),
-    };
-    Err(FieldErrors::single("introspection_client_id", message).into())
 }

@@ -2,11 +2,10 @@
 //! once, when it is created or rotated: Lanyard keeps only its SHA-256.
 
 use clap::{Args, Subcommand};
-use serde::Serialize;
 
 use super::output::{print_details, print_json, print_table, yes_no};
 use crate::oauth::redirect_uri::RedirectUri;
-use crate::oauth::scope::ScopeSet;
+use crate::oauth::register::ClientMetadata;
 use crate::registry::{
     self, RegistryError,
     client::{Client, ClientSpec},
@@ -99,55 +98,6 @@ pub struct AddClient {
     json: bool,
 }
 
-/// A client as the CLI prints it, with RFC 7591 §3.2.1 names; the secret only when it
-/// was just created.
-#[derive(Serialize)]
-struct ClientView<'a> {
-    client_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_secret: Option<&'a str>,
-    /// RFC 7591 §3.2.1: required with a secret; 0 means it never expires.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_secret_expires_at: Option<i64>,
-    client_id_issued_at: i64,
-    client_name: &'a str,
-    redirect_uris: &'a [RedirectUri],
-    post_logout_redirect_uris: &'a [RedirectUri],
-    grant_types: Vec<&'static str>,
-    scope: &'a ScopeSet,
-    token_endpoint_auth_method: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    default_api: Option<&'a str>,
-    first_party: bool,
-    require_pkce: bool,
-    id_token_signed_response_alg: &'static str,
-    refresh_token_ttl: i64,
-    refresh_token_idle_ttl: i64,
-}
-
-impl<'a> ClientView<'a> {
-    fn new(client: &'a Client, secret: Option<&'a str>) -> Self {
-        Self {
-            client_id: &client.client_id,
-            client_secret: secret,
-            client_secret_expires_at: secret.map(|_| 0),
-            client_id_issued_at: client.created_at,
-            client_name: &client.name,
-            redirect_uris: &client.redirect_uris,
-            post_logout_redirect_uris: &client.post_logout_redirect_uris,
-            grant_types: client.grant_types.iter().map(|g| g.as_str()).collect(),
-            scope: &client.scope,
-            token_endpoint_auth_method: client.auth_method.as_str(),
-            default_api: client.default_api.as_deref(),
-            first_party: client.first_party,
-            require_pkce: client.require_pkce,
-            id_token_signed_response_alg: client.id_token_alg.as_str(),
-            refresh_token_ttl: client.refresh_token_ttl,
-            refresh_token_idle_ttl: client.refresh_token_idle_ttl,
-        }
-    }
-}
-
 impl ClientCommand {
     pub async fn run(self, store: &Store) -> anyhow::Result<()> {
         match self {
@@ -159,7 +109,7 @@ impl ClientCommand {
                     .await?
                     .ok_or_else(|| RegistryError::NotFound(format!("client {client_id:?}")))?;
                 if json {
-                    return print_json(&ClientView::new(&client, None));
+                    return print_json(&ClientMetadata::new(&client, None));
                 }
                 print_client(&format!("client {}", client.client_id), &client);
                 Ok(())
@@ -208,7 +158,7 @@ impl AddClient {
         };
         let new = registry::create_client(store, spec).await?;
         if self.json {
-            return print_json(&ClientView::new(&new.client, new.secret.as_deref()));
+            return print_json(&ClientMetadata::new(&new.client, new.secret.as_deref()));
         }
         let client = &new.client;
         print_client(&format!("created {} client {}", client.client_type.as_str(), client.client_id), client);
@@ -248,7 +198,7 @@ fn grant_names(client: &Client) -> String {
 async fn list(store: &Store, json: bool) -> anyhow::Result<()> {
     let clients = store.list_clients().await?;
     if json {
-        let views: Vec<_> = clients.iter().map(|c| ClientView::new(c, None)).collect();
+        let views: Vec<_> = clients.iter().map(|c| ClientMetadata::new(c, None)).collect();
         return print_json(&views);
     }
     let rows: Vec<[String; 5]> = clients

@@ -134,7 +134,11 @@ async fn an_admin_registers_a_client_in_the_browser_and_it_signs_a_user_in() {
     assert!(client.source().await.unwrap().contains("Browser app"));
 
     // The new client signs alice in, in the same browser: login form, consent, redirect.
-    let fx = flow::Fixture { client_id: "browser-app".into(), client_secret: secret.trim().to_owned(), user_id: String::new() };
+    let fx = flow::Fixture {
+        client_id: "browser-app".into(),
+        client_secret: secret.trim().to_owned(),
+        user_id: String::new(),
+    };
     client.goto(&flow::authorize_url(&server, &fx.client_id, &[])).await.unwrap();
     // The admin session is reused: Lanyard asks for consent (a third-party client).
     client.wait().for_element(Locator::Css("button[value=allow]")).await.unwrap();
