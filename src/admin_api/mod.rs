@@ -6,6 +6,7 @@
 
 mod apis;
 mod clients;
+mod mint;
 pub mod problem;
 mod users;
 
@@ -34,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(clients::configure)
             .configure(users::configure)
             .configure(apis::configure)
+            .configure(mint::configure)
             .default_service(web::to(unknown_path)),
     );
 }

@@ -25,6 +25,7 @@ both_backends!(
     apis_are_created_read_updated_and_deleted_by_identifier,
     every_change_is_in_the_audit_log_under_the_tokens_name,
     a_token_created_with_the_cli_works_until_it_is_removed,
+    minted_tokens_are_real_tokens_accepted_where_flow_tokens_are,
 );
 
 const TOKEN: &str = "admin-api-test-token-with-plenty-of-entropy-0123456789";
@@ -593,4 +594,57 @@ async fn a_token_created_with_the_cli_works_until_it_is_removed(backend: Backend
     let audit = server.store.recent_audit(10).await.unwrap();
     assert!(audit.iter().any(|e| e.actor == "cli" && e.action == "admin_token.create" && e.target == "ci"));
     assert!(audit.iter().any(|e| e.actor == "cli" && e.action == "admin_token.remove" && e.target == "ci"));
+}
+
+async fn minted_tokens_are_real_tokens_accepted_where_flow_tokens_are(backend: Backend) {
+    let (_db, server) = start(backend).await;
+    let fx = crate::flow::fixture_with(&server, |c| {
+        c.grant_types = vec!["authorization_code".into(), "client_credentials".into()];
+    })
+    .await;
+    let reply = call(
+        &server,
+        Method::POST,
+        "/tokens/mint",
+        Some(json!({"user": "alice", "client": "web", "api": crate::flow::API, "scope": "openid email read:appointments", "id_token": true})),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let (header, claims) = crate::flow::decode_jwt(reply.body["access_token"].as_str().unwrap());
+    assert_eq!(header["typ"], "at+jwt");
+    assert_eq!(claims["sub"], fx.user_id.as_str());
+    assert_eq!(claims["aud"], json!([crate::flow::API, server.url("/userinfo")]));
+    let (_, id_claims) = crate::flow::decode_jwt(reply.body["id_token"].as_str().unwrap());
+    assert_eq!(id_claims["aud"], "web");
+    let userinfo = server
+        .http
+        .get(server.url("/userinfo"))
+        .bearer_auth(reply.body["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(userinfo.status(), 200);
+    assert_eq!(userinfo.json::<Value>().await.unwrap()["email"], "alice@example.test");
+
+    // A client_credentials token, and the refusals.
+    let reply = call(
+        &server,
+        Method::POST,
+        "/tokens/mint",
+        Some(json!({"client": "web", "api": crate::flow::API, "scope": "read:appointments"})),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let (_, claims) = crate::flow::decode_jwt(reply.body["access_token"].as_str().unwrap());
+    assert_eq!(claims["sub"], "web");
+    let reply = call(
+        &server,
+        Method::POST,
+        "/tokens/mint",
+        Some(json!({"user": "alice", "client": "web", "scope": "write:appointments", "api": crate::flow::API})),
+    )
+    .await;
+    assert!(reply.problem(422)["detail"].as_str().unwrap().contains("not allowed"), "{}", reply.body);
+    let reply = call_with(&server, None, Method::POST, "/tokens/mint", Some(json!({"client": "web"}))).await;
+    reply.problem(401);
 }

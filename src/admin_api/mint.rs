@@ -1,0 +1,33 @@
+//! `POST /admin/api/tokens/mint`: real, signed tokens for API tests, as `lanyard token mint`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+
+use super::problem::Problem;
+use super::{Caller, ok};
+use crate::app::AppState;
+use crate::tokens::mint::{MintError, MintRequest, mint};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/tokens/mint", web::post().to(mint_tokens));
+}
+
+/// Body: `{"user": "alice", "client": "web", "api": "https://…", "scope": "…", "id_token": true}`
+/// (`user` omitted: a client_credentials token).
+async fn mint_tokens(
+    caller: Caller,
+    state: web::Data<AppState>,
+    body: web::Json<MintRequest>,
+) -> Result<HttpResponse, Problem> {
+    let request = body.into_inner();
+    let minted = mint(&state.store, &state.keys.ring(), &state.config.issuer, state.config.id_token_ttl, &request)
+        .await
+        .map_err(|e| match e {
+            MintError::Invalid(message) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, message),
+            MintError::Store(e) => e.into(),
+            MintError::Keys(e) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        })?;
+    let subject = request.user.as_deref().unwrap_or("client_credentials");
+    caller.audit(&state.store, "token.mint", &request.client, subject).await;
+    Ok(ok(&minted))
+}
