@@ -102,7 +102,11 @@ impl Application {
         if let Some(seed) = &config.seed {
             seed.apply(&store).await?;
         }
-        bootstrap_admin(&store, &config).await?;
+        // An ephemeral server built from a seed is exactly what the seed says (and starts
+        // faster without hashing a password nobody will see).
+        if !(config.ephemeral && config.seed.is_some()) {
+            bootstrap_admin(&store, &config).await?;
+        }
         if config.demo && config.seed.is_none() {
             crate::demo::create_if_empty(&store, &config).await.map_err(|e| StartError::Admin(e.to_string()))?;
         }

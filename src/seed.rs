@@ -200,6 +200,10 @@ impl Seed {
         for token in &self.file.admin_tokens {
             let t = token.get_ref();
             let hash = crate::crypto::sha256_hex(&t.token);
+            let current = store.admin_token_by_hash(&hash).await.map_err(|e| self.apply_error("admin token", e))?;
+            if current.is_some_and(|c| c.name == t.name) {
+                continue;
+            }
             store.delete_admin_token(&t.name).await.map_err(|e| self.apply_error("admin token", e))?;
             store.insert_admin_token(&t.name, &hash).await.map_err(|e| self.apply_error("admin token", e))?;
         }

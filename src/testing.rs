@@ -73,7 +73,7 @@ use serde_json::{Map, Value};
 use crate::app::{AppState, Application, StartError};
 use crate::config::{ConfigError, Settings};
 use crate::crypto::{random_token, sha256_b64};
-use crate::registry::client::{AuthMethod, ClientType};
+use crate::registry::client::AuthMethod;
 use crate::registry::{self, FieldErrors, RegistryError};
 use crate::store::Store;
 use crate::tokens::mint::{MintError, mint};
@@ -211,17 +211,7 @@ async fn register(
     }
     for spec in apis.into_iter().filter(|a| a.introspection_client_id.is_some()) {
         let what = format!("API {:?}", spec.identifier);
-        let api = spec.validate().map_err(|e| failed(what.clone())(e.into()))?;
-        let client_id = api.introspection_client_id.clone().unwrap_or_default();
-        let client = store.client(&client_id).await.map_err(|e| failed(what.clone())(e.into()))?;
-        if !client.is_some_and(|c| c.client_type == ClientType::Confidential) {
-            let errors = FieldErrors::single(
-                "introspection_client_id",
-                format!("{client_id:?} is not a registered confidential client"),
-            );
-            return Err(failed(what)(errors.into()));
-        }
-        store.update_api(&api).await.map_err(|e| failed(what)(e.into()))?;
+        registry::update_api(store, spec).await.map_err(failed(what))?;
     }
     for spec in users {
         let what = format!("user {:?}", spec.username);
@@ -433,7 +423,7 @@ impl Drop for TestIdp {
 
 /// The visible text of an HTML page, shortened, for error messages.
 fn page_text(html: &str) -> String {
-    let body = html.find("<main").or_else(|| html.find("<body")).map_or(html, |i| &html[i..]);
+    let body = ["<h1", "<main", "<body"].iter().find_map(|tag| html.find(tag)).map_or(html, |i| &html[i..]);
     let mut text = String::new();
     let mut in_tag = false;
     for c in body.chars() {
@@ -447,6 +437,48 @@ fn page_text(html: &str) -> String {
             _ => {}
         }
     }
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = decode_entities(&text.split_whitespace().collect::<Vec<_>>().join(" "));
     text.chars().take(300).collect()
+}
+
+/// Undoes HTML escaping: `&amp;`, `&lt;`, `&gt;`, `&quot;` and numeric references.
+fn decode_entities(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find('&') {
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let Some(end) = rest.find(';').filter(|&end| end <= 10) else {
+            out.push('&');
+            rest = &rest[1..];
+            continue;
+        };
+        let entity = &rest[1..end];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => entity
+                .strip_prefix('#')
+                .and_then(|n| match n.strip_prefix(['x', 'X']) {
+                    Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                    None => n.parse().ok(),
+                })
+                .and_then(char::from_u32),
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }

@@ -2,8 +2,7 @@
 //! a random port and protected by `lanyard::verify::Verifier`: it accepts only Lanyard
 //! access tokens for its own audience with the scope each route needs.
 
-#[path = "../../examples/support/appointments_api.rs"]
-mod appointments_api;
+use crate::appointments_api;
 
 use std::net::TcpListener;
 

@@ -1,6 +1,10 @@
 //! Black-box tests: the real server over HTTP, on SQLite and PostgreSQL.
 
 mod flow;
+
+/// The example appointments API, shared by the tests that serve it.
+#[path = "../../examples/support/appointments_api.rs"]
+mod appointments_api;
 mod helpers;
 
 mod admin_api;
@@ -8,6 +12,7 @@ mod admin_pages;
 mod browser;
 mod cli;
 mod client_metadata;
+mod dev_and_test;
 mod example_api;
 mod examples_e2e;
 mod foundation;

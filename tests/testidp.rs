@@ -1,0 +1,205 @@
+//! `lanyard::testing::TestIdp` used exactly as another crate's test suite would use it:
+//! builder, headless sign-in, minted tokens, and the tokens at `/userinfo` and at an API.
+
+use lanyard::testing::{ApiSpec, ClientSpec, MintRequest, ScopeSpec, SignIn, TestIdp, TestIdpError};
+use lanyard::verify::Verifier;
+use serde_json::{Value, json};
+
+const NOTES: &str = "https://api.example.test/notes";
+const CALLBACK: &str = "http://127.0.0.1:3000/callback";
+const SECRET: &str = "web-secret-for-tests";
+
+async fn idp() -> TestIdp {
+    TestIdp::builder()
+        .user("alice", "alice-password", json!({ "name": "Alice Example", "email": "alice@example.test" }))
+        .user("bob", "bob-password", Value::Null)
+        .api(ApiSpec {
+            identifier: NOTES.into(),
+            name: "Notes".into(),
+            scopes: vec![ScopeSpec::Name("read:notes".into()), ScopeSpec::Name("write:notes".into())],
+            introspection_client_id: Some("notes-api".into()),
+            ..Default::default()
+        })
+        .client(ClientSpec {
+            client_id: Some("web".into()),
+            client_secret: Some(SECRET.into()),
+            redirect_uris: vec![CALLBACK.into()],
+            scope: Some("openid profile email offline_access read:notes".into()),
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            default_api: Some(NOTES.into()),
+            ..Default::default()
+        })
+        .client(ClientSpec {
+            client_id: Some("spa".into()),
+            token_endpoint_auth_method: Some("none".into()),
+            redirect_uris: vec![CALLBACK.into()],
+            scope: Some("openid read:notes".into()),
+            ..Default::default()
+        })
+        .client(ClientSpec {
+            client_id: Some("notes-api".into()),
+            client_secret: Some("notes-api-secret".into()),
+            grant_types: vec!["client_credentials".into()],
+            scope: Some("write:notes".into()),
+            default_api: Some(NOTES.into()),
+            ..Default::default()
+        })
+        .start()
+        .await
+        .expect("the test IdP starts")
+}
+
+fn alice_at_web(scope: &str) -> SignIn {
+    SignIn {
+        client_id: "web".into(),
+        client_secret: Some(SECRET.into()),
+        redirect_uri: CALLBACK.into(),
+        username: "alice".into(),
+        scope: scope.into(),
+        resource: Some(NOTES.into()),
+    }
+}
+
+async fn userinfo(idp: &TestIdp, token: &str) -> (u16, Value) {
+    let response = reqwest::Client::new().get(idp.url("/userinfo")).bearer_auth(token).send().await.expect("sent");
+    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_test_idp_serves_discovery_for_its_own_loopback_issuer() {
+    let idp = idp().await;
+    assert!(idp.issuer().starts_with("http://127.0.0.1:"), "{}", idp.issuer());
+    let metadata: Value = reqwest::get(idp.discovery_url()).await.unwrap().json().await.unwrap();
+    assert_eq!(metadata["issuer"], idp.issuer());
+    assert_eq!(metadata["token_endpoint"], idp.url("/token"));
+    idp.stop().await;
+}
+
+#[tokio::test]
+async fn sign_in_runs_the_code_flow_headlessly_and_returns_tokens_userinfo_accepts() {
+    let idp = idp().await;
+    let tokens = idp.sign_in(alice_at_web("openid profile email offline_access read:notes")).await.unwrap();
+    assert_eq!(tokens.token_type, "Bearer");
+    assert!(tokens.expires_in > 0);
+    assert_eq!(tokens.scope, "email offline_access openid profile read:notes");
+    assert!(tokens.refresh_token.is_some(), "offline_access to a client allowed refresh_token");
+    let id_token = tokens.id_token.expect("an id_token for openid");
+
+    let (status, claims) = userinfo(&idp, &tokens.access_token).await;
+    assert_eq!(status, 200, "{claims}");
+    assert_eq!(claims["name"], "Alice Example");
+    assert_eq!(claims["email"], "alice@example.test");
+    // The id_token is for the client, not a bearer token.
+    let (status, _) = userinfo(&idp, &id_token).await;
+    assert_eq!(status, 401);
+
+    let verifier = Verifier::discover(idp.issuer(), NOTES).await.unwrap();
+    let claims = verifier.verify(&tokens.access_token).await.expect("an access token for the notes API");
+    assert_eq!(claims.client_id, "web");
+    assert!(verifier.verify(&id_token).await.is_err());
+    idp.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_works_for_a_public_client_with_pkce_alone() {
+    let idp = idp().await;
+    let request = SignIn {
+        client_id: "spa".into(),
+        client_secret: None,
+        redirect_uri: CALLBACK.into(),
+        username: "bob".into(),
+        scope: "openid read:notes".into(),
+        // spa has no default API: the API its scope belongs to is named (RFC 8707).
+        resource: Some(NOTES.into()),
+    };
+    let tokens = idp.sign_in(request).await.unwrap();
+    let (status, claims) = userinfo(&idp, &tokens.access_token).await;
+    assert_eq!(status, 200);
+    assert!(claims.get("name").is_none(), "bob has no claims: {claims}");
+    idp.stop().await;
+}
+
+#[tokio::test]
+async fn sign_in_explains_what_went_wrong() {
+    let idp = idp().await;
+    let cases: [(SignIn, &str); 4] = [
+        (SignIn { username: "mallory".into(), ..alice_at_web("openid") }, "\"mallory\""),
+        (SignIn { redirect_uri: "http://127.0.0.1:3000/elsewhere".into(), ..alice_at_web("openid") }, "redirect"),
+        (SignIn { client_id: "nobody".into(), ..alice_at_web("openid") }, "nobody"),
+        (SignIn { client_secret: Some("wrong".into()), ..alice_at_web("openid") }, "invalid_client"),
+    ];
+    for (request, expected) in cases {
+        let what = format!("{request:?}");
+        let error = idp.sign_in(request).await.expect_err(&what);
+        assert!(matches!(error, TestIdpError::SignIn(_)), "{error:?}");
+        assert!(error.to_string().contains(expected), "{what}: {error} should mention {expected}");
+    }
+    idp.stop().await;
+}
+
+#[tokio::test]
+async fn minted_tokens_are_what_a_flow_would_issue() {
+    let idp = idp().await;
+    let token = idp.mint_access_token("alice", "web", NOTES, "openid profile read:notes").await.unwrap();
+    let (status, claims) = userinfo(&idp, &token).await;
+    assert_eq!(status, 200);
+    assert_eq!(claims["name"], "Alice Example");
+    let verifier = Verifier::discover(idp.issuer(), NOTES).await.unwrap();
+    assert!(verifier.verify(&token).await.unwrap().has_scope("read:notes"));
+
+    // Without a user: client_credentials for a machine client; an empty API is its default.
+    let machine = idp
+        .mint(&MintRequest { client: "notes-api".into(), scope: "write:notes".into(), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(verifier.verify(&machine.access_token).await.unwrap().sub, "notes-api");
+
+    // What the client may not have is refused, as at /token.
+    let error = idp.mint_access_token("alice", "web", "", "write:notes").await.unwrap_err();
+    assert!(error.to_string().contains("write:notes"), "{error}");
+    idp.stop().await;
+}
+
+#[tokio::test]
+async fn an_invalid_registration_is_refused_at_start_naming_the_entry_and_field() {
+    let error = TestIdp::builder()
+        .client(ClientSpec {
+            client_id: Some("web".into()),
+            redirect_uris: vec!["http://evil.example/cb".into()],
+            ..Default::default()
+        })
+        .start()
+        .await
+        .err()
+        .expect("refused");
+    let message = error.to_string();
+    assert!(message.contains("client \"web\"") && message.contains("redirect_uris"), "{message}");
+
+    let error = TestIdp::builder().user("carol", "carol-password", json!(["not", "an", "object"])).start().await;
+    assert!(error.err().expect("refused").to_string().contains("claims"));
+}
+
+#[tokio::test]
+async fn two_test_idps_are_independent_and_dropping_one_stops_it() {
+    let first = idp().await;
+    let second = TestIdp::builder().start().await.unwrap();
+    assert_ne!(first.issuer(), second.issuer());
+    assert!(second.store().client("web").await.unwrap().is_none(), "a database of its own");
+    let jwks = |idp: &TestIdp| reqwest::get(idp.url("/jwks"));
+    let (a, b): (Value, Value) =
+        (jwks(&first).await.unwrap().json().await.unwrap(), jwks(&second).await.unwrap().json().await.unwrap());
+    assert_ne!(a, b, "keys of its own");
+
+    let url = second.url("/healthz");
+    drop(second);
+    let mut stopped = false;
+    for _ in 0..100 {
+        if reqwest::get(&url).await.is_err() {
+            stopped = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(stopped, "a dropped TestIdp stops listening");
+    first.stop().await;
+}
