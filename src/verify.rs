@@ -36,29 +36,6 @@ use josekit::jws::{ES256, JwsVerifier, RS256};
 pub use crate::tokens::claims::AccessTokenClaims;
 pub use crate::tokens::verify::Rejection;
 
-/// Serves `GET /.well-known/oauth-protected-resource` (RFC 9728 §3) for an actix-web API:
-/// `cfg.configure(protected_resource_metadata(verifier.clone(), &["read:x"]))`. Pair it
-/// with [`Verifier::with_resource_metadata`] so that 401s point clients to it.
-pub fn protected_resource_metadata(
-    verifier: Verifier,
-    scopes_supported: &[&str],
-) -> impl FnOnce(&mut actix_web::web::ServiceConfig) {
-    let document = verifier.resource_metadata(scopes_supported).to_string();
-    move |cfg| {
-        let route = move || {
-            let body = document.clone();
-            async move {
-                HttpResponse::Ok()
-                    .content_type("application/json")
-                    .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-                    .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-                    .body(body)
-            }
-        };
-        cfg.route("/.well-known/oauth-protected-resource", actix_web::web::get().to(route));
-    }
-}
-
 /// Refetch the JWKS for an unknown `kid` at most this often (a forged `kid` must not
 /// turn every request into a fetch).
 const REFETCH_INTERVAL: Duration = Duration::from_secs(10);

@@ -25,9 +25,20 @@ pub struct NewAppointment {
     pub at: String,
 }
 
-/// Routes: `GET /appointments` needs `read:appointments`, `POST` needs `write:appointments`.
+/// The scopes this API defines.
+pub const SCOPES: [&str; 2] = ["read:appointments", "write:appointments"];
+
+/// Routes: `GET /appointments` needs `read:appointments`, `POST` needs `write:appointments`;
+/// `GET /.well-known/oauth-protected-resource` is the API's RFC 9728 metadata.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/appointments").route(web::get().to(list)).route(web::post().to(create)));
+    cfg.service(web::resource("/appointments").route(web::get().to(list)).route(web::post().to(create)))
+        .route("/.well-known/oauth-protected-resource", web::get().to(metadata));
+}
+
+/// Names the API (its `aud`) and the authorization server that issues its tokens, so that a
+/// client refused with a 401 can find out where to get a token.
+async fn metadata(verifier: web::Data<Verifier>) -> HttpResponse {
+    HttpResponse::Ok().json(verifier.resource_metadata(&SCOPES))
 }
 
 async fn list(

@@ -16,7 +16,11 @@ pub async fn run_from_env() -> std::io::Result<()> {
     let issuer = var(&["LANYARD_ISSUER"], "http://localhost:8080");
     let audience = var(&["CALENDAR_AUDIENCE", "API_AUDIENCE"], "https://api.example.test/appointments");
     let bind = var(&["CALENDAR_BIND", "API_BIND"], "127.0.0.1:9001");
-    let verifier = Verifier::discover(&issuer, &audience).await.map_err(std::io::Error::other)?;
+    // 401s point clients to the API's RFC 9728 metadata.
+    let verifier = Verifier::discover(&issuer, &audience)
+        .await
+        .map_err(std::io::Error::other)?
+        .with_resource_metadata(format!("http://{bind}/.well-known/oauth-protected-resource"));
     println!("calendar API on http://{bind}, accepting access tokens from {issuer} for {audience}");
     let verifier = web::Data::new(verifier);
     let calendar = web::Data::new(appointments_api::Calendar::default());

@@ -2,14 +2,13 @@
 //! a random port and protected by `lanyard::verify::Verifier`: it accepts only Lanyard
 //! access tokens for its own audience with the scope each route needs.
 
-use crate::appointments_api;
-
 use std::net::TcpListener;
 
 use actix_web::{App, HttpServer, web};
 use lanyard::verify::Verifier;
 use serde_json::{Value, json};
 
+use crate::appointments_api;
 use crate::both_backends;
 use crate::flow::{self, API, Browser, Fixture};
 use crate::helpers::{Backend, TestDb, TestServer};
@@ -25,6 +24,7 @@ both_backends!(
     the_example_api_answers_403_insufficient_scope_naming_the_scope_it_needs,
     the_example_api_challenges_a_request_without_a_token_without_an_error_code,
     the_example_api_creates_an_appointment_with_write_appointments_and_lists_it_to_its_owner,
+    the_example_api_publishes_protected_resource_metadata_and_points_401s_to_it,
 );
 
 /// The example API, running on its own random port.
@@ -37,13 +37,16 @@ struct ExampleApi {
 impl ExampleApi {
     /// Starts the API with a verifier discovered from `idp` for the appointments audience.
     async fn start(idp: &TestServer) -> ExampleApi {
-        let verifier = Verifier::discover(&idp.base, API).await.expect("the verifier discovers the issuer's keys");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
+        let port = listener.local_addr().expect("local addr").port();
+        let verifier = Verifier::discover(&idp.base, API)
+            .await
+            .expect("the verifier discovers the issuer's keys")
+            .with_resource_metadata(format!("http://127.0.0.1:{port}/.well-known/oauth-protected-resource"));
         assert_eq!(verifier.issuer(), idp.base);
         assert_eq!(verifier.audience(), API);
         let verifier = web::Data::new(verifier);
         let calendar = web::Data::new(appointments_api::Calendar::default());
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
-        let port = listener.local_addr().expect("local addr").port();
         let server = HttpServer::new(move || {
             App::new().app_data(verifier.clone()).app_data(calendar.clone()).configure(appointments_api::configure)
         })
@@ -226,4 +229,32 @@ async fn the_example_api_creates_an_appointment_with_write_appointments_and_list
     let reply = api.create(&token, &appointment).await;
     let challenge = bearer_challenge(&reply, 403, "POST without write:appointments");
     assert!(challenge.contains("scope=\"write:appointments\""), "{challenge}");
+}
+
+async fn the_example_api_publishes_protected_resource_metadata_and_points_401s_to_it(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let idp = TestServer::start(&db).await;
+    flow::fixture(&idp).await;
+    let api = ExampleApi::start(&idp).await;
+    let metadata: Value = api
+        .http
+        .get(format!("{}/.well-known/oauth-protected-resource", api.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["resource"], API);
+    assert_eq!(metadata["authorization_servers"], serde_json::json!([idp.base]));
+    assert_eq!(metadata["scopes_supported"], serde_json::json!(["read:appointments", "write:appointments"]));
+    assert_eq!(metadata["bearer_methods_supported"], serde_json::json!(["header"]));
+    let reply = api.list(None).await;
+    assert_eq!(reply.status, 401);
+    let expected = format!("resource_metadata=\"{}/.well-known/oauth-protected-resource\"", api.base);
+    let challenge = reply.header("www-authenticate").unwrap_or_default().to_owned();
+    assert!(challenge.contains(&expected), "{challenge}");
+    let reply = api.list(Some("not-a-token")).await;
+    let challenge = reply.header("www-authenticate").unwrap_or_default().to_owned();
+    assert!(challenge.contains("error=\"invalid_token\"") && challenge.contains(&expected), "{challenge}");
 }
