@@ -47,8 +47,8 @@ impl AppState {
             return Ok(None);
         }
         let mut scopes: Vec<String> = crate::oauth::scope::OIDC_SCOPES.iter().map(|(s, _)| (*s).to_owned()).collect();
-        for api in self.store.list_apis().await? {
-            scopes.extend(api.scopes.into_iter().map(|s| s.name));
+        for api in self.store.apis_snapshot().await?.iter() {
+            scopes.extend(api.scopes.iter().map(|s| s.name.clone()));
         }
         let known = crate::oauth::scope::ScopeSet::parse(&scopes.join(" ")).unwrap_or_default();
         Ok(Some(self.client_documents.resolve(client_id, known).await?))

@@ -110,6 +110,7 @@ pub enum Manage {
 
 /// Parses the command line and runs it; the process exit code reflects the outcome.
 pub fn run() -> ExitCode {
+    crate::telemetry::tune_allocator();
     let cli = Cli::parse();
     let config = match load_config(&cli.global) {
         Ok(config) => config,

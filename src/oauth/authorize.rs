@@ -51,7 +51,7 @@ async fn start(req: &HttpRequest, state: &AppState, params: &Params) -> Result<H
     let client = state.find_client(client_id).await?.ok_or_else(|| {
         AuthorizeError::page("Unknown application", format!("There is no client with the id {client_id:?}."))
     })?;
-    let apis = state.store.list_apis().await?;
+    let apis = state.store.apis_snapshot().await?;
     let request = AuthorizationRequest::parse(params, &client, &apis, state.config.issuer.as_str())?;
     decide(req, state, &client, &request, None).await
 }
@@ -240,7 +240,7 @@ async fn consent_page(
     user: &User,
     request_id: &str,
 ) -> Result<HttpResponse, AuthorizeError> {
-    let apis = state.store.list_apis().await?;
+    let apis = state.store.apis_snapshot().await?;
     let scopes = request
         .scope
         .iter()

@@ -58,14 +58,15 @@ impl Store {
 
     /// One API (from the cached list: the token endpoint reads it on every request).
     pub async fn api(&self, identifier: &str) -> Result<Option<Api>> {
-        Ok(self.cached_apis().await?.iter().find(|a| a.identifier == identifier).cloned())
+        Ok(self.apis_snapshot().await?.iter().find(|a| a.identifier == identifier).cloned())
     }
 
     pub async fn list_apis(&self) -> Result<Vec<Api>> {
-        Ok(self.cached_apis().await?.as_ref().clone())
+        Ok(self.apis_snapshot().await?.as_ref().clone())
     }
 
-    async fn cached_apis(&self) -> Result<std::sync::Arc<Vec<Api>>> {
+    /// Every API, shared from the cache without copying (for the request paths).
+    pub async fn apis_snapshot(&self) -> Result<std::sync::Arc<Vec<Api>>> {
         if let Some(list) = self.cache.apis() {
             return Ok(list);
         }

@@ -78,7 +78,8 @@ fn parse_claims(typ: Option<&str>, payload: &[u8], issuer: &str) -> Result<Acces
     Ok(claims)
 }
 
-fn check_audience_and_time(claims: &AccessTokenClaims, audience: &str) -> Result<(), Rejection> {
+/// `aud` contains `audience`, and the token is within its lifetime (with clock skew).
+pub fn check_audience_and_time(claims: &AccessTokenClaims, audience: &str) -> Result<(), Rejection> {
     if !claims.aud.contains(audience) {
         return Err(Rejection::Audience(format!("expected {audience}")));
     }
