@@ -2,7 +2,7 @@
 //! fields (as in a seed file), never a password or its hash.
 
 use actix_web::{HttpResponse, web};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::problem::Problem;
@@ -18,33 +18,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// What a GET shows that a PUT cannot set (`username` is checked, not ignored).
 const READ_ONLY: [&str; 3] = ["id", "created_at", "updated_at"];
-
-/// A user as the admin API shows it.
-#[derive(Serialize)]
-struct UserView<'a> {
-    id: &'a str,
-    username: &'a str,
-    is_admin: bool,
-    disabled: bool,
-    created_at: i64,
-    updated_at: i64,
-    #[serde(flatten)]
-    claims: &'a Map<String, Value>,
-}
-
-impl<'a> From<&'a User> for UserView<'a> {
-    fn from(user: &'a User) -> Self {
-        Self {
-            id: &user.id,
-            username: &user.username,
-            is_admin: user.is_admin,
-            disabled: user.disabled,
-            created_at: user.created_at,
-            updated_at: user.updated_at,
-            claims: &user.claims,
-        }
-    }
-}
 
 /// A replacement (PUT): the claims, the admin role and the disabled flag are replaced
 /// (absent flags are `false`); the password changes only when one is given.
@@ -77,17 +50,17 @@ async fn create(
     let user = registry::create_user(&state.store, spec.into_inner()).await?;
     let detail = if user.is_admin { "admin" } else { "" };
     caller.audit(&state.store, "user.create", &user.username, detail).await;
-    Ok(created(&item_path("users", &user.username), &UserView::from(&user)))
+    Ok(created(&item_path("users", &user.username), &user))
 }
 
 async fn list(_: Caller, state: web::Data<AppState>, query: web::Query<ListQuery>) -> Result<HttpResponse, Problem> {
     let users = state.store.list_users(query.search.trim(), i64::MAX).await?;
-    Ok(ok(&users.iter().map(UserView::from).collect::<Vec<_>>()))
+    Ok(ok(&users))
 }
 
 async fn read(_: Caller, state: web::Data<AppState>, username: web::Path<String>) -> Result<HttpResponse, Problem> {
     let user = state.store.user_by_username(&username).await?.ok_or_else(|| not_found(&username))?;
-    Ok(ok(&UserView::from(&user)))
+    Ok(ok(&user))
 }
 
 async fn update(
@@ -113,7 +86,7 @@ async fn update(
     }
     caller.audit(&state.store, "user.update", &user.username, &detail).await;
     let updated = state.store.user_by_username(&username).await?.ok_or_else(|| not_found(&username))?;
-    Ok(ok(&UserView::from(&updated)))
+    Ok(ok(&updated))
 }
 
 async fn delete(

@@ -4,11 +4,10 @@ use std::io::BufRead;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::output::{print_details, print_json, print_table, yes_no};
-use crate::registry::{self, RegistryError, user::User, user::UserSpec};
+use crate::registry::{self, RegistryError, user::UserSpec};
 use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
@@ -110,32 +109,6 @@ fn prompt_twice(username: &str) -> anyhow::Result<String> {
     Ok(first)
 }
 
-/// A user as the CLI prints it: the standard claims beside the account fields (as in a
-/// seed file's user), never the password hash.
-#[derive(Serialize)]
-struct UserView<'a> {
-    id: &'a str,
-    username: &'a str,
-    is_admin: bool,
-    disabled: bool,
-    created_at: i64,
-    #[serde(flatten)]
-    claims: &'a Map<String, Value>,
-}
-
-impl<'a> From<&'a User> for UserView<'a> {
-    fn from(user: &'a User) -> Self {
-        Self {
-            id: &user.id,
-            username: &user.username,
-            is_admin: user.is_admin,
-            disabled: user.disabled,
-            created_at: user.created_at,
-            claims: &user.claims,
-        }
-    }
-}
-
 impl UserCommand {
     pub async fn run(self, store: &Store) -> anyhow::Result<()> {
         match self {
@@ -170,7 +143,7 @@ impl AddUser {
         let spec = UserSpec { username: self.username, password, is_admin: self.admin, claims };
         let user = registry::create_user(store, spec).await?;
         if self.json {
-            return print_json(&UserView::from(&user));
+            return print_json(&user);
         }
         let mut fields = vec![("admin", yes_no(user.is_admin))];
         fields.extend(user.claims.iter().map(|(k, v)| (k.as_str(), claim_text(v))));
@@ -187,7 +160,7 @@ fn claim_text(value: &Value) -> String {
 async fn list(store: &Store, json: bool) -> anyhow::Result<()> {
     let users = store.list_users("", i64::MAX).await?;
     if json {
-        return print_json(&users.iter().map(UserView::from).collect::<Vec<_>>());
+        return print_json(&users);
     }
     let rows: Vec<[String; 6]> = users
         .iter()

@@ -6,7 +6,8 @@ use serde_json::{Map, Value};
 use super::FieldErrors;
 use crate::oauth::scope::STANDARD_CLAIMS;
 
-/// A registered user.
+/// A registered user. Serialized (CLI `--json`, admin API) with the standard claims beside
+/// the account fields and never the password hash.
 #[derive(Debug, Clone, Serialize)]
 pub struct User {
     pub id: String,
@@ -14,6 +15,7 @@ pub struct User {
     #[serde(skip)]
     pub password_hash: String,
     /// Standard claims (never `sub`, which is `id`).
+    #[serde(flatten)]
     pub claims: Map<String, Value>,
     pub is_admin: bool,
     pub disabled: bool,
