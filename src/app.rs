@@ -230,6 +230,7 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, St
                     .add(("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'none'")),
             )
             .wrap(Condition::new(dev_login, from_fn(crate::web::dev_banner::inject)))
+            .wrap(from_fn(crate::web::cors::cors))
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .wrap(TracingLogger::default())
             .app_data(state.clone())

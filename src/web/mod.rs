@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod assets;
 pub mod consent;
+pub mod cors;
 pub mod csrf;
 pub mod dev_banner;
 pub mod health;

@@ -12,6 +12,7 @@ both_backends!(
     signing_keys_survive_a_restart,
     two_servers_on_one_database_share_one_key_set,
     private_keys_are_encrypted_at_rest_when_a_key_encryption_key_is_set,
+    browser_clients_may_call_the_token_endpoints_cross_origin_but_not_the_pages,
 );
 
 async fn discovery_documents_name_the_exact_issuer_and_its_endpoints(backend: Backend) {
@@ -126,4 +127,42 @@ async fn readyz_is_503_when_the_database_is_gone() {
     let response = server.get("/readyz").await;
     assert_eq!(response.status(), 503);
     assert_eq!(server.get("/healthz").await.status(), 200, "liveness does not depend on the database");
+}
+
+async fn browser_clients_may_call_the_token_endpoints_cross_origin_but_not_the_pages(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let server = TestServer::start(&db).await;
+    let origin = "http://spa.example.test";
+    for path in ["/token", "/userinfo", "/revoke", "/introspect"] {
+        let preflight = server
+            .http
+            .request(reqwest::Method::OPTIONS, server.url(path))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header("Access-Control-Request-Headers", "authorization, content-type")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(preflight.status(), 204, "{path}");
+        assert_eq!(preflight.headers()["access-control-allow-origin"], "*", "{path}");
+        let allowed = preflight.headers()["access-control-allow-headers"].to_str().unwrap().to_lowercase();
+        assert!(allowed.contains("authorization") && allowed.contains("content-type"), "{path}: {allowed}");
+    }
+    let response = server
+        .http
+        .post(server.url("/token"))
+        .header("Origin", origin)
+        .form(&[("grant_type", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401, "no client: invalid_client");
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    assert!(response.headers()["access-control-expose-headers"].to_str().unwrap().contains("WWW-Authenticate"));
+    // No credentials are ever allowed, and the HTML pages get no CORS headers at all.
+    assert!(response.headers().get("access-control-allow-credentials").is_none());
+    let page = server.http.get(server.url("/authorize?client_id=x")).header("Origin", origin).send().await.unwrap();
+    assert!(page.headers().get("access-control-allow-origin").is_none());
+    let admin = server.http.get(server.url("/admin")).header("Origin", origin).send().await.unwrap();
+    assert!(admin.headers().get("access-control-allow-origin").is_none());
 }
