@@ -111,9 +111,36 @@ impl Store {
             .collect()
     }
 
+    /// Deletes an API and its scopes, and takes those scopes (unless another API defines
+    /// them too) out of the clients that were allowed them, so that no client is left
+    /// allowed a scope nothing defines.
     pub async fn delete_api(&self, identifier: &str) -> Result<bool> {
         self.cache.forget_apis();
         let mut tx = self.pool.begin().await?;
+        let orphaned: Vec<String> = sqlx::query(
+            "SELECT name FROM api_scopes WHERE api_identifier = $1 \
+             AND name NOT IN (SELECT name FROM api_scopes WHERE api_identifier <> $1)",
+        )
+        .bind(identifier)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|row| row.try_get("name"))
+        .collect::<std::result::Result<_, _>>()?;
+        if !orphaned.is_empty() {
+            for row in sqlx::query("SELECT client_id, scope FROM clients").fetch_all(&mut *tx).await? {
+                let scope: String = row.try_get("scope")?;
+                let kept: Vec<&str> = scope.split(' ').filter(|s| !orphaned.iter().any(|o| o == s)).collect();
+                if kept.len() != scope.split(' ').count() {
+                    let client_id: String = row.try_get("client_id")?;
+                    sqlx::query("UPDATE clients SET scope = $1 WHERE client_id = $2")
+                        .bind(kept.join(" "))
+                        .bind(&client_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
         sqlx::query("DELETE FROM api_scopes WHERE api_identifier = $1").bind(identifier).execute(&mut *tx).await?;
         sqlx::query("UPDATE clients SET default_api = NULL WHERE default_api = $1")
             .bind(identifier)
@@ -121,6 +148,8 @@ impl Store {
             .await?;
         let done = sqlx::query("DELETE FROM apis WHERE identifier = $1").bind(identifier).execute(&mut *tx).await?;
         tx.commit().await?;
+        // Again after the commit: a request in between may have cached what was there.
+        self.cache.forget_apis();
         Ok(done.rows_affected() == 1)
     }
 }

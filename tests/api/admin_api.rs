@@ -26,6 +26,7 @@ both_backends!(
     every_change_is_in_the_audit_log_under_the_tokens_name,
     a_token_created_with_the_cli_works_until_it_is_removed,
     minted_tokens_are_real_tokens_accepted_where_flow_tokens_are,
+    deleting_an_api_takes_its_scopes_and_default_away_from_clients,
 );
 
 const TOKEN: &str = "admin-api-test-token-with-plenty-of-entropy-0123456789";
@@ -647,4 +648,36 @@ async fn minted_tokens_are_real_tokens_accepted_where_flow_tokens_are(backend: B
     assert!(reply.problem(422)["detail"].as_str().unwrap().contains("not allowed"), "{}", reply.body);
     let reply = call_with(&server, None, Method::POST, "/tokens/mint", Some(json!({"client": "web"}))).await;
     reply.problem(401);
+}
+
+async fn deleting_an_api_takes_its_scopes_and_default_away_from_clients(backend: Backend) {
+    let (_db, server) = start(backend).await;
+    create_orders_api(&server).await;
+    let reply = call(
+        &server,
+        Method::POST,
+        "/clients",
+        Some(json!({"client_id": "shop", "redirect_uris": [CALLBACK], "scope": "openid read:orders", "default_api": ORDERS})),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let reply = call(
+        &server,
+        Method::DELETE,
+        &format!(
+            "/apis/item?identifier={}",
+            url::form_urlencoded::byte_serialize(ORDERS.as_bytes()).collect::<String>()
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    let client = call(&server, Method::GET, "/clients/shop", None).await;
+    assert_eq!(client.body["scope"], "openid", "{}", client.body);
+    assert!(client.body.get("default_api").is_none_or(Value::is_null), "{}", client.body);
+    // The client stays editable: nothing it is allowed is undefined.
+    let mut body = client.body.clone();
+    body["client_name"] = json!("Shop");
+    let reply = call(&server, Method::PUT, "/clients/shop", Some(body)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
 }
