@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use super::form::{self, Done, Fields};
-use super::{Admin, AdminError, Chrome, require_admin, when};
+use super::{Admin, AdminError, Chrome, require_admin, require_admin_form, when};
 use crate::app::AppState;
 use crate::registry::api::{Api, ApiScope, ApiSpec, DEFAULT_ACCESS_TOKEN_TTL, ScopeSpec};
 use crate::registry::client::ClientType;
@@ -200,9 +200,7 @@ async fn create(
     state: web::Data<AppState>,
     submitted: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AdminError> {
-    let admin = require_admin(&req, &state).await?;
-    let fields = Fields::from(submitted.into_inner());
-    admin.check_csrf(&req, fields.csrf_token())?;
+    let (admin, fields) = require_admin_form(&req, &state, submitted).await?;
     let values = Values::submitted(&fields);
     let mut errors = FieldErrors::default();
     let spec = values.spec(&mut errors);
@@ -258,9 +256,7 @@ async fn update(
     state: web::Data<AppState>,
     submitted: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AdminError> {
-    let admin = require_admin(&req, &state).await?;
-    let fields = Fields::from(submitted.into_inner());
-    admin.check_csrf(&req, fields.csrf_token())?;
+    let (admin, fields) = require_admin_form(&req, &state, submitted).await?;
     let existing = load(&state, &fields.text("identifier")).await?;
     let mut values = Values::submitted(&fields);
     values.identifier.clone_from(&existing.identifier);
@@ -286,9 +282,7 @@ async fn delete(
     state: web::Data<AppState>,
     submitted: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AdminError> {
-    let admin = require_admin(&req, &state).await?;
-    let fields = Fields::from(submitted.into_inner());
-    admin.check_csrf(&req, fields.csrf_token())?;
+    let (admin, fields) = require_admin_form(&req, &state, submitted).await?;
     let api = load(&state, &fields.text("identifier")).await?;
     if !state.store.delete_api(&api.identifier).await? {
         return Err(AdminError::NotFound(format!("API {:?}", api.identifier)));

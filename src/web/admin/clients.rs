@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use super::form::{self, Done, Fields};
-use super::{Admin, AdminError, Chrome, require_admin, when};
+use super::{Admin, AdminError, Chrome, require_admin, require_admin_form, when};
 use crate::app::AppState;
 use crate::registry::client::{
     AuthMethod, Client, ClientSpec, ClientType, DEFAULT_REFRESH_TOKEN_IDLE_TTL, DEFAULT_REFRESH_TOKEN_TTL, GrantType,
@@ -255,9 +255,7 @@ async fn create(
     state: web::Data<AppState>,
     submitted: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AdminError> {
-    let admin = require_admin(&req, &state).await?;
-    let fields = Fields::from(submitted.into_inner());
-    admin.check_csrf(&req, fields.csrf_token())?;
+    let (admin, fields) = require_admin_form(&req, &state, submitted).await?;
     let values = Values::submitted(&fields);
     let mut errors = FieldErrors::default();
     let spec = values.spec(&mut errors);
@@ -313,9 +311,7 @@ async fn update(
     path: web::Path<String>,
     submitted: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AdminError> {
-    let admin = require_admin(&req, &state).await?;
-    let fields = Fields::from(submitted.into_inner());
-    admin.check_csrf(&req, fields.csrf_token())?;
+    let (admin, fields) = require_admin_form(&req, &state, submitted).await?;
     let existing = load(&state, &path).await?;
     let mut values = Values::submitted(&fields);
     values.client_id = existing.client_id.clone();
@@ -375,8 +371,7 @@ async fn delete(
     path: web::Path<String>,
     submitted: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AdminError> {
-    let admin = require_admin(&req, &state).await?;
-    admin.check_csrf(&req, Fields::from(submitted.into_inner()).csrf_token())?;
+    let (admin, _) = require_admin_form(&req, &state, submitted).await?;
     let client = load(&state, &path).await?;
     if !state.store.delete_client(&client.client_id).await? {
         return Err(AdminError::NotFound(format!("client {:?}", client.client_id)));
@@ -391,8 +386,7 @@ async fn rotate_secret(
     path: web::Path<String>,
     submitted: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AdminError> {
-    let admin = require_admin(&req, &state).await?;
-    admin.check_csrf(&req, Fields::from(submitted.into_inner()).csrf_token())?;
+    let (admin, _) = require_admin_form(&req, &state, submitted).await?;
     let client = load(&state, &path).await?;
     let secret = registry::rotate_client_secret(&state.store, &client.client_id).await.map_err(form::failure)?;
     state.store.audit(admin.actor(), "client.rotate_secret", &client.client_id, "old secret stops working").await?;

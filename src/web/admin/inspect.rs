@@ -9,8 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
-use super::form::Fields;
-use super::{AdminError, Chrome, require_admin, when};
+use super::{AdminError, Chrome, require_admin, require_admin_form, when};
 use crate::app::AppState;
 use crate::store::now;
 use crate::tokens::claims::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience};
@@ -71,9 +70,7 @@ async fn inspect(
     state: web::Data<AppState>,
     submitted: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AdminError> {
-    let admin = require_admin(&req, &state).await?;
-    let fields = Fields::from(submitted.into_inner());
-    admin.check_csrf(&req, fields.csrf_token())?;
+    let (admin, fields) = require_admin_form(&req, &state, submitted).await?;
     let token = fields.text("token");
     let (status, error, report) = match examine(&state, &token).await? {
         Ok(report) => (StatusCode::OK, None, Some(report)),

@@ -7,8 +7,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use super::form::{self, Done, Fields};
-use super::{AdminError, Chrome, require_admin, when};
+use super::form::{self, Done};
+use super::{AdminError, Chrome, require_admin, require_admin_form, when};
 use crate::app::AppState;
 use crate::tokens::keys::{KeyError, SigningAlg};
 
@@ -90,9 +90,7 @@ async fn rotate(
     state: web::Data<AppState>,
     submitted: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AdminError> {
-    let admin = require_admin(&req, &state).await?;
-    let fields = Fields::from(submitted.into_inner());
-    admin.check_csrf(&req, fields.csrf_token())?;
+    let (admin, fields) = require_admin_form(&req, &state, submitted).await?;
     let alg = match fields.text("alg").parse::<SigningAlg>() {
         Ok(alg) => alg,
         Err(e) => {
@@ -111,8 +109,7 @@ async fn activate(
     kid: web::Path<String>,
     submitted: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AdminError> {
-    let admin = require_admin(&req, &state).await?;
-    admin.check_csrf(&req, Fields::from(submitted.into_inner()).csrf_token())?;
+    let (admin, _) = require_admin_form(&req, &state, submitted).await?;
     let replaced = {
         let ring = state.keys.ring();
         ring.summaries().iter().find(|k| k.kid == *kid).and_then(|k| ring.active_kid(k.alg)).map(str::to_owned)
@@ -134,8 +131,7 @@ async fn retire(
     kid: web::Path<String>,
     submitted: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AdminError> {
-    let admin = require_admin(&req, &state).await?;
-    admin.check_csrf(&req, Fields::from(submitted.into_inner()).csrf_token())?;
+    let (admin, _) = require_admin_form(&req, &state, submitted).await?;
     if !state.keys.retire(&kid).await.map_err(key_failure)? {
         return Err(AdminError::NotFound(format!("next key {:?}", kid.as_str())));
     }

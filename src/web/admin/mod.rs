@@ -169,6 +169,19 @@ pub async fn require_admin(req: &HttpRequest, state: &AppState) -> Result<Admin,
     Ok(Admin { user, session, csrf_token, csrf_cookie })
 }
 
+/// The signed-in admin and a submitted form whose CSRF token has been checked: what every
+/// admin POST starts with.
+pub async fn require_admin_form(
+    req: &HttpRequest,
+    state: &AppState,
+    submitted: web::Form<Vec<(String, String)>>,
+) -> Result<(Admin, form::Fields), AdminError> {
+    let admin = require_admin(req, state).await?;
+    let fields = form::Fields::from(submitted.into_inner());
+    admin.check_csrf(req, fields.csrf_token())?;
+    Ok((admin, fields))
+}
+
 #[derive(serde::Deserialize)]
 struct LoginQuery {
     return_to: Option<String>,

@@ -8,7 +8,7 @@ use askama::Template;
 use serde_json::{Map, Value};
 
 use super::form::{self, Done, Fields};
-use super::{Admin, AdminError, Chrome, require_admin, when};
+use super::{Admin, AdminError, Chrome, require_admin, require_admin_form, when};
 use crate::app::AppState;
 use crate::registry::user::{User, UserSpec, validate_claims, validate_username};
 use crate::registry::{self, FieldErrors, password};
@@ -205,9 +205,7 @@ async fn create(
     state: web::Data<AppState>,
     submitted: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AdminError> {
-    let admin = require_admin(&req, &state).await?;
-    let fields = Fields::from(submitted.into_inner());
-    admin.check_csrf(&req, fields.csrf_token())?;
+    let (admin, fields) = require_admin_form(&req, &state, submitted).await?;
     let values = Values::submitted(&fields);
     let password = fields.text("password");
     let (claims, mut errors) = values.claims(Map::new());
@@ -299,9 +297,7 @@ async fn update(
     path: web::Path<String>,
     submitted: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AdminError> {
-    let admin = require_admin(&req, &state).await?;
-    let fields = Fields::from(submitted.into_inner());
-    admin.check_csrf(&req, fields.csrf_token())?;
+    let (admin, fields) = require_admin_form(&req, &state, submitted).await?;
     let mut user = load(&state, &path).await?;
     let mut values = Values::submitted(&fields);
     values.username.clone_from(&user.username);
@@ -350,9 +346,7 @@ async fn reset_password(
     path: web::Path<String>,
     submitted: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AdminError> {
-    let admin = require_admin(&req, &state).await?;
-    let fields = Fields::from(submitted.into_inner());
-    admin.check_csrf(&req, fields.csrf_token())?;
+    let (admin, fields) = require_admin_form(&req, &state, submitted).await?;
     let user = load(&state, &path).await?;
     if let Err(e) = registry::set_password(&state.store, &user.username, fields.text("password")).await {
         let errors = form::field_errors(e, "password")?;
@@ -369,8 +363,7 @@ async fn revoke_sessions(
     path: web::Path<String>,
     submitted: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AdminError> {
-    let admin = require_admin(&req, &state).await?;
-    admin.check_csrf(&req, Fields::from(submitted.into_inner()).csrf_token())?;
+    let (admin, _) = require_admin_form(&req, &state, submitted).await?;
     let user = load(&state, &path).await?;
     let ended = state.store.end_user_sessions(&user.id).await?;
     let detail = format!("{ended} session(s) ended, tokens revoked");
@@ -388,8 +381,7 @@ async fn delete(
     path: web::Path<String>,
     submitted: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AdminError> {
-    let admin = require_admin(&req, &state).await?;
-    admin.check_csrf(&req, Fields::from(submitted.into_inner()).csrf_token())?;
+    let (admin, _) = require_admin_form(&req, &state, submitted).await?;
     let user = load(&state, &path).await?;
     if user.id == admin.user.id {
         let errors = FieldErrors::single("delete", "you cannot delete your own account (another admin can)");
