@@ -53,6 +53,14 @@ pub struct Settings {
     pub dev_login: bool,
     /// Allow `dev_login` with an issuer that is not loopback.
     pub dev_login_allow_non_loopback: bool,
+    /// Deadline of a request's database work, seconds: past it the request answers 503 with
+    /// `Retry-After` and its transaction rolls back.
+    pub database_timeout: f64,
+    /// After SIGTERM/SIGINT, seconds during which `/readyz` answers 503 while requests are
+    /// still served (so a load balancer can stop sending them), before the server stops.
+    pub shutdown_drain: f64,
+    /// Seconds of clock difference tolerated when checking a token's `exp`, `nbf` and `iat`.
+    pub clock_leeway: i64,
 }
 
 impl Default for Settings {
@@ -77,6 +85,9 @@ impl Default for Settings {
             demo: true,
             dev_login: false,
             dev_login_allow_non_loopback: false,
+            database_timeout: 5.0,
+            shutdown_drain: 5.0,
+            clock_leeway: 30,
         }
     }
 }
@@ -102,6 +113,9 @@ pub struct Config {
     pub ephemeral: bool,
     pub demo: bool,
     pub dev_login: bool,
+    pub database_timeout: std::time::Duration,
+    pub shutdown_drain: std::time::Duration,
+    pub clock_leeway: i64,
 }
 
 /// How `/register` behaves.
@@ -260,6 +274,18 @@ impl Settings {
                 return Err(invalid(name, "must be a positive number"));
             }
         }
+        let seconds = |setting: &'static str, value: f64, min: f64| {
+            if value.is_finite() && (min..=3600.0).contains(&value) {
+                Ok(std::time::Duration::from_secs_f64(value))
+            } else {
+                Err(invalid(setting, format!("must be a number of seconds from {min} to 3600, got {value}")))
+            }
+        };
+        let database_timeout = seconds("database_timeout", self.database_timeout, 0.1)?;
+        let shutdown_drain = seconds("shutdown_drain", self.shutdown_drain, 0.0)?;
+        if !(0..=3600).contains(&self.clock_leeway) {
+            return Err(invalid("clock_leeway", "must be a number of seconds from 0 to 3600"));
+        }
         Ok(Config {
             issuer,
             bind,
@@ -278,13 +304,16 @@ impl Settings {
             ephemeral: self.ephemeral,
             demo: self.demo,
             dev_login: self.dev_login,
+            database_timeout,
+            shutdown_drain,
+            clock_leeway: self.clock_leeway,
         })
     }
 }
 
 /// The environment variables read (as `LANYARD_` + upper-case name); others are ignored so
 /// that unrelated `LANYARD_*` variables (seed files, admin passwords) don't trip the parser.
-const ENV_KEYS: [&str; 19] = [
+const ENV_KEYS: [&str; 22] = [
     "issuer",
     "bind",
     "database_url",
@@ -304,6 +333,9 @@ const ENV_KEYS: [&str; 19] = [
     "demo",
     "dev_login",
     "dev_login_allow_non_loopback",
+    "database_timeout",
+    "shutdown_drain",
+    "clock_leeway",
 ];
 
 fn parse_key_encryption_key(raw: &str) -> Result<[u8; 32], String> {

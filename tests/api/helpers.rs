@@ -115,6 +115,8 @@ pub fn test_settings(db: &TestDb, port: u16) -> Settings {
         database_max_connections: 5,
         workers: 2,
         demo: false,
+        // Tests stop servers at once; the drain period is for real deployments.
+        shutdown_drain: 0.0,
         ..Settings::default()
     }
 }
