@@ -2,7 +2,6 @@
 //! `lanyard serve` and by the tests alike.
 
 use std::net::TcpListener;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -11,49 +10,9 @@ use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
 use crate::config::{Config, redact_database_url};
-use crate::oauth::client_metadata::MetadataResolver;
-use crate::registry::client::Client;
+use crate::state::AppState;
 use crate::store::Store;
 use crate::tokens::keys::{KeyError, KeyManager};
-
-/// Shared state of every request handler.
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub store: Store,
-    pub keys: KeyManager,
-    /// The discovery document, serialized once.
-    pub metadata: web::Bytes,
-    /// Client ID Metadata Documents, fetched and cached.
-    pub client_documents: MetadataResolver,
-}
-
-/// Why a client could not be found.
-#[derive(Debug, thiserror::Error)]
-pub enum FindClientError {
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-    #[error(transparent)]
-    Metadata(#[from] crate::oauth::client_metadata::MetadataError),
-}
-
-impl AppState {
-    /// A registered client, or else (for a URL client_id) the client its metadata document
-    /// describes.
-    pub async fn find_client(&self, client_id: &str) -> Result<Option<Client>, FindClientError> {
-        if let Some(client) = self.store.client(client_id).await? {
-            return Ok(Some(client));
-        }
-        if !crate::oauth::client_metadata::is_metadata_url(client_id) {
-            return Ok(None);
-        }
-        let mut scopes: Vec<String> = crate::oauth::scope::OIDC_SCOPES.iter().map(|(s, _)| (*s).to_owned()).collect();
-        for api in self.store.apis_snapshot().await?.iter() {
-            scopes.extend(api.scopes.iter().map(|s| s.name.clone()));
-        }
-        let known = crate::oauth::scope::ScopeSet::parse(&scopes.join(" ")).unwrap_or_default();
-        Ok(Some(self.client_documents.resolve(client_id, known).await?))
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -118,8 +77,7 @@ impl Application {
         let port =
             listener.local_addr().map_err(|source| StartError::Bind { addr: config.bind.to_string(), source })?.port();
         let metadata = web::Bytes::from(crate::oauth::discovery::metadata(&config).to_string());
-        let client_documents = MetadataResolver::new(config.dev_login);
-        let state = web::Data::new(AppState { config: Arc::new(config), store, keys, metadata, client_documents });
+        let state = web::Data::new(AppState::new(config, store, keys, metadata));
         let server = serve(listener, state.clone())?;
         Ok(Self { port, server, state })
     }
@@ -132,12 +90,21 @@ impl Application {
         self.state.clone()
     }
 
-    /// Runs until SIGINT/SIGTERM (graceful: in-flight requests finish) or until stopped.
+    /// Runs until SIGINT/SIGTERM or until stopped. On a signal the server drains: `/readyz`
+    /// answers 503 at once while requests are still served for `shutdown_drain`, then it
+    /// stops accepting and finishes what it has (a second signal cuts the drain short).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let refresher = tokio::spawn(upkeep(self.state.clone()));
+        let state = self.state.clone();
+        let background = [
+            tokio::spawn(upkeep(state.clone())),
+            tokio::spawn(watch_registry(state.clone())),
+            tokio::spawn(drain_on_signal(state.clone(), self.server.handle())),
+        ];
         let result = self.server.await;
-        refresher.abort();
-        self.state.store.close().await;
+        for task in background {
+            task.abort();
+        }
+        state.store.close().await;
         result
     }
 
@@ -150,7 +117,7 @@ impl Application {
 /// Connects and migrates.
 pub async fn open_store(config: &Config) -> Result<Store, StartError> {
     let url = redact_database_url(&config.database_url);
-    let store = Store::connect(&config.database_url, config.database_max_connections)
+    let store = Store::connect_with_timeout(&config.database_url, config.database_max_connections, config.database_timeout)
         .await
         .map_err(|source| StartError::Database { url: url.clone(), source })?;
     store.migrate().await.map_err(|source| StartError::Database { url, source })?;
@@ -206,7 +173,7 @@ async fn upkeep(state: web::Data<AppState>) {
             let store = &state.store;
             let purge = async {
                 store.purge_expired().await?;
-                store.purge_retired_keys(crate::store::now() - RETIRED_KEY_GRACE).await
+                store.purge_retired_keys(crate::clock::now() - RETIRED_KEY_GRACE).await
             };
             if let Err(e) = purge.await {
                 tracing::warn!(error = %e, "could not purge expired rows");
@@ -215,12 +182,62 @@ async fn upkeep(state: web::Data<AppState>) {
     }
 }
 
+/// Keeps this server's caches and keys in step with changes made by other processes.
+async fn watch_registry(state: web::Data<AppState>) {
+    let reload = || async {
+        if let Err(e) = state.keys.reload().await {
+            tracing::warn!(error = %e, "could not reload signing keys after a change");
+        }
+    };
+    crate::registry::cache::watch(state.store.clone(), reload).await;
+}
+
+/// Waits for SIGTERM or SIGINT, drains, then stops the server gracefully.
+async fn drain_on_signal(state: web::Data<AppState>, server: actix_web::dev::ServerHandle) {
+    if wait_for_signal().await.is_err() {
+        tracing::warn!("cannot listen for shutdown signals; stop the server by other means");
+        return;
+    }
+    state.start_draining();
+    let drain = state.config.shutdown_drain;
+    if !drain.is_zero() {
+        tracing::info!(?drain, "shutdown requested: /readyz now answers 503; still serving during the drain");
+        tokio::select! {
+            _ = tokio::time::sleep(drain) => {}
+            _ = wait_for_signal() => tracing::info!("second signal: ending the drain early"),
+        }
+    }
+    tracing::info!("stopping: no new connections; finishing the requests in flight");
+    server.stop(true).await;
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() -> std::io::Result<()> {
+    tokio::signal::ctrl_c().await
+}
+
 fn serve(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, StartError> {
     let workers = state.config.workers;
     let dev_login = state.config.dev_login;
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let mut server = HttpServer::new(move || {
         App::new()
+            // Innermost: the edge filter, then the deadline around it (so that reading a
+            // body is bounded too); every layer below adds its headers to what they answer.
+            .wrap(from_fn(crate::web::input_guard::guard))
+            .wrap(from_fn(crate::web::deadline::deadline))
             .wrap(
                 // Every response: no framing, no sniffing, no referrer (codes travel in URLs).
                 DefaultHeaders::new()
@@ -249,6 +266,8 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, St
             .configure(crate::web::admin::configure)
             .configure(crate::web::assets::configure)
     })
+    // Signals are ours (drain_on_signal): actix's own would stop without draining.
+    .disable_signals()
     .shutdown_timeout(10);
     if workers > 0 {
         server = server.workers(workers);

@@ -70,7 +70,8 @@ use actix_web::web;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::app::{AppState, Application, StartError};
+use crate::app::{Application, StartError};
+use crate::state::AppState;
 use crate::config::{ConfigError, Settings};
 use crate::crypto::{random_token, sha256_b64};
 use crate::registry::client::AuthMethod;

@@ -144,6 +144,8 @@ pub struct Verifier {
     audience: String,
     jwks_uri: String,
     resource_metadata: Option<String>,
+    /// Seconds of clock difference tolerated.
+    leeway: i64,
     http: reqwest::Client,
     cache: Arc<RwLock<KeyCache>>,
     refetch: Arc<tokio::sync::Mutex<()>>,
@@ -175,10 +177,18 @@ impl Verifier {
             audience: audience.to_owned(),
             jwks_uri: jwks_uri.to_owned(),
             resource_metadata: None,
+            leeway: crate::tokens::verify::DEFAULT_LEEWAY,
             http: http_client()?,
             cache: Arc::new(RwLock::new(KeyCache { keys: HashMap::new(), fetched_at: None })),
             refetch: Arc::new(tokio::sync::Mutex::new(())),
         })
+    }
+
+    /// Seconds of clock difference tolerated when checking `exp`, `nbf` and `iat`
+    /// (default 30).
+    pub fn with_leeway(mut self, seconds: u32) -> Self {
+        self.leeway = i64::from(seconds);
+        self
     }
 
     /// Names the API's protected-resource metadata URL (RFC 9728) in every challenge.
@@ -195,7 +205,8 @@ impl Verifier {
         &self.audience
     }
 
-    /// Verifies a token: a Lanyard access token for this audience, unexpired.
+    /// Verifies a token: a Lanyard access token for this audience, within its lifetime
+    /// (`exp`, and `nbf`/`iat` not in the future).
     pub async fn verify(&self, token: &str) -> Result<AccessTokenClaims, Rejection> {
         let header = josekit::jws::JwsHeader::from_bytes(&header_bytes(token)?)
             .map_err(|_| Rejection::Signature("the token header is malformed".into()))?;
@@ -213,7 +224,8 @@ impl Verifier {
         }
         let (payload, header) = josekit::jws::deserialize_compact(token, key.as_ref())
             .map_err(|_| Rejection::Signature("signature does not verify".into()))?;
-        crate::tokens::verify::check_claims(header.token_type(), &payload, &self.issuer, &self.audience)
+        let at = crate::tokens::verify::Validity::now(self.leeway);
+        crate::tokens::verify::check_claims(header.token_type(), &payload, &self.issuer, &self.audience, at)
     }
 
     /// Takes the bearer token from a request, verifies it and checks `required` scopes.

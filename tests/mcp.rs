@@ -14,7 +14,8 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 
 use actix_web::web;
-use lanyard::app::{AppState, Application};
+use lanyard::app::Application;
+use lanyard::state::AppState;
 use lanyard::config::Settings;
 use lanyard::registry::{self, api::ApiSpec, api::ScopeSpec, client::ClientSpec, user::UserSpec};
 use lanyard::tokens::mint::{MintRequest, mint};

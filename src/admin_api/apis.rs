@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::problem::Problem;
 use super::{Caller, created, no_content, ok, replacement};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::registry::api::ApiSpec;
 use crate::registry::{self, FieldErrors};
 

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::problem::Problem;
 use super::{Caller, created, item_path, no_content, ok, replacement};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::oauth::register::ClientMetadata;
 use crate::registry::client::{Client, ClientSpec, ClientType};
 use crate::registry::{self, FieldErrors};

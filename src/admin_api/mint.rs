@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 
 use super::problem::Problem;
 use super::{Caller, ok};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::tokens::mint::{MintError, MintRequest, mint};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -76,6 +76,8 @@ impl AuthorizationRequest {
         };
         let invalid = |d: String| fail("invalid_request", d);
         let single = |name: &str| params.single(name).map_err(invalid);
+        // A state that can't be echoed (sent twice, control characters) is refused, not dropped.
+        single("state")?;
 
         if single("request")?.is_some() {
             return Err(fail("request_not_supported", "request objects are not supported".into()));
@@ -105,7 +107,7 @@ impl AuthorizationRequest {
 
         // RFC 8707 resources, with Auth0's `audience` as an alias.
         let mut resources: Vec<String> = Vec::new();
-        for resource in params.all("resource").into_iter().chain(single("audience")?) {
+        for resource in params.all("resource").map_err(invalid)?.into_iter().chain(single("audience")?) {
             if !apis.iter().any(|a| a.identifier == resource) {
                 return Err(fail("invalid_target", format!("{resource:?} is not a registered API")));
             }

@@ -9,12 +9,12 @@ use super::authorization_request::AuthorizationRequest;
 use super::error::{AuthorizeError, redirect_with};
 use super::params::Params;
 use super::scope::OIDC_SCOPES;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::crypto::{random_token, sha256_hex};
 use crate::registry::client::Client;
 use crate::registry::user::User;
 use crate::store::authorization::CodeRecord;
-use crate::store::now;
+use crate::clock::now;
 use crate::store::sessions::Session;
 use crate::web::login::LoginTarget;
 use crate::web::{csrf, pages, session};
@@ -51,7 +51,7 @@ async fn start(req: &HttpRequest, state: &AppState, params: &Params) -> Result<H
     let client = state.find_client(client_id).await?.ok_or_else(|| {
         AuthorizeError::page("Unknown application", format!("There is no client with the id {client_id:?}."))
     })?;
-    let apis = state.store.apis_snapshot().await?;
+    let apis = state.registry.apis().await?;
     let request = AuthorizationRequest::parse(params, &client, &apis, state.config.issuer.as_str())?;
     decide(req, state, &client, &request, None).await
 }
@@ -240,7 +240,7 @@ async fn consent_page(
     user: &User,
     request_id: &str,
 ) -> Result<HttpResponse, AuthorizeError> {
-    let apis = state.store.apis_snapshot().await?;
+    let apis = state.registry.apis().await?;
     let scopes = request
         .scope
         .iter()

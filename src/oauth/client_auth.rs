@@ -7,8 +7,9 @@ use base64::Engine;
 
 use super::error::TokenError;
 use super::params::Params;
-use crate::app::AppState;
-use crate::registry::client::{Client, ClientType};
+use crate::state::AppState;
+use crate::web::input_guard::has_control;
+use crate::registry::client::{Client, ClientType, secret_hash_matches};
 
 /// Credentials as presented, before they are checked.
 struct Presented {
@@ -32,6 +33,9 @@ fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, TokenError
         let decode =
             |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
         let (id, secret) = (decode(id).ok_or_else(malformed)?, decode(secret).ok_or_else(malformed)?);
+        if has_control(&id) || has_control(&secret) {
+            return Err(malformed());
+        }
         if body_secret.is_some() {
             return Err(TokenError::invalid_request(
                 "use one client authentication method, not Basic and client_secret together",
@@ -46,18 +50,24 @@ fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, TokenError
     Ok(Presented { client_id: client_id.to_owned(), secret: body_secret.map(str::to_owned) })
 }
 
-/// Authenticates the calling client with one database round trip (a client known by its
-/// metadata document is public and authenticates with `none`).
+/// Authenticates the calling client (a client known by its metadata document is public and
+/// authenticates with `none`). The client comes from the cache; a confidential client's
+/// secret is checked against the database itself (one small read), so that a rotated
+/// secret or a deleted client stops working at once on every server.
 pub async fn authenticate(req: &HttpRequest, params: &Params, state: &AppState) -> Result<Client, TokenError> {
     let presented = presented(req, params)?;
     let failed = || TokenError::invalid_client("client authentication failed");
     let client = state.find_client(&presented.client_id).await?.ok_or_else(failed)?;
     match (client.client_type, presented.secret.as_deref()) {
-        (ClientType::Confidential, Some(secret)) if client.secret_matches(secret) => Ok(client),
-        (ClientType::Confidential, _) => Err(failed()),
+        (ClientType::Confidential, Some(secret)) => {
+            let stored = state.store.client_secret_hash(&client.client_id).await?.flatten();
+            if secret_hash_matches(stored.as_deref(), secret) { Ok(client) } else { Err(failed()) }
+        }
+        (ClientType::Confidential, None) => Err(failed()),
         (ClientType::Public, None) => Ok(client),
         (ClientType::Public, Some(_)) => {
             Err(TokenError::invalid_client("this is a public client: it has no secret to present"))
         }
     }
 }
+

@@ -5,7 +5,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, get, web};
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::config::Config;
 use crate::oauth::scope::STANDARD_CLAIMS;
 

@@ -49,22 +49,22 @@ impl fmt::Display for AuthorizeError {
     }
 }
 
-impl From<crate::app::FindClientError> for AuthorizeError {
-    fn from(e: crate::app::FindClientError) -> Self {
+impl From<crate::state::FindClientError> for AuthorizeError {
+    fn from(e: crate::state::FindClientError) -> Self {
         match e {
-            crate::app::FindClientError::Store(e) => e.into(),
-            crate::app::FindClientError::Metadata(e) => {
+            crate::state::FindClientError::Store(e) => e.into(),
+            crate::state::FindClientError::Metadata(e) => {
                 Self::page("Unknown application (invalid_client)", format!("The client could not be used: {e}."))
             }
         }
     }
 }
 
-impl From<crate::app::FindClientError> for TokenError {
-    fn from(e: crate::app::FindClientError) -> Self {
+impl From<crate::state::FindClientError> for TokenError {
+    fn from(e: crate::state::FindClientError) -> Self {
         match e {
-            crate::app::FindClientError::Store(e) => e.into(),
-            crate::app::FindClientError::Metadata(e) => TokenError::invalid_client(e.to_string()),
+            crate::state::FindClientError::Store(e) => e.into(),
+            crate::state::FindClientError::Metadata(e) => TokenError::invalid_client(e.to_string()),
         }
     }
 }

@@ -9,10 +9,10 @@ use serde_json::{Value, json};
 use super::client_auth;
 use super::error::TokenError;
 use super::token::form_params;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::crypto::sha256_hex;
 use crate::registry::client::ClientType;
-use crate::store::now;
+use crate::clock::now;
 use crate::tokens::verify;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -35,8 +35,8 @@ async fn introspect(
         .ok_or_else(|| TokenError::invalid_request("token is required"))?;
     // The audiences this caller speaks for: the APIs whose introspection client it is.
     let audiences: Vec<String> = state
-        .store
-        .apis_snapshot()
+        .registry
+        .apis()
         .await?
         .iter()
         .filter(|a| a.introspection_client_id.as_deref() == Some(client.client_id.as_str()))
@@ -55,7 +55,7 @@ async fn access_token(state: &AppState, token: &str, audiences: &[String]) -> Re
     // The signature is checked once; then the audience must be one of the caller's.
     let Ok(claims) = verify::decode(&ring, issuer, token) else { return Ok(None) };
     let Some(audience) = audiences.iter().find(|a| claims.aud.contains(a)) else { return Ok(None) };
-    if verify::check_audience_and_time(&claims, audience).is_err() {
+    if verify::check_audience_and_time(&claims, audience, verify::Validity::now(state.config.clock_leeway)).is_err() {
         return Ok(None);
     }
     if state.store.is_revoked(&claims.jti).await? {

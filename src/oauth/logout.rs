@@ -9,7 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::error::{AuthorizeError, redirect_with};
 use super::params::Params;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::registry::client::Client;
 use crate::tokens::claims::{ACCESS_TOKEN_TYP, IdTokenClaims};
 use crate::web::{csrf, pages, session};

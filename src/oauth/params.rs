@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use crate::web::input_guard::has_control;
+
 /// Decoded `application/x-www-form-urlencoded` parameters.
 #[derive(Debug, Clone, Default)]
 pub struct Params(HashMap<String, Vec<String>>);
@@ -16,17 +18,24 @@ impl Params {
         Self(map)
     }
 
-    /// The one value of `name`; empty values count as absent (RFC 6749 §3.1).
+    /// The one value of `name`; empty values count as absent (RFC 6749 §3.1). A value
+    /// holding a control character is an error (Appendix A: visible characters only).
     pub fn single(&self, name: &str) -> Result<Option<&str>, String> {
         match self.0.get(name).map(Vec::as_slice) {
             None | Some([]) => Ok(None),
+            Some([one]) if has_control(one) => Err(format!("{name} must not contain control characters")),
             Some([one]) => Ok(Some(one.as_str()).filter(|v| !v.is_empty())),
             Some(_) => Err(format!("{name} must not be sent more than once")),
         }
     }
 
     /// Every non-empty value of a repeatable parameter.
-    pub fn all(&self, name: &str) -> Vec<&str> {
-        self.0.get(name).map(|v| v.iter().map(String::as_str).filter(|s| !s.is_empty()).collect()).unwrap_or_default()
+    pub fn all(&self, name: &str) -> Result<Vec<&str>, String> {
+        let values = self.0.get(name).map(|v| v.iter().map(String::as_str).filter(|s| !s.is_empty()).collect());
+        let values: Vec<&str> = values.unwrap_or_default();
+        match values.iter().any(|v| has_control(v)) {
+            true => Err(format!("{name} must not contain control characters")),
+            false => Ok(values),
+        }
     }
 }

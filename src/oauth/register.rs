@@ -17,12 +17,13 @@ use serde_json::{Map, Value, json};
 
 use super::redirect_uri::RedirectUri;
 use super::scope::ScopeSet;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::config::Registration;
 use crate::crypto::{constant_time_eq, random_token, sha256_hex};
 use crate::registry::client::{Client, ClientSpec};
 use crate::registry::{self, RegistryError};
 use crate::store::StoreError;
+use crate::store::throttle::Reservation;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/register", web::post().to(register))
@@ -211,13 +212,14 @@ async fn admit(req: &HttpRequest, state: &AppState) -> Result<Mode, RegisterErro
         }
         Registration::Open => {
             let key = format!("register:{}", client_ip(req));
-            let wait = state.store.throttle_wait(&[&key]).await?;
-            if wait > 0 {
-                return Err(RegisterError::RateLimited { retry_after: wait });
-            }
             // Every attempt counts, valid or not: the limit is on requests, not on clients.
-            state.store.record_login_failure(&key, OPEN_REGISTRATIONS_PER_IP, OPEN_LOCKOUT).await?;
-            Ok(Mode::Open)
+            match state.store.reserve_attempt(&key, OPEN_REGISTRATIONS_PER_IP, OPEN_LOCKOUT).await? {
+                Reservation::Granted { count } => {
+                    state.store.lock_if_limit_reached(&key, count, OPEN_REGISTRATIONS_PER_IP, OPEN_LOCKOUT).await?;
+                    Ok(Mode::Open)
+                }
+                Reservation::Refused { retry_after } => Err(RegisterError::RateLimited { retry_after }),
+            }
         }
         Registration::Off | Registration::Token(None) => Err(RegisterError::NotServed),
     }

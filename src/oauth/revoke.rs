@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::client_auth;
 use super::error::TokenError;
 use super::token::form_params;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::crypto::sha256_hex;
 use crate::tokens::verify;
 

@@ -7,7 +7,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::error::BearerError;
 use super::params::Params;
 use super::scope::ScopeSet;
-use crate::app::AppState;
+use crate::state::AppState;
+use crate::store::StoreError;
 use crate::tokens::claims::AccessTokenClaims;
 use crate::tokens::verify;
 
@@ -43,30 +44,46 @@ fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<String, BearerError> {
     }
 }
 
-/// Verifies an access token for `audience` fully: signature, typ, iss, aud, exp, revocation.
+/// Why an access token was not accepted: the token's fault, or the server's.
+#[derive(Debug)]
+pub enum AccessTokenError {
+    Rejected(verify::Rejection),
+    /// Its revocation status could not be read: the caller should retry, not give up.
+    Unavailable(StoreError),
+}
+
+impl From<AccessTokenError> for BearerError {
+    fn from(e: AccessTokenError) -> Self {
+        match e {
+            AccessTokenError::Rejected(rejection) => BearerError::invalid_token(rejection.to_string()),
+            AccessTokenError::Unavailable(e) => e.into(),
+        }
+    }
+}
+
+/// Verifies an access token for `audience` fully: signature, typ, iss, aud, exp, nbf,
+/// revocation.
 pub async fn verify_access_token(
     state: &AppState,
     token: &str,
     audience: &str,
-) -> Result<AccessTokenClaims, verify::Rejection> {
-    let claims = verify::access_token(&state.keys.ring(), state.config.issuer.as_str(), audience, token)?;
+) -> Result<AccessTokenClaims, AccessTokenError> {
+    let at = verify::Validity::now(state.config.clock_leeway);
+    let claims = verify::access_token(&state.keys.ring(), state.config.issuer.as_str(), audience, token, at)
+        .map_err(AccessTokenError::Rejected)?;
+    // Fail closed, but honestly: a token whose revocation can't be checked is neither
+    // accepted nor called invalid (a 401 would make the client throw a good token away).
     match state.store.is_revoked(&claims.jti).await {
         Ok(false) => Ok(claims),
-        Ok(true) => Err(verify::Rejection::Revoked),
-        Err(e) => {
-            // Fail closed: a token whose revocation can't be checked is not accepted.
-            tracing::error!(error = %e, "revocation check failed");
-            Err(verify::Rejection::Malformed("revocation status unavailable; retry".into()))
-        }
+        Ok(true) => Err(AccessTokenError::Rejected(verify::Rejection::Revoked)),
+        Err(e) => Err(AccessTokenError::Unavailable(e)),
     }
 }
 
 async fn userinfo(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, BearerError> {
     let token = bearer_token(&req, &body)?;
     let audience = state.config.issuer.endpoint("/userinfo");
-    let claims = verify_access_token(&state, &token, &audience)
-        .await
-        .map_err(|rejection| BearerError::invalid_token(rejection.to_string()))?;
+    let claims = verify_access_token(&state, &token, &audience).await?;
     if !claims.has_scope("openid") {
         return Err(BearerError::insufficient_scope("the access token was not granted the openid scope"));
     }

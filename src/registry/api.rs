@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::FieldErrors;
+use super::field_errors::FieldErrors;
 use crate::oauth::scope::{ScopeSet, is_oidc_scope};
-use crate::tokens::keys::SigningAlg;
+use crate::tokens::alg::SigningAlg;
 
 /// Default access token lifetime, seconds.
 pub const DEFAULT_ACCESS_TOKEN_TTL: i64 = 3600;
@@ -112,7 +112,7 @@ impl ApiSpec {
                 SigningAlg::RS256
             }
         };
-        let now = crate::store::now();
+        let now = crate::clock::now();
         let introspection_client_id =
             self.introspection_client_id.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
         errors.into_result(Api {

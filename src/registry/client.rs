@@ -2,10 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::FieldErrors;
+use super::field_errors::FieldErrors;
 use crate::oauth::redirect_uri::RedirectUri;
 use crate::oauth::scope::ScopeSet;
-use crate::tokens::keys::SigningAlg;
+use crate::tokens::alg::SigningAlg;
 
 pub const DEFAULT_REFRESH_TOKEN_TTL: i64 = 30 * 24 * 3600;
 pub const DEFAULT_REFRESH_TOKEN_IDLE_TTL: i64 = 14 * 24 * 3600;
@@ -119,13 +119,16 @@ impl Client {
 
     /// Checks a presented secret against the stored SHA-256, in constant time.
     pub fn secret_matches(&self, presented: &str) -> bool {
-        match &self.secret_hash {
-            Some(stored) => {
-                crate::crypto::constant_time_eq(crate::crypto::sha256_hex(presented).as_bytes(), stored.as_bytes())
-            }
-            None => false,
-        }
+        secret_hash_matches(self.secret_hash.as_deref(), presented)
     }
+}
+
+/// Checks a presented secret against a stored SHA-256 (none: no secret matches), in
+/// constant time.
+pub fn secret_hash_matches(stored: Option<&str>, presented: &str) -> bool {
+    stored.is_some_and(|stored| {
+        crate::crypto::constant_time_eq(crate::crypto::sha256_hex(presented).as_bytes(), stored.as_bytes())
+    })
 }
 
 /// A registration request, with RFC 7591 field names (plus Lanyard's `default_api`,
@@ -270,7 +273,7 @@ impl ClientSpec {
             (ClientType::Confidential, Some(fixed)) => Some(fixed),
             (ClientType::Confidential, None) => Some(crate::crypto::random_token(32)),
         };
-        let now = crate::store::now();
+        let now = crate::clock::now();
         let client = Client {
             client_id,
             name,

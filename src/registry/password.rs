@@ -7,10 +7,13 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use tokio::sync::Semaphore;
 
-/// At most this many argon2 computations run at once (each takes ~19 MiB and one core).
-const CONCURRENT_HASHES: usize = 2;
-
-static PERMITS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| Arc::new(Semaphore::new(CONCURRENT_HASHES)));
+/// At most half the cores (at least one) compute argon2 at once, each taking ~19 MiB and
+/// a core for a few tens of milliseconds: a login storm queues here instead of taking
+/// every core from the requests that need none.
+static PERMITS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    Arc::new(Semaphore::new((cores / 2).max(1)))
+});
 
 /// Verified when the user does not exist, so that timing does not reveal usernames.
 static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| hash_blocking("lanyard-dummy-password").unwrap_or_default());

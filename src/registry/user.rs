@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::FieldErrors;
+use super::field_errors::FieldErrors;
 use crate::oauth::scope::STANDARD_CLAIMS;
 
 /// A registered user. Serialized (CLI `--json`, admin API) with the standard claims beside
@@ -120,7 +120,7 @@ impl UserSpec {
         let password_hash = super::password::hash(self.password)
             .await
             .map_err(|e| FieldErrors::single("password", format!("cannot be hashed: {e}")))?;
-        let now = crate::store::now();
+        let now = crate::clock::now();
         Ok(User {
             id: uuid::Uuid::new_v4().to_string(),
             username,

@@ -10,7 +10,6 @@ use crate::registry::api::{Api, ApiScope};
 impl Store {
     /// Inserts an API and its scopes in one transaction.
     pub async fn insert_api(&self, api: &Api) -> Result<()> {
-        self.cache.forget_apis();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO apis (identifier, name, access_token_ttl, signing_alg, introspection_client_id, created_at, updated_at) \
@@ -28,12 +27,12 @@ impl Store {
         .map_err(|e| StoreError::on_unique(e, format!("API {:?}", api.identifier)))?;
         insert_scopes(&mut tx, api).await?;
         tx.commit().await?;
+        self.registry_changed().await;
         Ok(())
     }
 
     /// Replaces an API's name, lifetime, alg and scopes in one transaction.
     pub async fn update_api(&self, api: &Api) -> Result<bool> {
-        self.cache.forget_apis();
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE apis SET name = $1, access_token_ttl = $2, signing_alg = $3, introspection_client_id = $4, updated_at = $5 \
@@ -53,30 +52,17 @@ impl Store {
         sqlx::query("DELETE FROM api_scopes WHERE api_identifier = $1").bind(&api.identifier).execute(&mut *tx).await?;
         insert_scopes(&mut tx, api).await?;
         tx.commit().await?;
+        self.registry_changed().await;
         Ok(true)
     }
 
-    /// One API (from the cached list: the token endpoint reads it on every request).
+    /// One API, read from the database (request paths use `registry::cache` instead).
     pub async fn api(&self, identifier: &str) -> Result<Option<Api>> {
-        Ok(self.apis_snapshot().await?.iter().find(|a| a.identifier == identifier).cloned())
-    }
-
-    pub async fn list_apis(&self) -> Result<Vec<Api>> {
-        Ok(self.apis_snapshot().await?.as_ref().clone())
-    }
-
-    /// Every API, shared from the cache without copying (for the request paths).
-    pub async fn apis_snapshot(&self) -> Result<std::sync::Arc<Vec<Api>>> {
-        if let Some(list) = self.cache.apis() {
-            return Ok(list);
-        }
-        let list = std::sync::Arc::new(self.read_apis().await?);
-        self.cache.put_apis(list.clone());
-        Ok(list)
+        Ok(self.list_apis().await?.into_iter().find(|a| a.identifier == identifier))
     }
 
     /// Every API with its scopes, read from the database (two queries).
-    async fn read_apis(&self) -> Result<Vec<Api>> {
+    pub async fn list_apis(&self) -> Result<Vec<Api>> {
         let rows = sqlx::query(
             "SELECT identifier, name, access_token_ttl, signing_alg, introspection_client_id, created_at, updated_at \
              FROM apis ORDER BY identifier",
@@ -115,7 +101,6 @@ impl Store {
     /// them too) out of the clients that were allowed them, so that no client is left
     /// allowed a scope nothing defines.
     pub async fn delete_api(&self, identifier: &str) -> Result<bool> {
-        self.cache.forget_apis();
         let mut tx = self.pool.begin().await?;
         let orphaned: Vec<String> = sqlx::query(
             "SELECT name FROM api_scopes WHERE api_identifier = $1 \
@@ -148,8 +133,7 @@ impl Store {
             .await?;
         let done = sqlx::query("DELETE FROM apis WHERE identifier = $1").bind(identifier).execute(&mut *tx).await?;
         tx.commit().await?;
-        // Again after the commit: a request in between may have cached what was there.
-        self.cache.forget_apis();
+        self.registry_changed().await;
         Ok(done.rows_affected() == 1)
     }
 }

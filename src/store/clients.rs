@@ -62,7 +62,6 @@ fn grant_list(grants: &[GrantType]) -> String {
 
 impl Store {
     pub async fn insert_client(&self, c: &Client) -> Result<()> {
-        self.cache.forget_client(&c.client_id);
         let sql = format!(
             "INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
         );
@@ -87,12 +86,12 @@ impl Store {
             .execute(&self.pool)
             .await
             .map_err(|e| StoreError::on_unique(e, format!("client {:?}", c.client_id)))?;
+        self.registry_changed().await;
         Ok(())
     }
 
     /// Replaces every field but the id, the secret and the creation time.
     pub async fn update_client(&self, c: &Client) -> Result<bool> {
-        self.cache.forget_client(&c.client_id);
         let done = sqlx::query(
             "UPDATE clients SET name = $1, client_type = $2, token_endpoint_auth_method = $3, redirect_uris = $4, \
              post_logout_redirect_uris = $5, grant_types = $6, scope = $7, default_api = $8, require_pkce = $9, \
@@ -116,21 +115,25 @@ impl Store {
         .bind(&c.client_id)
         .execute(&self.pool)
         .await?;
+        self.registry_changed().await;
         Ok(done.rows_affected() == 1)
     }
 
-    /// One round trip: the token endpoint's client authentication reads only this.
+    /// One client, read from the database (request paths use `registry::cache` instead).
     pub async fn client(&self, client_id: &str) -> Result<Option<Client>> {
-        if let Some(client) = self.cache.client(client_id) {
-            return Ok(Some(client));
-        }
         let sql = format!("SELECT {COLUMNS} FROM clients WHERE client_id = $1");
-        let client =
-            sqlx::query(&sql).bind(client_id).fetch_optional(&self.pool).await?.as_ref().map(from_row).transpose()?;
-        if let Some(client) = &client {
-            self.cache.put_client(client);
-        }
-        Ok(client)
+        sqlx::query(&sql).bind(client_id).fetch_optional(&self.pool).await?.as_ref().map(from_row).transpose()
+    }
+
+    /// The stored secret hash of a confidential client (`Some(None)` for a public client,
+    /// `None` when there is no such client): read fresh at every client authentication,
+    /// so that a rotated secret or a deleted client stops working at once on every server.
+    pub async fn client_secret_hash(&self, client_id: &str) -> Result<Option<Option<String>>> {
+        let row = sqlx::query("SELECT secret_hash FROM clients WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| row.try_get::<Option<String>, _>("secret_hash")).transpose().map_err(Into::into)
     }
 
     pub async fn list_clients(&self) -> Result<Vec<Client>> {
@@ -143,7 +146,6 @@ impl Store {
     }
 
     pub async fn set_client_secret(&self, client_id: &str, secret_hash: &str) -> Result<bool> {
-        self.cache.forget_client(client_id);
         let done = sqlx::query(
             "UPDATE clients SET secret_hash = $1, updated_at = $2 WHERE client_id = $3 AND client_type = 'confidential'",
         )
@@ -152,12 +154,12 @@ impl Store {
         .bind(client_id)
         .execute(&self.pool)
         .await?;
+        self.registry_changed().await;
         Ok(done.rows_affected() == 1)
     }
 
     /// Deletes a client, its consents, codes and grants, revoking its tokens.
     pub async fn delete_client(&self, client_id: &str) -> Result<bool> {
-        self.cache.forget_client(client_id);
         let mut tx = self.pool.begin().await?;
         super::grants::revoke_grants(&mut tx, super::grants::GrantOwner::Client, client_id).await?;
         for sql in ["DELETE FROM consents WHERE client_id = $1", "DELETE FROM authorization_codes WHERE client_id = $1"]
@@ -166,6 +168,7 @@ impl Store {
         }
         let done = sqlx::query("DELETE FROM clients WHERE client_id = $1").bind(client_id).execute(&mut *tx).await?;
         tx.commit().await?;
+        self.registry_changed().await;
         Ok(done.rows_affected() == 1)
     }
 }

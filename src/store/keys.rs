@@ -94,7 +94,11 @@ impl Store {
         .bind(key.created_at)
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected() == 1)
+        let inserted = done.rows_affected() == 1;
+        if inserted {
+            self.registry_changed().await;
+        }
+        Ok(inserted)
     }
 
     /// Makes `kid` the active key of its algorithm and retires the previous one, atomically.
@@ -115,6 +119,7 @@ impl Store {
             .await?;
         sqlx::query("UPDATE signing_keys SET state = 'active' WHERE kid = $1").bind(kid).execute(&mut *tx).await?;
         tx.commit().await?;
+        self.registry_changed().await;
         Ok(true)
     }
 
@@ -126,6 +131,7 @@ impl Store {
                 .bind(kid)
                 .execute(&self.pool)
                 .await?;
+        self.registry_changed().await;
         Ok(done.rows_affected() == 1)
     }
 
@@ -159,6 +165,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.registry_changed().await;
         Ok(())
     }
 }

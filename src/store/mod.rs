@@ -4,7 +4,6 @@
 pub mod admin;
 pub mod apis;
 pub mod authorization;
-mod cache;
 pub mod clients;
 pub mod grants;
 pub mod keys;
@@ -14,6 +13,8 @@ pub mod throttle;
 pub mod users;
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -56,30 +57,47 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     pub(crate) pool: AnyPool,
     backend: Backend,
-    cache: std::sync::Arc<cache::RegistryCache>,
+    /// Moves after every change to clients, APIs or keys known to this process (its own
+    /// writes, and others' seen through `registry_version`); caches above the store compare
+    /// it with the value they were filled under.
+    generation: Arc<AtomicU64>,
 }
+
+/// The deadline of a database call when none is configured (the CLI, tests).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 impl Store {
     /// Connects (creating a SQLite file if needed) without running migrations.
     pub async fn connect(database_url: &str, max_connections: u32) -> Result<Self> {
+        Self::connect_with_timeout(database_url, max_connections, DEFAULT_TIMEOUT).await
+    }
+
+    /// Connects with `timeout` bounding every database call: waiting for a pooled
+    /// connection, a lock (SQLite's busy timeout; PostgreSQL's `lock_timeout`) and a
+    /// statement (`statement_timeout`), so that the database itself gives up on work whose
+    /// request has given up, and rolls it back.
+    pub async fn connect_with_timeout(database_url: &str, max_connections: u32, timeout: Duration) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let backend = if database_url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
+        let millis = timeout.as_millis().max(1);
         let url = match backend {
             Backend::Sqlite => sqlite_url(database_url),
-            Backend::Postgres => database_url.to_owned(),
+            Backend::Postgres => postgres_url(database_url, millis),
         };
         let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
-        let mut pool_options =
-            AnyPoolOptions::new().max_connections(max_connections).acquire_timeout(Duration::from_secs(5));
+        let mut pool_options = AnyPoolOptions::new().max_connections(max_connections).acquire_timeout(timeout);
         if backend == Backend::Sqlite {
             // WAL lets readers proceed during a write; the busy timeout queues writers
-            // instead of failing them; foreign keys are off by default in SQLite.
-            pool_options = pool_options.after_connect(|conn, _| {
+            // instead of failing them (up to the deadline); foreign keys are off by default.
+            let pragmas = format!(
+                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {millis}; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
+            );
+            pool_options = pool_options.after_connect(move |conn, _| {
+                let pragmas = pragmas.clone();
                 Box::pin(async move {
-                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
-                        .await?;
+                    conn.execute(pragmas.as_str()).await?;
                     Ok(())
                 })
             });
@@ -89,7 +107,7 @@ impl Store {
             }
         }
         let pool = pool_options.connect_with(options).await?;
-        Ok(Self { pool, backend, cache: Default::default() })
+        Ok(Self { pool, backend, generation: Default::default() })
     }
 
     /// Applies every pending migration.
@@ -121,8 +139,71 @@ impl Store {
         Ok(())
     }
 
+    /// See [`Store::generation`]'s field: compare with a value read before filling a cache.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The shared counter of registry changes (polled by every server).
+    pub async fn registry_version(&self) -> Result<i64> {
+        use sqlx::Row;
+        let row = sqlx::query("SELECT version FROM registry_version WHERE id = 1").fetch_one(&self.pool).await?;
+        Ok(row.try_get("version")?)
+    }
+
+    /// Another process changed the registry: this process's caches are stale.
+    pub fn note_external_change(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// After a committed write to clients, APIs or keys: this process's caches drop what
+    /// they hold at once, and other processes learn of it through the shared version. Best
+    /// effort for the latter: if the bump fails, their caches' TTL is the bound.
+    pub(crate) async fn registry_changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        if let Err(e) = sqlx::query("UPDATE registry_version SET version = version + 1 WHERE id = 1")
+            .execute(&self.pool)
+            .await
+        {
+            tracing::warn!(error = %e, "could not announce a registry change to other servers");
+        }
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// PostgreSQL URLs get server-side deadlines: a statement or a lock wait longer than the
+/// request's deadline is cancelled (and its transaction rolled back), and a transaction
+/// left idle by a vanished client is ended. A user's own `options` are kept.
+fn postgres_url(raw: &str, millis: u128) -> String {
+    let options = format!(
+        "-c statement_timeout={millis} -c lock_timeout={millis} -c idle_in_transaction_session_timeout={}",
+        millis * 4
+    );
+    match url::Url::parse(raw) {
+        Ok(mut url) => {
+            let existing: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+            let mut merged = false;
+            {
+                let mut query = url.query_pairs_mut();
+                query.clear();
+                for (key, value) in &existing {
+                    if key == "options" {
+                        merged = true;
+                        query.append_pair(key, &format!("{value} {options}"));
+                    } else {
+                        query.append_pair(key, value);
+                    }
+                }
+                if !merged {
+                    query.append_pair("options", &options);
+                }
+            }
+            url.to_string()
+        }
+        Err(_) => raw.to_owned(),
     }
 }
 
@@ -150,10 +231,7 @@ pub(crate) fn get_flag(row: &sqlx::any::AnyRow, column: &str) -> Result<bool> {
     Ok(row.try_get::<i64, _>(column)? != 0)
 }
 
-/// Seconds since the Unix epoch: every timestamp in the schema.
-pub fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
+pub use crate::clock::now;
 
 #[cfg(test)]
 mod tests {
@@ -161,5 +239,19 @@ mod tests {
     fn sqlite_files_are_created_on_first_start() {
         assert_eq!(super::sqlite_url("sqlite://lanyard.db"), "sqlite://lanyard.db?mode=rwc");
         assert_eq!(super::sqlite_url("sqlite://x.db?mode=ro"), "sqlite://x.db?mode=ro");
+    }
+
+    #[test]
+    fn postgres_urls_get_server_side_deadlines_and_keep_their_options() {
+        let url = super::postgres_url("postgres://u@h/db?sslmode=disable", 1500);
+        let parsed = url::Url::parse(&url).unwrap();
+        let options: Vec<_> = parsed.query_pairs().filter(|(k, _)| k == "options").map(|(_, v)| v.into_owned()).collect();
+        assert_eq!(options.len(), 1, "{url}");
+        assert!(options[0].contains("statement_timeout=1500") && options[0].contains("lock_timeout=1500"), "{url}");
+        assert!(parsed.query_pairs().any(|(k, v)| k == "sslmode" && v == "disable"), "{url}");
+        let url = super::postgres_url("postgres://u@h/db?options=-c%20search_path%3Dx", 10);
+        assert!(url::Url::parse(&url).unwrap().query_pairs().any(|(k, v)| k == "options"
+            && v.starts_with("-c search_path=x ")
+            && v.contains("statement_timeout=10")), "{url}");
     }
 }

@@ -44,6 +44,9 @@ pub struct AccessTokenClaims {
     pub aud: Audience,
     pub exp: i64,
     pub iat: i64,
+    /// Not before (RFC 7519 §4.1.5): Lanyard sets none, but honours one when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     pub jti: String,
     pub client_id: String,
     pub azp: String,

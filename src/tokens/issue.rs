@@ -4,7 +4,7 @@ use serde_json::Map;
 
 use super::claims::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, ID_TOKEN_TYP, IdTokenClaims};
 use super::keys::{KeyError, KeyRing, SigningAlg};
-use crate::store::now;
+use crate::clock::now;
 
 /// A signed access token and the facts the caller records or returns.
 #[derive(Debug, Clone)]
@@ -39,6 +39,7 @@ pub fn access_token(ring: &KeyRing, grant: &AccessTokenGrant<'_>) -> Result<Issu
         aud: Audience::from_list(grant.audience.clone()),
         exp: iat + grant.ttl,
         iat,
+        nbf: None,
         jti: jti.clone(),
         client_id: grant.client_id.to_owned(),
         azp: grant.client_id.to_owned(),

@@ -4,7 +4,6 @@
 //! on one replica reaches the others); the request path only reads the in-memory ring.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::{Arc, RwLock};
 
 use actix_web::web::Bytes;
@@ -14,43 +13,10 @@ use josekit::jwk::Jwk;
 use josekit::jws::{ES256, JwsHeader, JwsSigner, JwsVerifier, RS256};
 use serde_json::{Map, Value, json};
 
+pub use super::alg::SigningAlg;
+use crate::clock::now;
 use crate::store::keys::{KeyState, StoredKey};
-use crate::store::{Store, StoreError, now};
-
-/// The JWS algorithms Lanyard signs with. `none` is not one of them, by construction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum SigningAlg {
-    RS256,
-    ES256,
-}
-
-impl SigningAlg {
-    pub const ALL: [SigningAlg; 2] = [SigningAlg::RS256, SigningAlg::ES256];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RS256 => "RS256",
-            Self::ES256 => "ES256",
-        }
-    }
-}
-
-impl std::str::FromStr for SigningAlg {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "RS256" => Ok(Self::RS256),
-            "ES256" => Ok(Self::ES256),
-            other => Err(format!("unsupported signing algorithm {other:?} (RS256 or ES256)")),
-        }
-    }
-}
-
-impl fmt::Display for SigningAlg {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {

@@ -11,7 +11,8 @@ use crate::oauth::scope::{ScopeSet, is_oidc_scope};
 use crate::registry::api::DEFAULT_ACCESS_TOKEN_TTL;
 use crate::registry::client::GrantType;
 use crate::store::grants::GrantRecord;
-use crate::store::{Store, StoreError, now};
+use crate::clock::now;
+use crate::store::{Store, StoreError};
 
 /// What to mint.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

@@ -1,5 +1,6 @@
 //! Tokens: signing keys, the two token types, issuing and verifying them.
 
+pub mod alg;
 pub mod claims;
 pub mod issue;
 pub mod keys;

@@ -3,10 +3,41 @@
 
 use super::claims::{ACCESS_TOKEN_TYP, AccessTokenClaims};
 use super::keys::KeyRing;
-use crate::store::now;
 
-/// Clock skew tolerated when checking `exp` and `iat`, seconds.
-pub const CLOCK_SKEW: i64 = 60;
+/// Clock difference tolerated by default when checking `exp`, `nbf` and `iat`, seconds
+/// (the server's is the `clock_leeway` setting).
+pub const DEFAULT_LEEWAY: i64 = 30;
+
+/// The moment a token is checked at, and the clock difference tolerated.
+#[derive(Debug, Clone, Copy)]
+pub struct Validity {
+    pub now: i64,
+    pub leeway: i64,
+}
+
+impl Validity {
+    /// Now, with `leeway` seconds of tolerance.
+    pub fn now(leeway: i64) -> Self {
+        Self { now: crate::clock::now(), leeway }
+    }
+
+    /// Why a token with these times is not valid at this moment, if it is not.
+    pub fn check(&self, exp: Option<i64>, nbf: Option<i64>, iat: Option<i64>) -> Result<(), Rejection> {
+        let Self { now, leeway } = *self;
+        match exp {
+            Some(exp) if exp + leeway < now => return Err(Rejection::Expired),
+            Some(_) => {}
+            None => return Err(Rejection::Malformed("exp is missing".into())),
+        }
+        if let Some(nbf) = nbf.filter(|nbf| nbf - leeway > now) {
+            return Err(Rejection::NotYetValid(format!("nbf is {} seconds in the future", nbf - now)));
+        }
+        if let Some(iat) = iat.filter(|iat| iat - leeway > now) {
+            return Err(Rejection::NotYetValid(format!("iat is {} seconds in the future", iat - now)));
+        }
+        Ok(())
+    }
+}
 
 /// Why a token was refused, in words safe to show the caller.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,6 +56,8 @@ pub enum Rejection {
     Audience(String),
     #[error("the token has expired")]
     Expired,
+    #[error("the token is not valid yet: {0}")]
+    NotYetValid(String),
     #[error("the token has been revoked")]
     Revoked,
     #[error("the token's claims are malformed: {0}")]
@@ -33,9 +66,15 @@ pub enum Rejection {
 
 /// Verifies signature, `typ`, `iss`, `aud` and `exp` (revocation is the caller's: it needs
 /// the store). An id_token is recognised and refused by name.
-pub fn access_token(ring: &KeyRing, issuer: &str, audience: &str, token: &str) -> Result<AccessTokenClaims, Rejection> {
+pub fn access_token(
+    ring: &KeyRing,
+    issuer: &str,
+    audience: &str,
+    token: &str,
+    at: Validity,
+) -> Result<AccessTokenClaims, Rejection> {
     let claims = decode(ring, issuer, token)?;
-    check_audience_and_time(&claims, audience)?;
+    check_audience_and_time(&claims, audience, at)?;
     Ok(claims)
 }
 
@@ -52,9 +91,10 @@ pub fn check_claims(
     payload: &[u8],
     issuer: &str,
     audience: &str,
+    at: Validity,
 ) -> Result<AccessTokenClaims, Rejection> {
     let claims = parse_claims(typ, payload, issuer)?;
-    check_audience_and_time(&claims, audience)?;
+    check_audience_and_time(&claims, audience, at)?;
     Ok(claims)
 }
 
@@ -78,17 +118,28 @@ fn parse_claims(typ: Option<&str>, payload: &[u8], issuer: &str) -> Result<Acces
     Ok(claims)
 }
 
-/// `aud` contains `audience`, and the token is within its lifetime (with clock skew).
-pub fn check_audience_and_time(claims: &AccessTokenClaims, audience: &str) -> Result<(), Rejection> {
+/// `aud` contains `audience`, and the token is within its lifetime at `at`.
+pub fn check_audience_and_time(claims: &AccessTokenClaims, audience: &str, at: Validity) -> Result<(), Rejection> {
     if !claims.aud.contains(audience) {
         return Err(Rejection::Audience(format!("expected {audience}")));
     }
-    let now = now();
-    if claims.exp + CLOCK_SKEW < now {
-        return Err(Rejection::Expired);
+    at.check(Some(claims.exp), claims.nbf, Some(claims.iat))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Rejection, Validity};
+
+    #[test]
+    fn times_are_checked_with_the_leeway() {
+        let at = Validity { now: 1_000_000, leeway: 30 };
+        let now = at.now;
+        assert_eq!(at.check(Some(now + 60), None, Some(now)), Ok(()));
+        assert_eq!(at.check(Some(now - 29), None, Some(now - 100)), Ok(()), "expired within the leeway");
+        assert_eq!(at.check(Some(now - 31), None, Some(now - 100)), Err(Rejection::Expired));
+        assert_eq!(at.check(Some(now + 60), Some(now + 29), Some(now)), Ok(()), "nbf within the leeway");
+        assert!(matches!(at.check(Some(now + 7200), Some(now + 3600), Some(now)), Err(Rejection::NotYetValid(_))));
+        assert!(matches!(at.check(Some(now + 7200), None, Some(now + 3600)), Err(Rejection::NotYetValid(_))));
+        assert!(matches!(at.check(None, None, None), Err(Rejection::Malformed(_))));
     }
-    if claims.iat - CLOCK_SKEW > now {
-        return Err(Rejection::Malformed("iat is in the future".into()));
-    }
-    Ok(())
 }

@@ -4,7 +4,7 @@ use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::oauth::authorize::load_pending;
 use crate::oauth::error::AuthorizeError;
 use crate::web::{csrf, session};

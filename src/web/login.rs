@@ -6,10 +6,11 @@ use actix_web::http::header::{LOCATION, RETRY_AFTER};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::oauth::authorize::load_pending;
 use crate::oauth::error::AuthorizeError;
 use crate::registry::password;
+use crate::store::throttle::Reservation;
 use crate::web::{csrf, pages, session};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -107,25 +108,41 @@ async fn submit(
     };
     let config = &state.config;
     let username = form.username.trim().to_owned();
+    // No account can have this name: nothing to look up, count or hash.
+    if crate::registry::user::validate_username(&username).is_err() {
+        return Ok(render(&req, &state, &target, "", Some(FAILED.into()), StatusCode::UNAUTHORIZED));
+    }
     let user_key = format!("user:{}", username.to_lowercase());
     let ip_key = format!("ip:{}", client_ip(&req));
-    let wait = state.store.throttle_wait(&[&user_key, &ip_key]).await?;
-    if wait > 0 {
-        let message = format!("Too many failed sign-in attempts. Try again in {wait} seconds.");
+    // Both slots are taken before the password is hashed: at most `login_max_failures`
+    // guesses per account (and four times that per IP) are ever evaluated per window.
+    let throttled = |retry_after: i64| {
+        let message = format!("Too many failed sign-in attempts. Try again in {retry_after} seconds.");
         let mut response = render(&req, &state, &target, &username, Some(message), StatusCode::TOO_MANY_REQUESTS);
-        if let Ok(value) = wait.to_string().parse() {
-            response.headers_mut().insert(RETRY_AFTER, value);
+        response.headers_mut().insert(RETRY_AFTER, retry_after.into());
+        Ok(response)
+    };
+    let (user_limit, ip_limit, lockout) = (config.login_max_failures, config.login_max_failures * 4, config.login_lockout);
+    let user_count = match state.store.reserve_attempt(&user_key, user_limit, lockout).await? {
+        Reservation::Granted { count } => count,
+        Reservation::Refused { retry_after } => return throttled(retry_after),
+    };
+    let ip_count = match state.store.reserve_attempt(&ip_key, ip_limit, lockout).await? {
+        Reservation::Granted { count } => count,
+        Reservation::Refused { retry_after } => {
+            state.store.release_attempt(&user_key).await?;
+            return throttled(retry_after);
         }
-        return Ok(response);
-    }
+    };
     let user = state.store.user_by_username(&username).await?;
     let stored = user.as_ref().filter(|u| !u.disabled).map(|u| u.password_hash.clone());
     let (true, Some(user)) = (password::verify(form.password, stored).await, user) else {
-        state.store.record_login_failure(&user_key, config.login_max_failures, config.login_lockout).await?;
-        state.store.record_login_failure(&ip_key, config.login_max_failures * 4, config.login_lockout).await?;
+        state.store.lock_if_limit_reached(&user_key, user_count, user_limit, lockout).await?;
+        state.store.lock_if_limit_reached(&ip_key, ip_count, ip_limit, lockout).await?;
         return Ok(render(&req, &state, &target, &username, Some(FAILED.into()), StatusCode::UNAUTHORIZED));
     };
-    state.store.clear_login_failures(&user_key).await?;
+    state.store.clear_attempts(&user_key).await?;
+    state.store.release_attempt(&ip_key).await?;
     let (session, cookie) =
         session::start(&state.store, &user.id, config.session_ttl, config.issuer.is_https()).await?;
     if let LoginTarget::Authorization { request_id, .. } = &target {

@@ -5,7 +5,8 @@ use actix_web::cookie::{Cookie, SameSite, time::Duration};
 
 use crate::crypto::{random_token, sha256_hex};
 use crate::store::sessions::Session;
-use crate::store::{Store, StoreError, now};
+use crate::clock::now;
+use crate::store::{Store, StoreError};
 
 pub const COOKIE: &str = "lanyard_session";
 

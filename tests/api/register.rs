@@ -381,5 +381,10 @@ async fn open_mode_limits_registrations_per_client_ip_across_replicas(backend: B
         assert!(retry_after > 0 && retry_after <= lanyard::oauth::register::OPEN_LOCKOUT, "{retry_after}");
     }
     assert_eq!(first.store.list_clients().await.unwrap().len(), usize::try_from(limit).unwrap());
-    assert!(first.store.throttle_wait(&["register:127.0.0.1"]).await.unwrap() > 0, "counted in the database");
+    let lockout = lanyard::oauth::register::OPEN_LOCKOUT;
+    let reservation = first.store.reserve_attempt("register:127.0.0.1", limit, lockout).await.unwrap();
+    assert!(
+        matches!(reservation, lanyard::store::throttle::Reservation::Refused { .. }),
+        "counted in the database: {reservation:?}"
+    );
 }

@@ -1,7 +1,7 @@
 //! The authorization_code grant (RFC 6749 §4.1.3, PKCE RFC 7636 §4.6).
 
 use super::{TokenResponse, UserGrant, mint_user_tokens, new_refresh_token};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::crypto::sha256_hex;
 use crate::oauth::error::TokenError;
 use crate::oauth::params::Params;
@@ -33,7 +33,7 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
             ));
         }
     };
-    if record.expires_at < crate::store::now() {
+    if record.expires_at < crate::clock::now() {
         return Err(TokenError::invalid_grant("the authorization code has expired"));
     }
     if single("redirect_uri")? != Some(record.redirect_uri.as_str()) {

@@ -2,7 +2,7 @@
 //! Nothing is written: the token is revocable by its `jti` alone.
 
 use super::TokenResponse;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::oauth::error::TokenError;
 use crate::oauth::params::Params;
 use crate::oauth::scope::ScopeSet;
@@ -13,7 +13,7 @@ pub async fn issue(state: &AppState, client: &Client, params: &Params) -> Result
     if client.client_type == ClientType::Public || !client.allows_grant(GrantType::ClientCredentials) {
         return Err(TokenError::new("unauthorized_client", "this client may not use the client_credentials grant"));
     }
-    let mut named = params.all("resource");
+    let mut named = params.all("resource").map_err(TokenError::invalid_request)?;
     named.extend(params.single("audience").map_err(TokenError::invalid_request)?);
     let identifier = match named.as_slice() {
         [one] => (*one).to_owned(),

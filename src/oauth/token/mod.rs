@@ -12,12 +12,12 @@ use super::client_auth;
 use super::error::TokenError;
 use super::params::Params;
 use super::scope::{ScopeSet, is_oidc_scope};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::crypto::{random_token, sha256_hex};
 use crate::registry::api::{Api, DEFAULT_ACCESS_TOKEN_TTL};
 use crate::registry::client::{Client, GrantType};
 use crate::registry::user::User;
-use crate::store::now;
+use crate::clock::now;
 use crate::store::refresh::RefreshRecord;
 use crate::tokens::issue::{self, AccessTokenGrant, IdTokenGrant, IssuedAccessToken};
 use crate::tokens::keys::SigningAlg;
@@ -76,7 +76,7 @@ async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -
 /// request, which must be among those granted; otherwise the first granted one
 /// (RFC 8707 §2.2: one audience per token, so no token carries audiences it doesn't need).
 pub fn select_resource(params: &Params, granted: &[String]) -> Result<Option<String>, TokenError> {
-    let mut requested = params.all("resource");
+    let mut requested = params.all("resource").map_err(TokenError::invalid_request)?;
     requested.extend(params.single("audience").map_err(TokenError::invalid_request)?);
     match requested.as_slice() {
         [] => Ok(granted.first().cloned()),
@@ -137,7 +137,7 @@ pub struct Minted {
 pub async fn mint_user_tokens(state: &AppState, params: &Params, grant: &UserGrant<'_>) -> Result<Minted, TokenError> {
     let resource = select_resource(params, grant.resources)?;
     let api = match &resource {
-        Some(identifier) => Some(state.store.api(identifier).await?.ok_or_else(|| {
+        Some(identifier) => Some(state.registry.api(identifier).await?.ok_or_else(|| {
             TokenError::new("invalid_target", format!("{identifier:?} is no longer a registered API"))
         })?),
         None => None,

@@ -8,7 +8,7 @@ use askama::Template;
 
 use super::form::{self, Done, Fields};
 use super::{Admin, AdminError, Chrome, require_admin, require_admin_form, when};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::registry::client::{
     AuthMethod, Client, ClientSpec, ClientType, DEFAULT_REFRESH_TOKEN_IDLE_TTL, DEFAULT_REFRESH_TOKEN_TTL, GrantType,
 };

@@ -10,8 +10,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
 use super::{AdminError, Chrome, require_admin, require_admin_form, when};
-use crate::app::AppState;
-use crate::store::now;
+use crate::state::AppState;
+use crate::clock::now;
 use crate::tokens::claims::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -110,6 +110,20 @@ async fn examine(state: &AppState, raw: &str) -> Result<Result<Report, String>, 
             None => "no exp claim".to_owned(),
         },
     ));
+    // A token used before its nbf (or claiming to be issued in the future) is refused by
+    // every verifier, beyond the configured clock leeway.
+    let leeway = state.config.clock_leeway;
+    let early = ["nbf", "iat"]
+        .into_iter()
+        .find_map(|name| Some((name, claims.get(name)?.as_i64()?)).filter(|(_, t)| t - leeway > now()));
+    checks.push(Check::new(
+        "Not before",
+        early.is_none(),
+        match early {
+            Some((name, t)) => format!("{name} is {} ({}): not valid yet", when(t), relative(t - now())),
+            None => "valid now (no nbf or iat in the future)".to_owned(),
+        },
+    ));
     // RFC 9068 §4: "at+jwt" or "application/at+jwt", compared case-insensitively.
     let is_access_token = typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || typ.eq_ignore_ascii_case("application/at+jwt");
     let (kind, summary, revoked) = if is_access_token {
@@ -128,6 +142,7 @@ async fn examine(state: &AppState, raw: &str) -> Result<Result<Report, String>, 
         _ if !signed || !ours => "invalid",
         _ if revoked => "revoked",
         _ if expired => "expired",
+        _ if early.is_some() => "not-yet-valid",
         _ => "valid",
     };
     let times = ["iat", "nbf", "auth_time", "exp"]

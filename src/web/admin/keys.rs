@@ -9,7 +9,7 @@ use askama::Template;
 
 use super::form::{self, Done};
 use super::{AdminError, Chrome, require_admin, require_admin_form, when};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::tokens::keys::{KeyError, SigningAlg};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

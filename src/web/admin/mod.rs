@@ -18,7 +18,7 @@ use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::registry::user::User;
 use crate::store::StoreError;
 use crate::store::sessions::Session;
