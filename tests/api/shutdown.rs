@@ -152,8 +152,6 @@ async fn sigterm_turns_readyz_503_at_once_serves_every_request_during_the_drain_
     }
     let log = log.lock().expect("log").clone();
 
-    assert_eq!(readyz.last(), Some(&Ok(503)), "/readyz right after SIGTERM, in order: {readyz:?}\n{}", server.log());
-
     // Every request sent before the signal, or during the drain (less a margin for the
     // request in flight when it ends), got its 200.
     let must_succeed = signalled + DRAIN - Duration::from_millis(500);
@@ -171,6 +169,15 @@ async fn sigterm_turns_readyz_503_at_once_serves_every_request_during_the_drain_
             format!("sent at {at:+} ms: {result:?}")
         })
         .collect();
+    assert_eq!(
+        readyz.last(),
+        Some(&Ok(503)),
+        "/readyz right after SIGTERM, in order: {readyz:?} ({} of {} requests sent before the signal or during \
+         the drain were not served)\n{}",
+        lost.len(),
+        before + during,
+        server.log()
+    );
     assert!(before > 0 && during > 0, "the stream ran: {before} requests before the signal, {during} during the drain");
     assert!(
         lost.is_empty(),
