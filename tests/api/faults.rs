@@ -53,6 +53,9 @@ fn assert_json_unavailable(reply: &Reply, took: Duration, what: &str) {
     assert!(reply.header("retry-after").is_some_and(|v| !v.is_empty()), "{what}: no Retry-After");
 }
 
+/// A JSON endpoint asked during a fault: what, path, who asks, and the form.
+type JsonCase<'a> = (&'a str, &'a str, &'a Creds, Vec<(&'a str, &'a str)>);
+
 /// What an outage test arranges before the fault: a signed-in user with a refresh token,
 /// and a machine client with a token of its own.
 struct Arranged {
@@ -81,7 +84,7 @@ async fn assert_unavailable_everywhere(server: &TestServer, a: &Arranged, fault:
     let (reply, took) = within(deadline(), &format!("{fault}: userinfo"), userinfo(server, a.s.access_token())).await;
     assert_json_unavailable(&reply, took, &format!("{fault}: /userinfo"));
 
-    let cases: [(&str, &str, &Creds, Vec<(&str, &str)>); 3] = [
+    let cases: [JsonCase; 3] = [
         (
             "/token client_credentials",
             "/token",
