@@ -214,3 +214,87 @@ macro_rules! both_backends {
         }
     )* };
 }
+
+impl TestDb {
+    /// A database someone else owns (a private cluster, a shared file): nothing is removed
+    /// when dropped.
+    pub fn at_url(url: impl Into<String>) -> TestDb {
+        TestDb { url: url.into(), sqlite_dir: None, pg_name: None }
+    }
+}
+
+/// A port free at the time of asking (for processes that bind it themselves).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind a random port").local_addr().expect("local addr").port()
+}
+
+/// Awaits `future`, failing the test (instead of hanging it) when it takes longer than
+/// `limit`. Returns the output and how long it took.
+pub async fn within<T>(limit: Duration, what: &str, future: impl std::future::Future<Output = T>) -> (T, Duration) {
+    let started = std::time::Instant::now();
+    match tokio::time::timeout(limit, future).await {
+        Ok(output) => (output, started.elapsed()),
+        Err(_) => panic!("{what}: no answer within {limit:?} (a hang)"),
+    }
+}
+
+/// Polls `GET url` until it answers `status`, for at most `limit`; returns whether it did.
+pub async fn wait_for_status(http: &reqwest::Client, url: &str, status: u16, limit: Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        let probe = tokio::time::timeout(Duration::from_secs(2), http.get(url).send()).await;
+        if let Ok(Ok(response)) = probe
+            && response.status().as_u16() == status
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// A signed-in user with a refresh token: `alice`, the appointments API (whose
+/// introspection client is `api-introspector`) and the confidential `web` client allowed
+/// the refresh grant; `tokens` is the code exchange's response.
+pub struct SignedIn {
+    pub fx: crate::flow::Fixture,
+    pub web: crate::token_lifecycle::Creds,
+    pub introspector: crate::token_lifecycle::Creds,
+    pub tokens: serde_json::Value,
+}
+
+impl SignedIn {
+    pub fn access_token(&self) -> &str {
+        crate::token_lifecycle::member(&self.tokens, "access_token")
+    }
+
+    pub fn refresh_token(&self) -> &str {
+        crate::token_lifecycle::member(&self.tokens, "refresh_token")
+    }
+}
+
+/// Registers what [`SignedIn`] describes and signs alice in with `offline_access`.
+pub async fn signed_in_with_refresh(server: &TestServer) -> SignedIn {
+    use crate::flow;
+    use crate::token_lifecycle::{Creds, INTROSPECTOR, machine_client, sign_in};
+    let introspector = machine_client(server, INTROSPECTOR, "openid", |_| {}).await;
+    let fx = flow::fixture_with(server, |c| {
+        c.grant_types = vec!["authorization_code".into(), "refresh_token".into()];
+        c.scope = Some("openid profile email offline_access read:appointments".into());
+    })
+    .await;
+    let mut api = server.store.api(flow::API).await.expect("store").expect("the fixture's API");
+    api.introspection_client_id = Some(INTROSPECTOR.into());
+    assert!(server.store.update_api(&api).await.expect("API updated"));
+    let web = Creds::from(&fx);
+    let browser = flow::Browser::new(server);
+    let tokens = sign_in(
+        server,
+        &browser,
+        &fx,
+        &[("scope", "openid profile offline_access read:appointments"), ("resource", flow::API)],
+    )
+    .await;
+    assert!(tokens["refresh_token"].is_string(), "a refresh token: {tokens}");
+    SignedIn { fx, web, introspector, tokens }
+}
