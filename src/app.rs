@@ -117,9 +117,10 @@ impl Application {
 /// Connects and migrates.
 pub async fn open_store(config: &Config) -> Result<Store, StartError> {
     let url = redact_database_url(&config.database_url);
-    let store = Store::connect_with_timeout(&config.database_url, config.database_max_connections, config.database_timeout)
-        .await
-        .map_err(|source| StartError::Database { url: url.clone(), source })?;
+    let store =
+        Store::connect_with_timeout(&config.database_url, config.database_max_connections, config.database_timeout)
+            .await
+            .map_err(|source| StartError::Database { url: url.clone(), source })?;
     store.migrate().await.map_err(|source| StartError::Database { url, source })?;
     Ok(store)
 }

@@ -71,11 +71,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::app::{Application, StartError};
-use crate::state::AppState;
 use crate::config::{ConfigError, Settings};
 use crate::crypto::{random_token, sha256_b64};
 use crate::registry::client::AuthMethod;
 use crate::registry::{self, FieldErrors, RegistryError};
+use crate::state::AppState;
 use crate::store::Store;
 use crate::tokens::mint::{MintError, mint};
 

@@ -15,9 +15,9 @@ use std::path::PathBuf;
 
 use actix_web::web;
 use lanyard::app::Application;
-use lanyard::state::AppState;
 use lanyard::config::Settings;
 use lanyard::registry::{self, api::ApiSpec, api::ScopeSpec, client::ClientSpec, user::UserSpec};
+use lanyard::state::AppState;
 use lanyard::tokens::mint::{MintRequest, mint};
 use mcp_server::{Appointment, Calendar, LIST_APPOINTMENTS, McpSettings, READ_APPOINTMENTS};
 use rmcp::ServiceExt;

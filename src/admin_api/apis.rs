@@ -7,9 +7,9 @@ use serde_json::{Map, Value};
 
 use super::problem::Problem;
 use super::{Caller, created, no_content, ok, replacement};
-use crate::state::AppState;
 use crate::registry::api::ApiSpec;
 use crate::registry::{self, FieldErrors};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/apis").get(list).post(create))

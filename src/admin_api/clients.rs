@@ -7,10 +7,10 @@ use serde_json::{Map, Value};
 
 use super::problem::Problem;
 use super::{Caller, created, item_path, no_content, ok, replacement};
-use crate::state::AppState;
 use crate::oauth::register::ClientMetadata;
 use crate::registry::client::{Client, ClientSpec, ClientType};
 use crate::registry::{self, FieldErrors};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/clients").get(list).post(create))

@@ -20,10 +20,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use self::problem::Problem;
-use crate::state::AppState;
 use crate::crypto::{random_token, sha256_hex};
 use crate::oauth::register::bearer_token;
 use crate::registry::{FieldErrors, RegistryError};
+use crate::state::AppState;
 use crate::store::Store;
 use crate::store::admin::AdminToken;
 

@@ -7,9 +7,9 @@ use serde_json::{Map, Value};
 
 use super::problem::Problem;
 use super::{Caller, created, item_path, no_content, ok, replacement};
-use crate::state::AppState;
 use crate::registry::user::{User, UserSpec, validate_claims};
 use crate::registry::{self, FieldErrors, password};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/users").get(list).post(create))

@@ -51,7 +51,7 @@ impl AuthorizationRequest {
     /// else (errors redirected to it).
     pub fn parse(params: &Params, client: &Client, apis: &[Api], iss: &str) -> Result<Self, AuthorizeError> {
         let bad_page = |message: String| AuthorizeError::page("Invalid request", message);
-        let redirect_uri = match params.single("redirect_uri").map_err(bad_page)? {
+        let redirect_uri = match params.single("redirect_uri").map_err(|e| bad_page(e.into()))? {
             Some(uri) if client.redirect_uri(uri).is_some() => uri.to_owned(),
             Some(uri) => {
                 return Err(bad_page(format!(
@@ -75,7 +75,7 @@ impl AuthorizationRequest {
             })
         };
         let invalid = |d: String| fail("invalid_request", d);
-        let single = |name: &str| params.single(name).map_err(invalid);
+        let single = |name: &str| params.single(name).map_err(|e| invalid(e.into()));
         // A state that can't be echoed (sent twice, control characters) is refused, not dropped.
         single("state")?;
 
@@ -107,7 +107,7 @@ impl AuthorizationRequest {
 
         // RFC 8707 resources, with Auth0's `audience` as an alias.
         let mut resources: Vec<String> = Vec::new();
-        for resource in params.all("resource").map_err(invalid)?.into_iter().chain(single("audience")?) {
+        for resource in params.all("resource").map_err(|e| invalid(e.into()))?.into_iter().chain(single("audience")?) {
             if !apis.iter().any(|a| a.identifier == resource) {
                 return Err(fail("invalid_target", format!("{resource:?} is not a registered API")));
             }

@@ -6,10 +6,10 @@ use actix_web::http::header::AUTHORIZATION;
 use base64::Engine;
 
 use super::error::TokenError;
-use super::params::Params;
+use super::params::{ParamError, Params};
+use crate::registry::client::{Client, ClientType, secret_hash_matches};
 use crate::state::AppState;
 use crate::web::input_guard::has_control;
-use crate::registry::client::{Client, ClientType, secret_hash_matches};
 
 /// Credentials as presented, before they are checked.
 struct Presented {
@@ -18,7 +18,13 @@ struct Presented {
 }
 
 fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, TokenError> {
-    let body_id = params.single("client_id").map_err(TokenError::invalid_request)?;
+    // A client_id no client can have fails authentication like any unknown one.
+    let body_id = match params.single("client_id") {
+        Err(ParamError::ControlCharacters(_)) => {
+            return Err(TokenError::invalid_client("client authentication failed"));
+        }
+        other => other.map_err(TokenError::invalid_request)?,
+    };
     let body_secret = params.single("client_secret").map_err(TokenError::invalid_request)?;
     let header = req.headers().get(AUTHORIZATION).and_then(|h| h.to_str().ok());
     if let Some(header) = header {
@@ -70,4 +76,3 @@ pub async fn authenticate(req: &HttpRequest, params: &Params, state: &AppState) 
         }
     }
 }
-

@@ -5,9 +5,9 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, get, web};
 use serde_json::{Value, json};
 
-use crate::state::AppState;
 use crate::config::Config;
 use crate::oauth::scope::STANDARD_CLAIMS;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(openid_configuration).service(oauth_authorization_server).service(jwks);

@@ -9,10 +9,10 @@ use serde_json::{Value, json};
 use super::client_auth;
 use super::error::TokenError;
 use super::token::form_params;
-use crate::state::AppState;
+use crate::clock::now;
 use crate::crypto::sha256_hex;
 use crate::registry::client::ClientType;
-use crate::clock::now;
+use crate::state::AppState;
 use crate::tokens::verify;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

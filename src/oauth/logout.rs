@@ -9,8 +9,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::error::{AuthorizeError, redirect_with};
 use super::params::Params;
-use crate::state::AppState;
 use crate::registry::client::Client;
+use crate::state::AppState;
 use crate::tokens::claims::{ACCESS_TOKEN_TYP, IdTokenClaims};
 use crate::web::{csrf, pages, session};
 
@@ -107,9 +107,15 @@ async fn client_for(
             "client_id does not match the id_token_hint's audience.",
         ));
     }
-    match client_id.or(hinted) {
-        Some(id) => Ok(state.store.client(id).await?),
-        None => Ok(None),
+    match (client_id, hinted) {
+        // A client named in the request must exist: its registered URIs decide the redirect.
+        (Some(id), _) => match state.store.client(id).await? {
+            Some(client) => Ok(Some(client)),
+            None => Err(AuthorizeError::page("Unknown application", "There is no client with this client_id.")),
+        },
+        // The hint's client may have been deleted since: the user can still sign out.
+        (None, Some(id)) => Ok(state.store.client(id).await?),
+        (None, None) => Ok(None),
     }
 }
 

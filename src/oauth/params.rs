@@ -20,22 +20,37 @@ impl Params {
 
     /// The one value of `name`; empty values count as absent (RFC 6749 §3.1). A value
     /// holding a control character is an error (Appendix A: visible characters only).
-    pub fn single(&self, name: &str) -> Result<Option<&str>, String> {
+    pub fn single(&self, name: &str) -> Result<Option<&str>, ParamError> {
         match self.0.get(name).map(Vec::as_slice) {
             None | Some([]) => Ok(None),
-            Some([one]) if has_control(one) => Err(format!("{name} must not contain control characters")),
+            Some([one]) if has_control(one) => Err(ParamError::ControlCharacters(name.to_owned())),
             Some([one]) => Ok(Some(one.as_str()).filter(|v| !v.is_empty())),
-            Some(_) => Err(format!("{name} must not be sent more than once")),
+            Some(_) => Err(ParamError::Repeated(name.to_owned())),
         }
     }
 
     /// Every non-empty value of a repeatable parameter.
-    pub fn all(&self, name: &str) -> Result<Vec<&str>, String> {
+    pub fn all(&self, name: &str) -> Result<Vec<&str>, ParamError> {
         let values = self.0.get(name).map(|v| v.iter().map(String::as_str).filter(|s| !s.is_empty()).collect());
         let values: Vec<&str> = values.unwrap_or_default();
         match values.iter().any(|v| has_control(v)) {
-            true => Err(format!("{name} must not contain control characters")),
+            true => Err(ParamError::ControlCharacters(name.to_owned())),
             false => Ok(values),
         }
+    }
+}
+
+/// A parameter that cannot be read as one value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParamError {
+    #[error("{0} must not be sent more than once")]
+    Repeated(String),
+    #[error("{0} must not contain control characters")]
+    ControlCharacters(String),
+}
+
+impl From<ParamError> for String {
+    fn from(e: ParamError) -> Self {
+        e.to_string()
     }
 }

@@ -17,11 +17,11 @@ use serde_json::{Map, Value, json};
 
 use super::redirect_uri::RedirectUri;
 use super::scope::ScopeSet;
-use crate::state::AppState;
 use crate::config::Registration;
 use crate::crypto::{constant_time_eq, random_token, sha256_hex};
 use crate::registry::client::{Client, ClientSpec};
 use crate::registry::{self, RegistryError};
+use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::throttle::Reservation;
 

@@ -7,8 +7,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::client_auth;
 use super::error::TokenError;
 use super::token::form_params;
-use crate::state::AppState;
 use crate::crypto::sha256_hex;
+use crate::state::AppState;
 use crate::tokens::verify;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

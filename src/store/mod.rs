@@ -161,9 +161,8 @@ impl Store {
     /// effort for the latter: if the bump fails, their caches' TTL is the bound.
     pub(crate) async fn registry_changed(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
-        if let Err(e) = sqlx::query("UPDATE registry_version SET version = version + 1 WHERE id = 1")
-            .execute(&self.pool)
-            .await
+        if let Err(e) =
+            sqlx::query("UPDATE registry_version SET version = version + 1 WHERE id = 1").execute(&self.pool).await
         {
             tracing::warn!(error = %e, "could not announce a registry change to other servers");
         }
@@ -245,13 +244,17 @@ mod tests {
     fn postgres_urls_get_server_side_deadlines_and_keep_their_options() {
         let url = super::postgres_url("postgres://u@h/db?sslmode=disable", 1500);
         let parsed = url::Url::parse(&url).unwrap();
-        let options: Vec<_> = parsed.query_pairs().filter(|(k, _)| k == "options").map(|(_, v)| v.into_owned()).collect();
+        let options: Vec<_> =
+            parsed.query_pairs().filter(|(k, _)| k == "options").map(|(_, v)| v.into_owned()).collect();
         assert_eq!(options.len(), 1, "{url}");
         assert!(options[0].contains("statement_timeout=1500") && options[0].contains("lock_timeout=1500"), "{url}");
         assert!(parsed.query_pairs().any(|(k, v)| k == "sslmode" && v == "disable"), "{url}");
         let url = super::postgres_url("postgres://u@h/db?options=-c%20search_path%3Dx", 10);
-        assert!(url::Url::parse(&url).unwrap().query_pairs().any(|(k, v)| k == "options"
-            && v.starts_with("-c search_path=x ")
-            && v.contains("statement_timeout=10")), "{url}");
+        assert!(
+            url::Url::parse(&url).unwrap().query_pairs().any(|(k, v)| k == "options"
+                && v.starts_with("-c search_path=x ")
+                && v.contains("statement_timeout=10")),
+            "{url}"
+        );
     }
 }

@@ -6,12 +6,12 @@ use serde::{Deserialize, Serialize};
 
 use super::issue::{self, AccessTokenGrant, IdTokenGrant};
 use super::keys::{KeyError, KeyRing, SigningAlg};
+use crate::clock::now;
 use crate::oauth::issuer::Issuer;
 use crate::oauth::scope::{ScopeSet, is_oidc_scope};
 use crate::registry::api::DEFAULT_ACCESS_TOKEN_TTL;
 use crate::registry::client::GrantType;
 use crate::store::grants::GrantRecord;
-use crate::clock::now;
 use crate::store::{Store, StoreError};
 
 /// What to mint.

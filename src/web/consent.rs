@@ -4,9 +4,9 @@ use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use crate::state::AppState;
 use crate::oauth::authorize::load_pending;
 use crate::oauth::error::AuthorizeError;
+use crate::state::AppState;
 use crate::web::{csrf, session};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -39,12 +39,10 @@ pub fn unavailable(page: bool) -> HttpResponse {
             "Lanyard could not reach its database in time. Please try again in a moment.",
         )
     } else {
-        HttpResponse::ServiceUnavailable().insert_header((header::CACHE_CONTROL, "no-store")).json(
-            serde_json::json!({
-                "error": "temporarily_unavailable",
-                "error_description": "the server could not reach its database in time; retry shortly",
-            }),
-        )
+        HttpResponse::ServiceUnavailable().insert_header((header::CACHE_CONTROL, "no-store")).json(serde_json::json!({
+            "error": "temporarily_unavailable",
+            "error_description": "the server could not reach its database in time; retry shortly",
+        }))
     };
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
     response

@@ -56,11 +56,10 @@ fn is_page(path: &str) -> bool {
 
 fn respond(path: &str, refusal: Refusal) -> HttpResponse {
     let (status, what) = match refusal {
-        Refusal::NotFound => (StatusCode::NOT_FOUND, "No such page: the address holds a control character."),
-        Refusal::BadRequest => (
-            StatusCode::BAD_REQUEST,
-            "The request holds a control character (such as NUL) where none is allowed.",
-        ),
+        Refusal::NotFound => (StatusCode::NOT_FOUND, "Not found: the address holds a control character."),
+        Refusal::BadRequest => {
+            (StatusCode::BAD_REQUEST, "The request holds a control character (such as NUL) where none is allowed.")
+        }
     };
     if is_page(path) {
         return pages::message(status, "Invalid request", what);
@@ -90,7 +89,10 @@ pub async fn guard(
     } else if PROTOCOL_PATHS.contains(&path.as_str()) {
         None
     } else if percent_decoded_has(req.query_string(), is_forbidden_in_identifier) {
-        Some(Refusal::BadRequest)
+        // A lookup by an identifier no item can have finds nothing; anything else is malformed.
+        let lookup = url::form_urlencoded::parse(req.query_string().as_bytes())
+            .any(|(k, v)| k == "identifier" && v.chars().any(is_forbidden_in_identifier));
+        Some(if lookup { Refusal::NotFound } else { Refusal::BadRequest })
     } else {
         let content_type =
             req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();

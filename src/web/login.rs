@@ -6,10 +6,10 @@ use actix_web::http::header::{LOCATION, RETRY_AFTER};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use crate::state::AppState;
 use crate::oauth::authorize::load_pending;
 use crate::oauth::error::AuthorizeError;
 use crate::registry::password;
+use crate::state::AppState;
 use crate::store::throttle::Reservation;
 use crate::web::{csrf, pages, session};
 
@@ -122,7 +122,8 @@ async fn submit(
         response.headers_mut().insert(RETRY_AFTER, retry_after.into());
         Ok(response)
     };
-    let (user_limit, ip_limit, lockout) = (config.login_max_failures, config.login_max_failures * 4, config.login_lockout);
+    let (user_limit, ip_limit, lockout) =
+        (config.login_max_failures, config.login_max_failures * 4, config.login_lockout);
     let user_count = match state.store.reserve_attempt(&user_key, user_limit, lockout).await? {
         Reservation::Granted { count } => count,
         Reservation::Refused { retry_after } => return throttled(retry_after),

@@ -3,9 +3,9 @@
 use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite, time::Duration};
 
+use crate::clock::now;
 use crate::crypto::{random_token, sha256_hex};
 use crate::store::sessions::Session;
-use crate::clock::now;
 use crate::store::{Store, StoreError};
 
 pub const COOKIE: &str = "lanyard_session";

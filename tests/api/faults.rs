@@ -240,5 +240,8 @@ async fn a_locked_token_table_gets_a_503_within_the_deadline_and_the_refresh_tok
     let fresh = userinfo(&server, member(&after.body, "access_token")).await;
     assert_eq!(fresh.status, 200, "the family was not revoked: {}", fresh.text);
 
-    assert_eq!(readyz, 503, "/readyz while the database did not answer in time (after {readyz_took:?})");
+    // A lock on one table leaves the database answering, so readiness may stay 200 (the
+    // frozen and stopped databases above turn it 503); what matters here is that it
+    // answered within its own deadline (`within` above) instead of queueing behind the lock.
+    assert!(matches!(readyz, 200 | 503), "/readyz answered {readyz} after {readyz_took:?}");
 }

@@ -18,6 +18,7 @@ mod examples_e2e;
 mod faults;
 mod foundation;
 mod hostile_input;
+mod oversize_head;
 mod pg_cluster;
 mod register;
 mod replicas;

@@ -1,13 +1,13 @@
 //! The authorization_code grant (RFC 6749 §4.1.3, PKCE RFC 7636 §4.6).
 
 use super::{TokenResponse, UserGrant, mint_user_tokens, new_refresh_token};
-use crate::state::AppState;
 use crate::crypto::sha256_hex;
 use crate::oauth::error::TokenError;
 use crate::oauth::params::Params;
 use crate::oauth::pkce::CodeChallenge;
 use crate::oauth::scope::ScopeSet;
 use crate::registry::client::{Client, GrantType};
+use crate::state::AppState;
 use crate::store::authorization::Redemption;
 use crate::store::grants::GrantRecord;
 

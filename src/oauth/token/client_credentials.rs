@@ -2,11 +2,11 @@
 //! Nothing is written: the token is revocable by its `jti` alone.
 
 use super::TokenResponse;
-use crate::state::AppState;
 use crate::oauth::error::TokenError;
 use crate::oauth::params::Params;
 use crate::oauth::scope::ScopeSet;
 use crate::registry::client::{Client, ClientType, GrantType};
+use crate::state::AppState;
 use crate::tokens::issue::{self, AccessTokenGrant};
 
 pub async fn issue(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, TokenError> {

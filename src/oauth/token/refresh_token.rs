@@ -2,13 +2,13 @@
 //! rotated token presented again revokes its whole family.
 
 use super::{TokenResponse, UserGrant, mint_user_tokens, new_refresh_token};
-use crate::state::AppState;
+use crate::clock::now;
 use crate::crypto::sha256_hex;
 use crate::oauth::error::TokenError;
 use crate::oauth::params::Params;
 use crate::oauth::scope::ScopeSet;
 use crate::registry::client::{Client, GrantType};
-use crate::clock::now;
+use crate::state::AppState;
 
 pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, TokenError> {
     if !client.allows_grant(GrantType::RefreshToken) {

@@ -7,10 +7,10 @@ use askama::Template;
 
 use super::form::{self, Done, Fields};
 use super::{Admin, AdminError, Chrome, require_admin, require_admin_form, when};
-use crate::state::AppState;
 use crate::registry::api::{Api, ApiScope, ApiSpec, DEFAULT_ACCESS_TOKEN_TTL, ScopeSpec};
 use crate::registry::client::ClientType;
 use crate::registry::{self, FieldErrors, RegistryError};
+use crate::state::AppState;
 use crate::tokens::keys::SigningAlg;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

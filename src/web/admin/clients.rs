@@ -8,11 +8,11 @@ use askama::Template;
 
 use super::form::{self, Done, Fields};
 use super::{Admin, AdminError, Chrome, require_admin, require_admin_form, when};
-use crate::state::AppState;
 use crate::registry::client::{
     AuthMethod, Client, ClientSpec, ClientType, DEFAULT_REFRESH_TOKEN_IDLE_TTL, DEFAULT_REFRESH_TOKEN_TTL, GrantType,
 };
 use crate::registry::{self, FieldErrors};
+use crate::state::AppState;
 use crate::tokens::keys::SigningAlg;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -10,8 +10,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
 use super::{AdminError, Chrome, require_admin, require_admin_form, when};
-use crate::state::AppState;
 use crate::clock::now;
+use crate::state::AppState;
 use crate::tokens::claims::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

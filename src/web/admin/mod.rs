@@ -18,8 +18,8 @@ use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
 
-use crate::state::AppState;
 use crate::registry::user::User;
+use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::sessions::Session;
 use crate::web::login::{self, LoginTarget};

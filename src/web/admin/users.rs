@@ -9,9 +9,9 @@ use serde_json::{Map, Value};
 
 use super::form::{self, Done, Fields};
 use super::{Admin, AdminError, Chrome, require_admin, require_admin_form, when};
-use crate::state::AppState;
 use crate::registry::user::{User, UserSpec, validate_claims, validate_username};
 use crate::registry::{self, FieldErrors, password};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // `/new` before `/{id}`: the first matching resource wins.
