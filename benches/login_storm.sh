@@ -46,14 +46,13 @@ wrk.method = "POST"
 wrk.body = "csrf_token=$TOKEN&username=alice&password=wrong-password"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Cookie"] = "lanyard_csrf=$TOKEN"
-local counts = {}
-function response(status, headers, body) counts[status] = (counts[status] or 0) + 1 end
-function done(summary, latency, requests) end
 LUA
 cat >>"$WORK/storm.lua" <<'LUA'
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
+-- A global per thread (wrk gives each thread its own Lua state), read back in done().
 function init(args) counts = {} end
+function response(status, headers, body) counts[status] = (counts[status] or 0) + 1 end
 function done(summary, latency, requests)
   local total = {}
   for _, t in ipairs(threads) do
