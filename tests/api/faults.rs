@@ -51,6 +51,8 @@ fn assert_json_unavailable(reply: &Reply, took: Duration, what: &str) {
     assert_eq!(reply.error(), "temporarily_unavailable", "{what}: {}", reply.text);
     assert!(reply.header("content-type").unwrap_or("").starts_with("application/json"), "{what}");
     assert!(reply.header("retry-after").is_some_and(|v| !v.is_empty()), "{what}: no Retry-After");
+    // A figure for whoever runs with --nocapture (never a timed assertion beyond `within`).
+    eprintln!("{what}: 503 after {took:?}");
 }
 
 /// A JSON endpoint asked during a fault: what, path, who asks, and the form.
@@ -110,10 +112,12 @@ async fn assert_unavailable_everywhere(server: &TestServer, a: &Arranged, fault:
     assert!(reply.header("location").is_none(), "{what}: a page, not a redirect");
     assert!(reply.header("content-type").unwrap_or("").starts_with("text/html"), "{what}: the HTML error page");
     assert!(reply.header("retry-after").is_some_and(|v| !v.is_empty()), "{what}: no Retry-After");
+    eprintln!("{what}: 503 page after {took:?}");
 
     let what = format!("{fault}: /readyz");
     let (response, took) = within(readyz_deadline(), &what, server.http.get(server.url("/readyz")).send()).await;
     assert_eq!(response.expect("sent").status().as_u16(), 503, "{what} (after {took:?})");
+    eprintln!("{what}: 503 after {took:?}");
 
     let what = format!("{fault}: /healthz");
     let (response, _) = within(Duration::from_secs(5), &what, server.http.get(server.url("/healthz")).send()).await;
