@@ -111,4 +111,5 @@ async fn an_api_added_with_the_cli_is_usable_on_a_running_server_within_a_second
         last.text
     );
     assert_eq!(flow::decode_jwt(last.str("access_token")).1["aud"], ORDERS);
+    eprintln!("an API added with the CLI was usable after {:?}", added.elapsed());
 }

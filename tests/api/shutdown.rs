@@ -169,6 +169,10 @@ async fn sigterm_turns_readyz_503_at_once_serves_every_request_during_the_drain_
             format!("sent at {at:+} ms: {result:?}")
         })
         .collect();
+    eprintln!(
+        "SIGTERM: {before} requests sent before the signal, {during} during the drain, {} not served",
+        lost.len()
+    );
     assert_eq!(
         readyz.last(),
         Some(&Ok(503)),
