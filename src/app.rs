@@ -104,6 +104,7 @@ impl Application {
         for task in background {
             task.abort();
         }
+        crate::registry::cache::leave(&state.store, &state.replica_id).await;
         state.store.close().await;
         result
     }
@@ -190,7 +191,7 @@ async fn watch_registry(state: web::Data<AppState>) {
             tracing::warn!(error = %e, "could not reload signing keys after a change");
         }
     };
-    crate::registry::cache::watch(state.store.clone(), reload).await;
+    crate::registry::cache::watch(state.store.clone(), state.replica_id.clone(), reload).await;
 }
 
 /// Waits for SIGTERM or SIGINT, drains, then stops the server gracefully.

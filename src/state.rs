@@ -24,6 +24,8 @@ pub struct AppState {
     pub metadata: web::Bytes,
     /// Client ID Metadata Documents, fetched and cached.
     pub client_documents: MetadataResolver,
+    /// This server's id among the servers on the database (`replicas`).
+    pub replica_id: String,
     /// Set on SIGTERM: `/readyz` answers 503 while requests are still served.
     draining: AtomicBool,
 }
@@ -47,6 +49,7 @@ impl AppState {
             keys,
             metadata,
             client_documents,
+            replica_id: uuid::Uuid::new_v4().to_string(),
             draining: AtomicBool::new(false),
         }
     }

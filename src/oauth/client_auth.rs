@@ -7,7 +7,7 @@ use base64::Engine;
 
 use super::error::TokenError;
 use super::params::{ParamError, Params};
-use crate::registry::client::{Client, ClientType, secret_hash_matches};
+use crate::registry::client::{Client, ClientType};
 use crate::state::AppState;
 use crate::web::input_guard::has_control;
 
@@ -56,20 +56,17 @@ fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, TokenError
     Ok(Presented { client_id: client_id.to_owned(), secret: body_secret.map(str::to_owned) })
 }
 
-/// Authenticates the calling client (a client known by its metadata document is public and
-/// authenticates with `none`). The client comes from the cache; a confidential client's
-/// secret is checked against the database itself (one small read), so that a rotated
-/// secret or a deleted client stops working at once on every server.
+/// Authenticates the calling client with one database round trip at most, none for a
+/// cached client (a client known by its metadata document is public and authenticates with
+/// `none`). The cache is safe for this: a rotated secret or a deleted client is written
+/// with `Reach::AtOnce`, which returns only when every server has dropped its copy.
 pub async fn authenticate(req: &HttpRequest, params: &Params, state: &AppState) -> Result<Client, TokenError> {
     let presented = presented(req, params)?;
     let failed = || TokenError::invalid_client("client authentication failed");
     let client = state.find_client(&presented.client_id).await?.ok_or_else(failed)?;
     match (client.client_type, presented.secret.as_deref()) {
-        (ClientType::Confidential, Some(secret)) => {
-            let stored = state.store.client_secret_hash(&client.client_id).await?.flatten();
-            if secret_hash_matches(stored.as_deref(), secret) { Ok(client) } else { Err(failed()) }
-        }
-        (ClientType::Confidential, None) => Err(failed()),
+        (ClientType::Confidential, Some(secret)) if client.secret_matches(secret) => Ok(client),
+        (ClientType::Confidential, _) => Err(failed()),
         (ClientType::Public, None) => Ok(client),
         (ClientType::Public, Some(_)) => {
             Err(TokenError::invalid_client("this is a public client: it has no secret to present"))

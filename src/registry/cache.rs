@@ -5,8 +5,8 @@
 //! (a write by this process moves it at once; a write by another process, through the
 //! shared registry version polled by [`watch`], within a fraction of a second) and for at
 //! most [`TTL`], a backstop should an announcement be lost. What must hold at once on
-//! every server (a rotated secret, a deleted client) is not decided from this cache: client
-//! authentication re-reads the secret (`oauth::client_auth`).
+//! every server (a rotated secret, a deleted client, a key retired) is written with
+//! `Reach::AtOnce`: the write returns only when every live server has applied it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -18,8 +18,9 @@ use crate::store::{Result, Store};
 
 /// The longest an entry is trusted, whatever the generation says.
 pub const TTL: Duration = Duration::from_secs(5);
-/// How often each server reads the shared registry version.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// How often each server reads the shared registry version (and so the longest a
+/// security-relevant write waits for it).
+pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// Beyond this many cached clients the cache is emptied (a bound, not an LRU).
 const MAX_CLIENTS: usize = 10_000;
 
@@ -84,28 +85,53 @@ impl RegistryCache {
     }
 }
 
+/// How often a server says it is alive when nothing changes.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+
 /// Polls the shared registry version every [`POLL_INTERVAL`]; when another process (a
-/// replica, the CLI) changed clients, APIs or keys, marks this process's caches stale and
-/// calls `on_change` (which reloads the signing keys). Runs until the task is dropped.
-pub async fn watch<F, Fut>(store: Store, on_change: F)
+/// replica, the CLI) changed clients, APIs or keys, marks this process's caches stale,
+/// calls `on_change` (which reloads the signing keys), and then records in `replicas`
+/// that this server has applied the change: a security-relevant write waits for that
+/// (`Store::registry_changed`), so it holds on every server once it is reported done.
+/// Runs until the task is dropped; [`leave`] removes the server's row.
+pub async fn watch<F, Fut>(store: Store, replica_id: String, on_change: F)
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
+    store.set_replica_id(&replica_id);
     let mut seen: Option<i64> = None;
+    let mut last_heartbeat: Option<Instant> = None;
     let mut tick = tokio::time::interval(POLL_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match store.registry_version().await {
-            Ok(version) if seen.is_some_and(|s| s != version) => {
-                seen = Some(version);
-                store.note_external_change();
-                on_change().await;
-            }
-            Ok(version) => seen = Some(version),
+        let version = match store.registry_version().await {
+            Ok(version) => version,
             // The database is away: readiness says so; the caches keep their TTL bound.
-            Err(e) => tracing::debug!(error = %e, "could not read the registry version"),
+            Err(e) => {
+                tracing::debug!(error = %e, "could not read the registry version");
+                continue;
+            }
+        };
+        let changed = seen.is_some_and(|s| s != version);
+        if changed {
+            store.note_external_change();
+            on_change().await;
         }
+        if changed || seen.is_none() || last_heartbeat.is_none_or(|at| at.elapsed() >= HEARTBEAT) {
+            match store.replica_heartbeat(&replica_id, version).await {
+                Ok(()) => last_heartbeat = Some(Instant::now()),
+                Err(e) => tracing::debug!(error = %e, "could not record this server's heartbeat"),
+            }
+        }
+        seen = Some(version);
+    }
+}
+
+/// Takes a stopping server out of `replicas`, so that no change waits for it.
+pub async fn leave(store: &Store, replica_id: &str) {
+    if let Err(e) = store.remove_replica(replica_id).await {
+        tracing::debug!(error = %e, "could not remove this server from the replicas");
     }
 }

@@ -119,16 +119,13 @@ impl Client {
 
     /// Checks a presented secret against the stored SHA-256, in constant time.
     pub fn secret_matches(&self, presented: &str) -> bool {
-        secret_hash_matches(self.secret_hash.as_deref(), presented)
+        match &self.secret_hash {
+            Some(stored) => {
+                crate::crypto::constant_time_eq(crate::crypto::sha256_hex(presented).as_bytes(), stored.as_bytes())
+            }
+            None => false,
+        }
     }
-}
-
-/// Checks a presented secret against a stored SHA-256 (none: no secret matches), in
-/// constant time.
-pub fn secret_hash_matches(stored: Option<&str>, presented: &str) -> bool {
-    stored.is_some_and(|stored| {
-        crate::crypto::constant_time_eq(crate::crypto::sha256_hex(presented).as_bytes(), stored.as_bytes())
-    })
 }
 
 /// A registration request, with RFC 7591 field names (plus Lanyard's `default_api`,

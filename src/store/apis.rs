@@ -27,7 +27,7 @@ impl Store {
         .map_err(|e| StoreError::on_unique(e, format!("API {:?}", api.identifier)))?;
         insert_scopes(&mut tx, api).await?;
         tx.commit().await?;
-        self.registry_changed().await;
+        self.registry_changed(super::Reach::Soon).await;
         Ok(())
     }
 
@@ -52,7 +52,7 @@ impl Store {
         sqlx::query("DELETE FROM api_scopes WHERE api_identifier = $1").bind(&api.identifier).execute(&mut *tx).await?;
         insert_scopes(&mut tx, api).await?;
         tx.commit().await?;
-        self.registry_changed().await;
+        self.registry_changed(super::Reach::Soon).await;
         Ok(true)
     }
 
@@ -133,7 +133,7 @@ impl Store {
             .await?;
         let done = sqlx::query("DELETE FROM apis WHERE identifier = $1").bind(identifier).execute(&mut *tx).await?;
         tx.commit().await?;
-        self.registry_changed().await;
+        self.registry_changed(super::Reach::Soon).await;
         Ok(done.rows_affected() == 1)
     }
 }

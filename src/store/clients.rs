@@ -86,7 +86,7 @@ impl Store {
             .execute(&self.pool)
             .await
             .map_err(|e| StoreError::on_unique(e, format!("client {:?}", c.client_id)))?;
-        self.registry_changed().await;
+        self.registry_changed(super::Reach::Soon).await;
         Ok(())
     }
 
@@ -115,7 +115,7 @@ impl Store {
         .bind(&c.client_id)
         .execute(&self.pool)
         .await?;
-        self.registry_changed().await;
+        self.registry_changed(super::Reach::AtOnce).await;
         Ok(done.rows_affected() == 1)
     }
 
@@ -123,17 +123,6 @@ impl Store {
     pub async fn client(&self, client_id: &str) -> Result<Option<Client>> {
         let sql = format!("SELECT {COLUMNS} FROM clients WHERE client_id = $1");
         sqlx::query(&sql).bind(client_id).fetch_optional(&self.pool).await?.as_ref().map(from_row).transpose()
-    }
-
-    /// The stored secret hash of a confidential client (`Some(None)` for a public client,
-    /// `None` when there is no such client): read fresh at every client authentication,
-    /// so that a rotated secret or a deleted client stops working at once on every server.
-    pub async fn client_secret_hash(&self, client_id: &str) -> Result<Option<Option<String>>> {
-        let row = sqlx::query("SELECT secret_hash FROM clients WHERE client_id = $1")
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| row.try_get::<Option<String>, _>("secret_hash")).transpose().map_err(Into::into)
     }
 
     pub async fn list_clients(&self) -> Result<Vec<Client>> {
@@ -154,7 +143,7 @@ impl Store {
         .bind(client_id)
         .execute(&self.pool)
         .await?;
-        self.registry_changed().await;
+        self.registry_changed(super::Reach::AtOnce).await;
         Ok(done.rows_affected() == 1)
     }
 
@@ -168,7 +157,7 @@ impl Store {
         }
         let done = sqlx::query("DELETE FROM clients WHERE client_id = $1").bind(client_id).execute(&mut *tx).await?;
         tx.commit().await?;
-        self.registry_changed().await;
+        self.registry_changed(super::Reach::AtOnce).await;
         Ok(done.rows_affected() == 1)
     }
 }

@@ -96,7 +96,7 @@ impl Store {
         .await?;
         let inserted = done.rows_affected() == 1;
         if inserted {
-            self.registry_changed().await;
+            self.registry_changed(super::Reach::Soon).await;
         }
         Ok(inserted)
     }
@@ -119,7 +119,7 @@ impl Store {
             .await?;
         sqlx::query("UPDATE signing_keys SET state = 'active' WHERE kid = $1").bind(kid).execute(&mut *tx).await?;
         tx.commit().await?;
-        self.registry_changed().await;
+        self.registry_changed(super::Reach::AtOnce).await;
         Ok(true)
     }
 
@@ -131,7 +131,7 @@ impl Store {
                 .bind(kid)
                 .execute(&self.pool)
                 .await?;
-        self.registry_changed().await;
+        self.registry_changed(super::Reach::AtOnce).await;
         Ok(done.rows_affected() == 1)
     }
 
@@ -165,7 +165,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        self.registry_changed().await;
+        self.registry_changed(super::Reach::Soon).await;
         Ok(())
     }
 }

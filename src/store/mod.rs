@@ -8,6 +8,7 @@ pub mod clients;
 pub mod grants;
 pub mod keys;
 pub mod refresh;
+pub mod replicas;
 pub mod sessions;
 pub mod throttle;
 pub mod users;
@@ -61,6 +62,8 @@ pub struct Store {
     /// writes, and others' seen through `registry_version`); caches above the store compare
     /// it with the value they were filled under.
     generation: Arc<AtomicU64>,
+    /// This server's id in `replicas`, once its watcher runs (none for the CLI).
+    replica: Arc<std::sync::OnceLock<String>>,
 }
 
 /// The deadline of a database call when none is configured (the CLI, tests).
@@ -107,7 +110,7 @@ impl Store {
             }
         }
         let pool = pool_options.connect_with(options).await?;
-        Ok(Self { pool, backend, generation: Default::default() })
+        Ok(Self { pool, backend, generation: Default::default(), replica: Default::default() })
     }
 
     /// Applies every pending migration.
@@ -157,20 +160,35 @@ impl Store {
     }
 
     /// After a committed write to clients, APIs or keys: this process's caches drop what
-    /// they hold at once, and other processes learn of it through the shared version. Best
-    /// effort for the latter: if the bump fails, their caches' TTL is the bound.
-    pub(crate) async fn registry_changed(&self) {
+    /// they hold at once, and other processes learn of it through the shared version. With
+    /// [`Reach::AtOnce`] the call returns only when every live server has applied it (within
+    /// a bound), so that a rotated secret or a deleted client is refused everywhere from
+    /// then on. Best effort: if the announcement fails, the caches' TTL is the bound.
+    pub(crate) async fn registry_changed(&self, reach: Reach) {
         self.generation.fetch_add(1, Ordering::AcqRel);
-        if let Err(e) =
-            sqlx::query("UPDATE registry_version SET version = version + 1 WHERE id = 1").execute(&self.pool).await
-        {
-            tracing::warn!(error = %e, "could not announce a registry change to other servers");
+        let bumped = sqlx::query("UPDATE registry_version SET version = version + 1 WHERE id = 1 RETURNING version")
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|row| sqlx::Row::try_get::<i64, _>(&row, "version"));
+        match (bumped, reach) {
+            (Ok(version), Reach::AtOnce) => self.await_replicas(version).await,
+            (Ok(_), Reach::Soon) => {}
+            (Err(e), _) => tracing::warn!(error = %e, "could not announce a registry change to other servers"),
         }
     }
 
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// How soon a registry change must hold on every server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// Within a poll of the registry version (a fraction of a second).
+    Soon,
+    /// Before the write is reported done: security-relevant changes.
+    AtOnce,
 }
 
 /// PostgreSQL URLs get server-side deadlines: a statement or a lock wait longer than the
