@@ -42,6 +42,12 @@ pub struct GlobalArgs {
     /// Issuer URL [default: http://localhost:8080] [env: LANYARD_ISSUER].
     #[arg(long, global = true, value_name = "URL")]
     pub issuer: Option<String>,
+    /// Base URL of the back-channel endpoints (token, userinfo, JWKS, introspection, revocation)
+    /// in discovery, for services in a container network, e.g. http://lanyard:8080; the issuer and
+    /// the browser-facing endpoints keep the public URL [default: the issuer]
+    /// [env: LANYARD_BACKCHANNEL_URL].
+    #[arg(long, global = true, value_name = "URL")]
+    pub backchannel_url: Option<String>,
     /// Listen address [default: 127.0.0.1:8080] [env: LANYARD_BIND].
     #[arg(long, global = true, value_name = "IP:PORT")]
     pub bind: Option<String>,
@@ -150,6 +156,7 @@ pub fn run() -> ExitCode {
 fn load_config(global: &GlobalArgs) -> Result<Config, crate::config::ConfigError> {
     let overrides = Overrides {
         issuer: global.issuer.clone(),
+        backchannel_url: global.backchannel_url.clone(),
         bind: global.bind.clone(),
         database_url: global.database_url.clone(),
         log_format: global.log_format.clone(),
