@@ -8,6 +8,7 @@ mod cache;
 pub mod clients;
 pub mod grants;
 pub mod keys;
+mod migrations;
 pub mod refresh;
 pub mod sessions;
 pub mod throttle;
@@ -59,8 +60,6 @@ pub struct Store {
     cache: std::sync::Arc<cache::RegistryCache>,
 }
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
 impl Store {
     /// Connects (creating a SQLite file if needed) without running migrations.
     pub async fn connect(database_url: &str, max_connections: u32) -> Result<Self> {
@@ -97,9 +96,10 @@ impl Store {
         // PostgreSQL serializes concurrent migrators with an advisory lock; SQLite has no
         // such lock, so a second process starting on the same new file may lose the race
         // for a migration: it then re-reads what was applied and carries on.
+        let migrator = migrations::migrator().await?;
         let mut attempts = 0;
         loop {
-            match MIGRATOR.run(&self.pool).await {
+            match migrator.run(&self.pool).await {
                 Ok(()) => return Ok(()),
                 Err(e) if self.backend == Backend::Sqlite && attempts < 5 => {
                     attempts += 1;
