@@ -61,7 +61,7 @@ def lanyard():
             wait_ready(issuer)
             yield issuer
         finally:
-            subprocess.run(["docker", "rm", "-f", name], stdout=subprocess.DEVNULL, check=False)
+            subprocess.run(["docker", "rm", "-f", "-v", name], stdout=subprocess.DEVNULL, check=False)
         return
     binary = os.environ.get("LANYARD_BIN") or shutil.which("lanyard")
     if not binary:
