@@ -34,8 +34,18 @@ ENTRYPOINT ["/usr/local/bin/lanyard"]
 CMD ["serve"]
 
 # The binary from the build context: `cargo build --release --bin lanyard` first.
+# The legacy builder builds this stage on the way to the final one too, so it must not fail
+# in a clean clone: the pattern `lanyar[d]` may match nothing (Cargo.toml keeps the COPY
+# valid, and is removed), and then the image gets a stub that says what is missing.
 FROM runtime AS prebuilt
-COPY target/release/lanyard /usr/local/bin/lanyard
+USER root
+COPY Cargo.toml target/release/lanyar[d] /usr/local/bin/
+RUN rm /usr/local/bin/Cargo.toml \
+    && if [ ! -f /usr/local/bin/lanyard ]; then \
+        printf '#!/bin/sh\necho "lanyard: no binary in this image: run cargo build --release --bin lanyard before docker build --target prebuilt" >&2\nexit 1\n' \
+            > /usr/local/bin/lanyard && chmod 0755 /usr/local/bin/lanyard; \
+    fi
+USER lanyard
 
 # From source. Dependencies are compiled in their own layer against stub sources, so that
 # changing Lanyard's code recompiles only Lanyard; the layer is rebuilt when Cargo.toml or
