@@ -16,6 +16,10 @@ use crate::oauth::issuer::Issuer;
 pub struct Settings {
     /// The issuer URL: every token's `iss`, and the base of every endpoint.
     pub issuer: String,
+    /// Base URL other services (in a container network, say) use for the back-channel endpoints
+    /// (token, userinfo, JWKS, introspection, revocation, registration) in discovery, while
+    /// `issuer` and the browser-facing endpoints keep the public URL; unset: the issuer.
+    pub backchannel_url: Option<String>,
     /// Address and port to listen on.
     pub bind: String,
     /// `sqlite://FILE`, `sqlite::memory:` or `postgres://…`.
@@ -67,6 +71,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             issuer: "http://localhost:8080".into(),
+            backchannel_url: None,
             bind: "127.0.0.1:8080".into(),
             database_url: "sqlite://lanyard.db".into(),
             database_max_connections: 10,
@@ -96,6 +101,8 @@ impl Default for Settings {
 #[derive(Clone)]
 pub struct Config {
     pub issuer: Issuer,
+    /// The back-channel base URL (validated like an issuer); `None`: the issuer serves both.
+    pub backchannel_url: Option<Issuer>,
     pub bind: SocketAddr,
     pub database_url: String,
     pub database_max_connections: u32,
@@ -183,6 +190,8 @@ pub struct Overrides {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub bind: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
@@ -217,6 +226,10 @@ impl Settings {
     /// Checks every setting and returns the configuration the server runs with.
     pub fn validate(self) -> Result<Config, ConfigError> {
         let issuer = Issuer::parse(&self.issuer).map_err(|e| invalid("issuer", e))?;
+        let backchannel_url = match self.backchannel_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            Some(raw) => Some(Issuer::parse(raw).map_err(|e| invalid("backchannel_url", e))?),
+            None => None,
+        };
         let bind = self.bind.parse().map_err(|_| invalid("bind", format!("must be IP:PORT, got {:?}", self.bind)))?;
         // Ephemeral mode: an in-memory database, whatever else was configured.
         let url = if self.ephemeral { "sqlite::memory:".to_owned() } else { self.database_url.trim().to_owned() };
@@ -288,6 +301,7 @@ impl Settings {
         }
         Ok(Config {
             issuer,
+            backchannel_url,
             bind,
             database_url: url,
             database_max_connections: self.database_max_connections,
@@ -313,8 +327,9 @@ impl Settings {
 
 /// The environment variables read (as `LANYARD_` + upper-case name); others are ignored so
 /// that unrelated `LANYARD_*` variables (seed files, admin passwords) don't trip the parser.
-const ENV_KEYS: [&str; 22] = [
+const ENV_KEYS: [&str; 23] = [
     "issuer",
+    "backchannel_url",
     "bind",
     "database_url",
     "database_max_connections",
@@ -388,9 +403,10 @@ mod tests {
     #[test]
     fn invalid_settings_are_named() {
         type Case = (&'static str, fn(&mut Settings));
-        let cases: [Case; 5] = [
+        let cases: [Case; 6] = [
             ("issuer", |s| s.issuer = "https://id.example.test/?tenant=1".into()),
             ("issuer", |s| s.issuer = "not a url".into()),
+            ("backchannel_url", |s| s.backchannel_url = Some("lanyard:8080".into())),
             ("bind", |s| s.bind = "localhost".into()),
             ("database_url", |s| s.database_url = "mysql://x".into()),
             ("key_encryption_key", |s| s.key_encryption_key = Some("c2hvcnQ=".into())),

@@ -6,6 +6,7 @@
 mod admin_token;
 mod api;
 mod client;
+mod healthcheck;
 mod output;
 mod seed;
 mod token;
@@ -42,6 +43,12 @@ pub struct GlobalArgs {
     /// Issuer URL [default: http://localhost:8080] [env: LANYARD_ISSUER].
     #[arg(long, global = true, value_name = "URL")]
     pub issuer: Option<String>,
+    /// Base URL of the back-channel endpoints (token, userinfo, JWKS, introspection, revocation)
+    /// in discovery, for services in a container network, e.g. http://lanyard:8080; the issuer and
+    /// the browser-facing endpoints keep the public URL [default: the issuer]
+    /// [env: LANYARD_BACKCHANNEL_URL].
+    #[arg(long, global = true, value_name = "URL")]
+    pub backchannel_url: Option<String>,
     /// Listen address [default: 127.0.0.1:8080] [env: LANYARD_BIND].
     #[arg(long, global = true, value_name = "IP:PORT")]
     pub bind: Option<String>,
@@ -80,6 +87,9 @@ pub enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Check that a running server is ready (GET /readyz on --bind, or --url): exit 0 on 200,
+    /// else 1 saying why. For container health checks; opens no database.
+    Healthcheck(healthcheck::HealthcheckArgs),
     #[command(flatten)]
     Manage(Box<Manage>),
 }
@@ -112,6 +122,17 @@ pub enum Manage {
 pub fn run() -> ExitCode {
     crate::telemetry::tune_allocator();
     let cli = Cli::parse();
+    // The health check only needs the listen address: it must not fail on a setting that
+    // only the server uses (a seed file, dev-login's issuer check), nor open the database.
+    if let Some(Command::Healthcheck(args)) = &cli.command {
+        return match Settings::load(cli.global.config.as_ref(), &overrides(&cli.global)) {
+            Ok(settings) => healthcheck::run(args, &settings.bind),
+            Err(e) => {
+                eprintln!("unhealthy: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = match load_config(&cli.global) {
         Ok(config) => config,
         Err(e) => {
@@ -135,6 +156,8 @@ pub fn run() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(config).await,
             Command::Migrate => migrate(config).await,
+            // Handled before the configuration is validated, above.
+            Command::Healthcheck(_) => Ok(()),
             Command::Manage(command) => manage(config, *command).await,
         }
     });
@@ -148,8 +171,14 @@ pub fn run() -> ExitCode {
 }
 
 fn load_config(global: &GlobalArgs) -> Result<Config, crate::config::ConfigError> {
-    let overrides = Overrides {
+    Settings::load(global.config.as_ref(), &overrides(global))?.validate()
+}
+
+/// The settings given as flags.
+fn overrides(global: &GlobalArgs) -> Overrides {
+    Overrides {
         issuer: global.issuer.clone(),
+        backchannel_url: global.backchannel_url.clone(),
         bind: global.bind.clone(),
         database_url: global.database_url.clone(),
         log_format: global.log_format.clone(),
@@ -158,8 +187,7 @@ fn load_config(global: &GlobalArgs) -> Result<Config, crate::config::ConfigError
         demo: global.no_demo.then_some(false),
         dev_login: global.dev_login.then_some(true),
         dev_login_allow_non_loopback: global.dev_login_allow_non_loopback.then_some(true),
-    };
-    Settings::load(global.config.as_ref(), &overrides)?.validate()
+    }
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -14,18 +14,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The metadata document, shared by both well-known paths.
+///
+/// The endpoints a browser visits (authorization, end_session) are on the issuer; those that
+/// other services call (token, userinfo, JWKS, introspection, revocation, registration) are on
+/// `backchannel_url` when one is set, so a relying party in a container network reaches them
+/// at `http://lanyard:8080` while its users' browsers use the public URL. `issuer` itself, and
+/// every token's `iss`, stay the issuer (OIDC Discovery §4.3: they must match byte for byte).
 pub fn metadata(config: &Config) -> Value {
     let issuer = &config.issuer;
+    let backchannel = config.backchannel_url.as_ref().unwrap_or(issuer);
     let mut claims: Vec<&str> = vec!["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "azp"];
     claims.extend(STANDARD_CLAIMS);
     let mut doc = json!({
         "issuer": issuer.as_str(),
         "authorization_endpoint": issuer.endpoint("/authorize"),
-        "token_endpoint": issuer.endpoint("/token"),
-        "userinfo_endpoint": issuer.endpoint("/userinfo"),
-        "jwks_uri": issuer.endpoint("/jwks"),
-        "introspection_endpoint": issuer.endpoint("/introspect"),
-        "revocation_endpoint": issuer.endpoint("/revoke"),
+        "token_endpoint": backchannel.endpoint("/token"),
+        "userinfo_endpoint": backchannel.endpoint("/userinfo"),
+        "jwks_uri": backchannel.endpoint("/jwks"),
+        "introspection_endpoint": backchannel.endpoint("/introspect"),
+        "revocation_endpoint": backchannel.endpoint("/revoke"),
         "end_session_endpoint": issuer.endpoint("/logout"),
         "scopes_supported": ["openid", "profile", "email", "address", "phone", "offline_access"],
         "response_types_supported": ["code"],
@@ -46,7 +53,7 @@ pub fn metadata(config: &Config) -> Value {
         "client_id_metadata_document_supported": true,
     });
     if config.registration.enabled() {
-        doc["registration_endpoint"] = json!(issuer.endpoint("/register"));
+        doc["registration_endpoint"] = json!(backchannel.endpoint("/register"));
     }
     doc
 }

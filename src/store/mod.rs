@@ -7,6 +7,7 @@ pub mod authorization;
 pub mod clients;
 pub mod grants;
 pub mod keys;
+mod migrations;
 pub mod refresh;
 pub mod replicas;
 pub mod sessions;
@@ -69,8 +70,6 @@ pub struct Store {
 /// The deadline of a database call when none is configured (the CLI, tests).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
 impl Store {
     /// Connects (creating a SQLite file if needed) without running migrations.
     pub async fn connect(database_url: &str, max_connections: u32) -> Result<Self> {
@@ -118,9 +117,10 @@ impl Store {
         // PostgreSQL serializes concurrent migrators with an advisory lock; SQLite has no
         // such lock, so a second process starting on the same new file may lose the race
         // for a migration: it then re-reads what was applied and carries on.
+        let migrator = migrations::migrator().await?;
         let mut attempts = 0;
         loop {
-            match MIGRATOR.run(&self.pool).await {
+            match migrator.run(&self.pool).await {
                 Ok(()) => return Ok(()),
                 Err(e) if self.backend == Backend::Sqlite && attempts < 5 => {
                     attempts += 1;

@@ -84,17 +84,50 @@ fn help_explains_every_flag() {
     for flag in [
         "--config",
         "--issuer",
+        "--backchannel-url",
         "--bind",
         "--database-url",
         "--log-format",
         "serve",
         "migrate",
+        "healthcheck",
         "user",
         "client",
         "api",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
+}
+
+/// `lanyard healthcheck` is what the container image's HEALTHCHECK runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_exits_0_for_a_ready_server_and_1_saying_why_otherwise() {
+    use crate::helpers::{Backend, TestDb, TestServer};
+    let db = TestDb::create(Backend::Sqlite).await;
+    let server = TestServer::start(&db).await;
+    let bind = server.config.bind.to_string();
+    let run = |args: Vec<String>| tokio::task::spawn_blocking(move || lanyard().args(args).output().unwrap());
+
+    // The configured bind address is where it asks, as in the image (LANYARD_BIND).
+    let ready = run(vec!["--bind".into(), bind.clone(), "healthcheck".into()]).await.unwrap();
+    assert_eq!(ready.status.code(), Some(0), "{}", String::from_utf8_lossy(&ready.stderr));
+    assert!(String::from_utf8_lossy(&ready.stdout).contains("/readyz answered 200"));
+
+    // Settings only the server uses don't stop it (here a seed file that does not exist).
+    let args = vec!["--seed".into(), "/nonexistent/seed.toml".into(), "--bind".into(), bind, "healthcheck".into()];
+    assert_eq!(run(args).await.unwrap().status.code(), Some(0));
+
+    let not_ready = run(vec!["healthcheck".into(), "--url".into(), server.url("/nothing-here")]).await.unwrap();
+    assert_eq!(not_ready.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&not_ready.stderr);
+    assert!(stderr.contains("unhealthy") && stderr.contains("404"), "{stderr}");
+
+    let readyz = server.url("/readyz");
+    server.stop().await;
+    let down = run(vec!["healthcheck".into(), "--url".into(), readyz]).await.unwrap();
+    assert_eq!(down.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&down.stderr);
+    assert!(stderr.contains("refused the connection"), "{stderr}");
 }
 
 /// The binary pointed at its own fresh SQLite file, removed when dropped.

@@ -4,6 +4,7 @@ use base64::Engine;
 use serde_json::Value;
 
 use crate::both_backends;
+use crate::flow::{self, decode_jwt};
 use crate::helpers::{Backend, TestDb, TestServer};
 
 both_backends!(
@@ -13,6 +14,7 @@ both_backends!(
     two_servers_on_one_database_share_one_key_set,
     private_keys_are_encrypted_at_rest_when_a_key_encryption_key_is_set,
     browser_clients_may_call_the_token_endpoints_cross_origin_but_not_the_pages,
+    a_backchannel_url_serves_other_services_while_browsers_and_tokens_keep_the_issuer,
 );
 
 async fn discovery_documents_name_the_exact_issuer_and_its_endpoints(backend: Backend) {
@@ -165,4 +167,87 @@ async fn browser_clients_may_call_the_token_endpoints_cross_origin_but_not_the_p
     assert!(page.headers().get("access-control-allow-origin").is_none());
     let admin = server.http.get(server.url("/admin")).header("Origin", origin).send().await.unwrap();
     assert!(admin.headers().get("access-control-allow-origin").is_none());
+}
+
+/// The container case: browsers reach Lanyard at the issuer (`http://localhost:8080` on the
+/// host), other services at the back-channel URL (`http://lanyard:8080` in the container
+/// network). Here `localhost` and `127.0.0.1` play the two names of one server.
+async fn a_backchannel_url_serves_other_services_while_browsers_and_tokens_keep_the_issuer(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let server = TestServer::start_with(&db, |s| {
+        s.backchannel_url = Some(s.issuer.clone());
+        s.issuer = s.issuer.replace("127.0.0.1", "localhost");
+        s.dev_login = true;
+        // So that the registration endpoint is advertised too.
+        s.registration_token = Some("an-initial-access-token-for-this-test".into());
+    })
+    .await;
+    let issuer = server.config.issuer.as_str().to_owned();
+    let backchannel = server.base.clone();
+    assert_ne!(issuer, backchannel);
+
+    let doc = server.get_json("/.well-known/openid-configuration").await;
+    assert_eq!(doc["issuer"], issuer, "the issuer never moves");
+    for (field, path) in [("authorization_endpoint", "/authorize"), ("end_session_endpoint", "/logout")] {
+        assert_eq!(doc[field], format!("{issuer}{path}"), "{field} is visited by browsers");
+    }
+    for (field, path) in [
+        ("token_endpoint", "/token"),
+        ("userinfo_endpoint", "/userinfo"),
+        ("jwks_uri", "/jwks"),
+        ("introspection_endpoint", "/introspect"),
+        ("revocation_endpoint", "/revoke"),
+        ("registration_endpoint", "/register"),
+    ] {
+        assert_eq!(doc[field], format!("{backchannel}{path}"), "{field} is called by services");
+    }
+    assert_eq!(server.get_json("/.well-known/oauth-authorization-server").await, doc);
+
+    // A sign-in: the browser at the issuer, the relying party on the back channel.
+    let fx = flow::fixture(&server).await;
+    let url =
+        flow::authorize_url(&server, &fx.client_id, &[("login_hint", "alice")]).replacen(&backchannel, &issuer, 1);
+    assert!(url.starts_with(&format!("{issuer}/authorize?")), "{url}");
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let response = browser.get(&url).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 303, "dev-login answers with the redirect");
+    let (_, params) = flow::location_params(&response);
+    assert_eq!(params["iss"], issuer, "RFC 9207 iss is the issuer");
+
+    let token_endpoint = doc["token_endpoint"].as_str().unwrap();
+    let tokens: Value = server
+        .http
+        .post(token_endpoint)
+        .basic_auth(&fx.client_id, Some(&fx.client_secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", params["code"].as_str()),
+            ("redirect_uri", flow::REDIRECT_URI),
+            ("code_verifier", flow::VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (_, id_claims) = decode_jwt(tokens["id_token"].as_str().expect("an id_token"));
+    assert_eq!(id_claims["iss"], issuer, "{tokens}");
+    let access_token = tokens["access_token"].as_str().expect("an access_token");
+    let (_, access_claims) = decode_jwt(access_token);
+    assert_eq!(access_claims["iss"], issuer);
+    let audience = access_claims["aud"].to_string();
+    assert!(
+        audience.contains(&format!("\"{issuer}/userinfo\"")),
+        "the userinfo audience stays the issuer's: {audience}"
+    );
+
+    // The back-channel userinfo endpoint accepts that token, and the JWKS is there too.
+    let userinfo = server.http.get(doc["userinfo_endpoint"].as_str().unwrap()).bearer_auth(access_token).send().await;
+    let userinfo = userinfo.unwrap();
+    assert_eq!(userinfo.status(), 200);
+    let userinfo: Value = userinfo.json().await.unwrap();
+    assert_eq!(userinfo["sub"], fx.user_id);
+    let jwks: Value = server.http.get(doc["jwks_uri"].as_str().unwrap()).send().await.unwrap().json().await.unwrap();
+    assert!(!jwks["keys"].as_array().expect("keys").is_empty());
 }
