@@ -71,21 +71,28 @@ impl Key {
         Key { alg, kid: kid.to_owned(), private, public }
     }
 
-    fn signer(&self) -> Box<dyn JwsSigner> {
+    /// A signer whose JWS header carries `kid` (josekit takes the kid from the key).
+    fn signer(&self, kid: &str) -> Box<dyn JwsSigner> {
+        let mut private = self.private.clone();
+        private.set_key_id(kid);
         match self.alg {
-            "RS256" => Box::new(RS256.signer_from_jwk(&self.private).unwrap()),
-            "PS256" => Box::new(PS256.signer_from_jwk(&self.private).unwrap()),
-            "ES256" => Box::new(ES256.signer_from_jwk(&self.private).unwrap()),
-            _ => Box::new(EdDSA.signer_from_jwk(&self.private).unwrap()),
+            "RS256" => Box::new(RS256.signer_from_jwk(&private).unwrap()),
+            "PS256" => Box::new(PS256.signer_from_jwk(&private).unwrap()),
+            "ES256" => Box::new(ES256.signer_from_jwk(&private).unwrap()),
+            _ => Box::new(EdDSA.signer_from_jwk(&private).unwrap()),
         }
     }
 
     /// A compact JWS of `claims`, with this key's kid (or `kid` when given).
     fn sign_with_kid(&self, claims: &Value, kid: Option<&str>) -> String {
+        let kid = kid.unwrap_or(&self.kid);
         let mut header = JwsHeader::new();
         header.set_token_type("JWT");
-        header.set_key_id(kid.unwrap_or(&self.kid));
-        josekit::jws::serialize_compact(claims.to_string().as_bytes(), &header, self.signer().as_ref()).unwrap()
+        header.set_key_id(kid);
+        let token =
+            josekit::jws::serialize_compact(claims.to_string().as_bytes(), &header, self.signer(kid).as_ref()).unwrap();
+        assert_eq!(flow::decode_jwt(&token).0["kid"], kid, "the header names the kid asked for");
+        token
     }
 
     fn sign(&self, claims: &Value) -> String {
