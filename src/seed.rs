@@ -321,6 +321,9 @@ pub async fn export(store: &Store) -> Result<String, StoreError> {
                 id_token_signed_response_alg: Some(c.id_token_alg.as_str().into()),
                 refresh_token_ttl: Some(c.refresh_token_ttl),
                 refresh_token_idle_ttl: Some(c.refresh_token_idle_ttl),
+                jwks: c.jwks.as_ref().map(|j| j.to_value()),
+                jwks_uri: c.jwks_uri,
+                token_endpoint_auth_signing_alg: c.assertion_alg.map(|a| a.as_str().to_owned()),
             },
         ));
     }

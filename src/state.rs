@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use actix_web::web;
 
 use crate::config::Config;
+use crate::oauth::client_jwks::JwksCache;
 use crate::oauth::client_metadata::MetadataResolver;
 use crate::registry::cache::RegistryCache;
 use crate::registry::client::Client;
@@ -24,6 +25,8 @@ pub struct AppState {
     pub metadata: web::Bytes,
     /// Client ID Metadata Documents, fetched and cached.
     pub client_documents: MetadataResolver,
+    /// Clients' `jwks_uri` key sets (private_key_jwt), fetched and cached.
+    pub client_jwks: JwksCache,
     /// This server's id among the servers on the database (`replicas`).
     pub replica_id: String,
     /// Set on SIGTERM: `/readyz` answers 503 while requests are still served.
@@ -42,6 +45,7 @@ pub enum FindClientError {
 impl AppState {
     pub fn new(config: Config, store: Store, keys: KeyManager, metadata: web::Bytes) -> Self {
         let client_documents = MetadataResolver::new(config.dev_login);
+        let client_jwks = JwksCache::new(config.dev_login);
         Self {
             config: Arc::new(config),
             registry: RegistryCache::new(store.clone()),
@@ -49,6 +53,7 @@ impl AppState {
             keys,
             metadata,
             client_documents,
+            client_jwks,
             replica_id: uuid::Uuid::new_v4().to_string(),
             draining: AtomicBool::new(false),
         }

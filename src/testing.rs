@@ -394,6 +394,13 @@ impl TestIdp {
                 form.push(("client_secret", secret));
             }
             AuthMethod::None => form.push(("client_id", &request.client_id)),
+            // The client's private key is the client's: TestIdp cannot sign its assertion.
+            AuthMethod::PrivateKeyJwt => {
+                return Err(TestIdpError::SignIn(format!(
+                    "client {:?} authenticates with private_key_jwt: TestIdp holds no key to sign its assertion",
+                    request.client_id
+                )));
+            }
         }
         let response = post.form(&form).send().await?;
         let status = response.status();

@@ -54,7 +54,7 @@ async fn update(
     registry::update_client(&state.store, &client).await?;
     caller.audit(&state.store, "client.update", &client.client_id, "").await;
     // A public client made confidential needs a secret: shown once, as on creation.
-    let secret = if existing.client_type == ClientType::Public && client.client_type == ClientType::Confidential {
+    let secret = if existing.client_type == ClientType::Public && client.auth_method.uses_secret() {
         let secret = registry::rotate_client_secret(&state.store, &client.client_id).await?;
         caller.audit(&state.store, "client.rotate_secret", &client.client_id, "now confidential").await;
         Some(secret)

@@ -17,7 +17,7 @@ const SHOWN_ONCE: &str = "Store the client_secret now: Lanyard keeps only its ha
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client; a confidential client's secret is printed once.
-    Add(AddClient),
+    Add(Box<AddClient>),
     /// List every client (never their secrets).
     List {
         /// Print a JSON array of clients instead of a table.
@@ -89,6 +89,18 @@ pub struct AddClient {
     /// Algorithm of the id_tokens issued to the client: RS256 or ES256 [default: RS256].
     #[arg(long, value_name = "ALG")]
     id_token_alg: Option<String>,
+    /// A file holding the client's JWK Set (public keys only): the client then
+    /// authenticates with private_key_jwt (RFC 7523) instead of a secret.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["jwks_uri", "public", "secret"])]
+    jwks_file: Option<std::path::PathBuf>,
+    /// Where the client publishes its JWK Set (https): the client then authenticates with
+    /// private_key_jwt, its keys fetched and cached by Lanyard.
+    #[arg(long, value_name = "URI", conflicts_with_all = ["public", "secret"])]
+    jwks_uri: Option<String>,
+    /// The one algorithm the client's assertions may use: RS256, PS256, ES256 or EdDSA
+    /// [default: any of them].
+    #[arg(long, value_name = "ALG")]
+    auth_signing_alg: Option<String>,
     /// Use this fixed secret instead of a generated one (for development only: it ends
     /// up in shell history and process listings).
     #[arg(long, value_name = "SECRET")]
@@ -140,6 +152,24 @@ impl ClientCommand {
 
 impl AddClient {
     async fn run(self, store: &Store) -> anyhow::Result<()> {
+        let jwks = match &self.jwks_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read the JWK Set {}: {e}", path.display()))?;
+                Some(
+                    serde_json::from_str::<serde_json::Value>(&text)
+                        .map_err(|e| anyhow::anyhow!("the JWK Set {} is not JSON: {e}", path.display()))?,
+                )
+            }
+            None => None,
+        };
+        let auth_method = if self.public {
+            Some("none".to_owned())
+        } else if jwks.is_some() || self.jwks_uri.is_some() {
+            Some("private_key_jwt".to_owned())
+        } else {
+            None
+        };
         let spec = ClientSpec {
             client_id: self.client_id,
             client_name: self.name,
@@ -148,13 +178,16 @@ impl AddClient {
             post_logout_redirect_uris: self.post_logout_redirect_uris,
             grant_types: self.grants,
             scope: (!self.scopes.is_empty()).then(|| self.scopes.join(" ")),
-            token_endpoint_auth_method: self.public.then(|| "none".to_owned()),
+            token_endpoint_auth_method: auth_method,
             default_api: self.default_api,
             first_party: self.first_party.then_some(true),
             require_pkce: self.no_pkce.then_some(false),
             id_token_signed_response_alg: self.id_token_alg,
             refresh_token_ttl: None,
             refresh_token_idle_ttl: None,
+            jwks,
+            jwks_uri: self.jwks_uri,
+            token_endpoint_auth_signing_alg: self.auth_signing_alg,
         };
         let new = registry::create_client(store, spec).await?;
         if self.json {
@@ -187,6 +220,12 @@ fn print_client(heading: &str, client: &Client) {
             ("first_party", yes_no(client.first_party)),
             ("require_pkce", yes_no(client.require_pkce)),
             ("id_token_signed_response_alg", client.id_token_alg.to_string()),
+            ("jwks", client.jwks.as_ref().map(|j| j.to_value().to_string()).unwrap_or_default()),
+            ("jwks_uri", client.jwks_uri.clone().unwrap_or_default()),
+            (
+                "token_endpoint_auth_signing_alg",
+                client.assertion_alg.map(|a| a.as_str().to_owned()).unwrap_or_default(),
+            ),
         ],
     );
 }

@@ -1,13 +1,15 @@
 //! Client authentication at the token, introspection and revocation endpoints
-//! (RFC 6749 §2.3): `client_secret_basic`, `client_secret_post`, or `none` for public clients.
+//! (RFC 6749 §2.3): `client_secret_basic`, `client_secret_post`, `private_key_jwt`
+//! (RFC 7523 §2.2, see `client_assertion`), or `none` for public clients.
 
 use actix_web::HttpRequest;
 use actix_web::http::header::AUTHORIZATION;
 use base64::Engine;
 
+use super::client_assertion::{self, ASSERTION_TYPE, Expectations, Refused, Unverified};
 use super::error::TokenError;
 use super::params::{ParamError, Params};
-use crate::registry::client::{Client, ClientType};
+use crate::registry::client::{AuthMethod, Client, ClientType};
 use crate::state::AppState;
 use crate::web::input_guard::has_control;
 
@@ -15,6 +17,42 @@ use crate::web::input_guard::has_control;
 struct Presented {
     client_id: String,
     secret: Option<String>,
+}
+
+/// A JWT client assertion (RFC 7521 §4.2), if one was sent: mixed with a secret or Basic
+/// credentials it is an `invalid_request` (RFC 6749 §2.3: one method per request).
+fn presented_assertion<'p>(req: &HttpRequest, params: &'p Params) -> Result<Option<Unverified<'p>>, TokenError> {
+    let kind = params.single("client_assertion_type").map_err(TokenError::invalid_request)?;
+    let assertion = params.single("client_assertion").map_err(TokenError::invalid_request)?;
+    if kind.is_none() && assertion.is_none() {
+        return Ok(None);
+    }
+    let secret = params.single("client_secret").map_err(TokenError::invalid_request)?;
+    if secret.is_some() || req.headers().contains_key(AUTHORIZATION) {
+        return Err(TokenError::invalid_request(
+            "use one client authentication method: a client_assertion, or a secret, not both",
+        ));
+    }
+    let refused = |reason: &str| {
+        tracing::info!(reason, "client authentication failed");
+        failed()
+    };
+    if kind != Some(ASSERTION_TYPE) {
+        return Err(refused("client_assertion_type is not the jwt-bearer type"));
+    }
+    let assertion = assertion.ok_or_else(|| refused("client_assertion is missing"))?;
+    let unverified = Unverified::peek(assertion).map_err(|e| refused(&e.to_string()))?;
+    // RFC 7521 §4.2: a client_id sent alongside must name the same client.
+    let body_id = params.single("client_id").map_err(|_| refused("client_id is malformed"))?;
+    if body_id.is_some_and(|id| id != unverified.client_id) {
+        return Err(refused("client_id differs from the assertion's sub"));
+    }
+    Ok(Some(unverified))
+}
+
+/// The one answer to every failed authentication: the reason is logged, not sent.
+fn failed() -> TokenError {
+    TokenError::invalid_client("client authentication failed")
 }
 
 fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, TokenError> {
@@ -61,9 +99,15 @@ fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, TokenError
 /// `none`). The cache is safe for this: a rotated secret or a deleted client is written
 /// with `Reach::AtOnce`, which returns only when every server has dropped its copy.
 pub async fn authenticate(req: &HttpRequest, params: &Params, state: &AppState) -> Result<Client, TokenError> {
+    if let Some(assertion) = presented_assertion(req, params)? {
+        return authenticate_assertion(req, &assertion, state).await;
+    }
     let presented = presented(req, params)?;
-    let failed = || TokenError::invalid_client("client authentication failed");
     let client = state.find_client(&presented.client_id).await?.ok_or_else(failed)?;
+    if client.auth_method == AuthMethod::PrivateKeyJwt {
+        tracing::info!(client_id = %client.client_id, reason = "a private_key_jwt client sent no assertion", "client authentication failed");
+        return Err(failed());
+    }
     match (client.client_type, presented.secret.as_deref()) {
         (ClientType::Confidential, Some(secret)) if client.secret_matches(secret) => Ok(client),
         (ClientType::Confidential, _) => Err(failed()),
@@ -71,5 +115,38 @@ pub async fn authenticate(req: &HttpRequest, params: &Params, state: &AppState) 
         (ClientType::Public, Some(_)) => {
             Err(TokenError::invalid_client("this is a public client: it has no secret to present"))
         }
+    }
+}
+
+/// Checks a client assertion: the client it names must be registered for `private_key_jwt`,
+/// and the assertion must verify against its keys for this server and this endpoint.
+async fn authenticate_assertion(
+    req: &HttpRequest,
+    assertion: &Unverified<'_>,
+    state: &AppState,
+) -> Result<Client, TokenError> {
+    let client_id = assertion.client_id.as_str();
+    let refused = |reason: &str| {
+        tracing::info!(client_id, reason, "client authentication failed");
+        failed()
+    };
+    let Some(client) = state.registry.client(client_id).await? else {
+        return Err(refused("no such client"));
+    };
+    if client.auth_method != AuthMethod::PrivateKeyJwt {
+        return Err(refused("the client is not registered for private_key_jwt"));
+    }
+    // draft-ietf-oauth-rfc7523bis: the issuer identifier; OIDC Core §9: the token
+    // endpoint; and the endpoint being called, which RFC 7523 §3 also allows.
+    let issuer = &state.config.issuer;
+    let mut audiences = vec![issuer.as_str().to_owned(), issuer.endpoint("/token")];
+    if let Some(called) = ["/introspect", "/revoke"].into_iter().find(|p| req.path().ends_with(p)) {
+        audiences.push(issuer.endpoint(called));
+    }
+    let expect = Expectations { audiences: &audiences, now: crate::clock::now(), leeway: state.config.clock_leeway };
+    match client_assertion::verify(assertion, &client, &state.client_jwks, &state.store, &expect).await {
+        Ok(()) => Ok(client),
+        Err(Refused::Store(e)) => Err(e.into()),
+        Err(Refused::Invalid(reason)) => Err(refused(&reason)),
     }
 }

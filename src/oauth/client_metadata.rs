@@ -92,79 +92,95 @@ impl MetadataResolver {
 
     async fn fetch(&self, raw: &str) -> Result<(Document, Duration), String> {
         let url = url::Url::parse(raw).map_err(|_| "the client_id is not a valid URL".to_string())?;
-        let loopback_ok = self.allow_loopback;
-        match url.scheme() {
-            "https" => {}
-            "http" if loopback_ok => {}
-            _ => return Err("the client_id URL must use https".into()),
-        }
         if url.path().len() <= 1 {
             return Err("the client_id URL must have a path".into());
         }
-        if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
-            return Err("the client_id URL must not have a fragment or credentials".into());
-        }
-        let host = url.host_str().ok_or("the client_id URL has no host")?.to_owned();
-        let port = url.port_or_known_default().unwrap_or(443);
-        let lookup_host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
-        let addrs: Vec<SocketAddr> =
-            tokio::time::timeout(FETCH_TIMEOUT, tokio::net::lookup_host((lookup_host.as_str(), port)))
-                .await
-                .map_err(|_| "resolving its host timed out".to_string())?
-                .map_err(|e| format!("its host does not resolve ({e})"))?
-                .collect();
-        let first = *addrs.first().ok_or("its host has no address")?;
-        for addr in &addrs {
-            match classify(addr.ip()) {
-                Reach::Global => {}
-                Reach::Loopback if loopback_ok => {}
-                Reach::Loopback => {
-                    return Err(format!(
-                        "its host resolves to the loopback address {} (allowed only in dev mode)",
-                        addr.ip()
-                    ));
-                }
-                Reach::Private => return Err(format!("its host resolves to the non-public address {}", addr.ip())),
-            }
-        }
-        if classify(first.ip()) == Reach::Loopback {
-            tracing::warn!(client_id = raw, "dev mode: fetching a client metadata document from loopback");
-        }
-        // Pin the connection to the address just checked (no DNS rebinding in between).
-        let http = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .resolve(&lookup_host, first)
-            .build()
-            .map_err(|e| e.to_string())?;
-        let mut response =
-            http.get(url.clone()).header(reqwest::header::ACCEPT, "application/json").send().await.map_err(|e| {
-                if e.is_timeout() { "fetching it timed out".to_string() } else { format!("fetching it failed ({e})") }
-            })?;
-        if !response.status().is_success() {
-            return Err(format!("fetching it answered HTTP {}", response.status()));
-        }
-        let max_age = response
-            .headers()
-            .get(reqwest::header::CACHE_CONTROL)
-            .and_then(|v| v.to_str().ok())
-            .map_or(Duration::ZERO, max_age);
-        let mut body = Vec::new();
-        loop {
-            let chunk = tokio::time::timeout(FETCH_TIMEOUT, response.chunk())
-                .await
-                .map_err(|_| "fetching it timed out".to_string())?
-                .map_err(|e| format!("reading it failed ({e})"))?;
-            let Some(chunk) = chunk else { break };
-            body.extend_from_slice(&chunk);
-            if body.len() > MAX_DOCUMENT_BYTES {
-                return Err(format!("it is larger than {MAX_DOCUMENT_BYTES} bytes"));
-            }
-        }
+        let (body, max_age) = fetch_bounded(raw, "the client_id URL", self.allow_loopback, MAX_DOCUMENT_BYTES).await?;
         let document =
             serde_json::from_slice(&body).map_err(|e| format!("it is not a valid metadata document ({e})"))?;
         Ok((document, max_age))
     }
+}
+
+/// GETs a JSON document SSRF-safely: `https` only (`http` and loopback addresses only when
+/// `allow_loopback`, i.e. dev mode), every address the host resolves to must be public, the
+/// connection is pinned to the checked address, no redirects, at most `max_bytes` and
+/// [`FETCH_TIMEOUT`] per step. Returns the body and its `Cache-Control: max-age` (zero when
+/// absent). `name` says what the URL is, in error messages.
+pub async fn fetch_bounded(
+    raw: &str,
+    name: &str,
+    allow_loopback: bool,
+    max_bytes: usize,
+) -> Result<(Vec<u8>, Duration), String> {
+    let url = url::Url::parse(raw).map_err(|_| format!("{name} is not a valid URL"))?;
+    let loopback_ok = allow_loopback;
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback_ok => {}
+        _ => return Err(format!("{name} must use https")),
+    }
+    if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("{name} must not have a fragment or credentials"));
+    }
+    let host = url.host_str().ok_or_else(|| format!("{name} has no host"))?.to_owned();
+    let port = url.port_or_known_default().unwrap_or(443);
+    let lookup_host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let addrs: Vec<SocketAddr> =
+        tokio::time::timeout(FETCH_TIMEOUT, tokio::net::lookup_host((lookup_host.as_str(), port)))
+            .await
+            .map_err(|_| "resolving its host timed out".to_string())?
+            .map_err(|e| format!("its host does not resolve ({e})"))?
+            .collect();
+    let first = *addrs.first().ok_or("its host has no address")?;
+    for addr in &addrs {
+        match classify(addr.ip()) {
+            Reach::Global => {}
+            Reach::Loopback if loopback_ok => {}
+            Reach::Loopback => {
+                return Err(format!(
+                    "its host resolves to the loopback address {} (allowed only in dev mode)",
+                    addr.ip()
+                ));
+            }
+            Reach::Private => return Err(format!("its host resolves to the non-public address {}", addr.ip())),
+        }
+    }
+    if classify(first.ip()) == Reach::Loopback {
+        tracing::warn!(url = raw, "dev mode: fetching {name} from loopback");
+    }
+    // Pin the connection to the address just checked (no DNS rebinding in between).
+    let http = reqwest::Client::builder()
+        .timeout(FETCH_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve(&lookup_host, first)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut response =
+        http.get(url.clone()).header(reqwest::header::ACCEPT, "application/json").send().await.map_err(|e| {
+            if e.is_timeout() { "fetching it timed out".to_string() } else { format!("fetching it failed ({e})") }
+        })?;
+    if !response.status().is_success() {
+        return Err(format!("fetching it answered HTTP {}", response.status()));
+    }
+    let max_age = response
+        .headers()
+        .get(reqwest::header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .map_or(Duration::ZERO, max_age);
+    let mut body = Vec::new();
+    loop {
+        let chunk = tokio::time::timeout(FETCH_TIMEOUT, response.chunk())
+            .await
+            .map_err(|_| "fetching it timed out".to_string())?
+            .map_err(|e| format!("reading it failed ({e})"))?;
+        let Some(chunk) = chunk else { break };
+        body.extend_from_slice(&chunk);
+        if body.len() > max_bytes {
+            return Err(format!("it is larger than {max_bytes} bytes"));
+        }
+    }
+    Ok((body, max_age))
 }
 
 /// `max-age` of a Cache-Control value (`no-store`/`no-cache`: none).
@@ -272,6 +288,9 @@ fn to_client(url: &str, doc: Document, known_scopes: ScopeSet) -> Result<Client,
         id_token_alg: SigningAlg::RS256,
         refresh_token_ttl: crate::registry::client::DEFAULT_REFRESH_TOKEN_TTL,
         refresh_token_idle_ttl: crate::registry::client::DEFAULT_REFRESH_TOKEN_IDLE_TTL,
+        jwks: None,
+        jwks_uri: None,
+        assertion_alg: None,
         created_at: now,
         updated_at: now,
         from_metadata_document: true,

@@ -2,7 +2,9 @@
 
 pub mod authorization_request;
 pub mod authorize;
+pub mod client_assertion;
 pub mod client_auth;
+pub mod client_jwks;
 pub mod client_metadata;
 pub mod discovery;
 pub mod error;

@@ -38,7 +38,7 @@ pub const OPEN_REGISTRATIONS_PER_IP: i64 = 10;
 pub const OPEN_LOCKOUT: i64 = 3600;
 
 /// The client metadata `/register` understands. RFC 7591 §2: other members are ignored.
-const UNDERSTOOD: [&str; 12] = [
+const UNDERSTOOD: [&str; 15] = [
     "client_name",
     "redirect_uris",
     "post_logout_redirect_uris",
@@ -51,6 +51,9 @@ const UNDERSTOOD: [&str; 12] = [
     "id_token_signed_response_alg",
     "refresh_token_ttl",
     "refresh_token_idle_ttl",
+    "jwks",
+    "jwks_uri",
+    "token_endpoint_auth_signing_alg",
 ];
 
 /// A client's registration as RFC 7591 §3.2.1 shows it (with Lanyard's own settings beside
@@ -81,6 +84,12 @@ pub struct ClientMetadata<'a> {
     refresh_token_ttl: i64,
     refresh_token_idle_ttl: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
+    jwks: Option<&'a crate::registry::client_keys::ClientJwks>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwks_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_endpoint_auth_signing_alg: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     registration_access_token: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     registration_client_uri: Option<String>,
@@ -107,6 +116,9 @@ impl<'a> ClientMetadata<'a> {
             id_token_signed_response_alg: client.id_token_alg.as_str(),
             refresh_token_ttl: client.refresh_token_ttl,
             refresh_token_idle_ttl: client.refresh_token_idle_ttl,
+            jwks: client.jwks.as_ref(),
+            jwks_uri: client.jwks_uri.as_deref(),
+            token_endpoint_auth_signing_alg: client.assertion_alg.map(|a| a.as_str()),
             registration_access_token: None,
             registration_client_uri: None,
         }

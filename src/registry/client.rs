@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::client_keys::{AssertionAlg, ClientJwks, parse_jwks_uri};
 use super::field_errors::FieldErrors;
 use crate::oauth::redirect_uri::RedirectUri;
 use crate::oauth::scope::ScopeSet;
@@ -33,6 +34,8 @@ impl ClientType {
 pub enum AuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
+    /// A JWT assertion signed with one of the client's registered keys (RFC 7523 §2.2).
+    PrivateKeyJwt,
     None,
 }
 
@@ -41,6 +44,7 @@ impl AuthMethod {
         match self {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
             Self::None => "none",
         }
     }
@@ -49,9 +53,15 @@ impl AuthMethod {
         match raw {
             "client_secret_basic" => Some(Self::ClientSecretBasic),
             "client_secret_post" => Some(Self::ClientSecretPost),
+            "private_key_jwt" => Some(Self::PrivateKeyJwt),
             "none" => Some(Self::None),
             _ => None,
         }
+    }
+
+    /// Whether the client authenticates with a shared secret (Basic or in the body).
+    pub fn uses_secret(self) -> bool {
+        matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost)
     }
 }
 
@@ -99,6 +109,13 @@ pub struct Client {
     pub id_token_alg: SigningAlg,
     pub refresh_token_ttl: i64,
     pub refresh_token_idle_ttl: i64,
+    /// The client's public keys, registered inline (`jwks`) …
+    pub jwks: Option<ClientJwks>,
+    /// … or published at a URL (`jwks_uri`), fetched SSRF-safely and cached.
+    pub jwks_uri: Option<String>,
+    /// `token_endpoint_auth_signing_alg`: the one algorithm its assertions may use (any
+    /// of [`AssertionAlg::ALL`] when unset).
+    pub assertion_alg: Option<AssertionAlg>,
     pub created_at: i64,
     pub updated_at: i64,
     /// Not registered: described by a Client ID Metadata Document at its client_id URL
@@ -161,6 +178,13 @@ pub struct ClientSpec {
     pub refresh_token_ttl: Option<i64>,
     #[serde(default)]
     pub refresh_token_idle_ttl: Option<i64>,
+    /// A JWK Set of public keys (RFC 7591 §2), for private_key_jwt.
+    #[serde(default)]
+    pub jwks: Option<serde_json::Value>,
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    #[serde(default)]
+    pub token_endpoint_auth_signing_alg: Option<String>,
 }
 
 /// A validated client and, for confidential clients, the secret in the clear (shown once).
@@ -193,11 +217,14 @@ impl ClientSpec {
             Some(raw) => AuthMethod::parse(raw).unwrap_or_else(|| {
                 errors.add(
                     "token_endpoint_auth_method",
-                    format!("{raw:?} is not supported: use client_secret_basic, client_secret_post or none"),
+                    format!(
+                        "{raw:?} is not supported: use client_secret_basic, client_secret_post, private_key_jwt or none"
+                    ),
                 );
                 AuthMethod::ClientSecretBasic
             }),
         };
+        let (jwks, jwks_uri, assertion_alg) = self.keys(auth_method, &mut errors);
         let client_type = if auth_method == AuthMethod::None { ClientType::Public } else { ClientType::Confidential };
         let parse_uris = |field: &'static str, raw: &[String], errors: &mut FieldErrors| -> Vec<RedirectUri> {
             let mut uris: Vec<RedirectUri> = Vec::new();
@@ -262,6 +289,11 @@ impl ClientSpec {
         let refresh_token_idle_ttl =
             ttl("refresh_token_idle_ttl", self.refresh_token_idle_ttl, DEFAULT_REFRESH_TOKEN_IDLE_TTL, &mut errors);
         let secret = match (client_type, self.client_secret.filter(|s| !s.is_empty())) {
+            (_, Some(_)) if auth_method == AuthMethod::PrivateKeyJwt => {
+                errors.add("client_secret", "a private_key_jwt client authenticates with its keys, not a secret");
+                None
+            }
+            (_, None) if auth_method == AuthMethod::PrivateKeyJwt => None,
             (ClientType::Public, Some(_)) => {
                 errors.add("client_secret", "a public client (auth method none) has no secret");
                 None
@@ -287,11 +319,55 @@ impl ClientSpec {
             id_token_alg,
             refresh_token_ttl,
             refresh_token_idle_ttl,
+            jwks,
+            jwks_uri,
+            assertion_alg,
             created_at: now,
             updated_at: now,
             from_metadata_document: false,
         };
         errors.into_result(NewClient { client, secret })
+    }
+
+    /// The key fields: `private_key_jwt` needs exactly one of `jwks` and `jwks_uri`
+    /// (RFC 7591 §2: both together are an error); other clients may register keys for
+    /// other uses.
+    #[allow(clippy::type_complexity)]
+    fn keys(
+        &self,
+        auth_method: AuthMethod,
+        errors: &mut FieldErrors,
+    ) -> (Option<ClientJwks>, Option<String>, Option<AssertionAlg>) {
+        let jwks = self.jwks.as_ref().filter(|v| !v.is_null()).and_then(|v| {
+            // A seed or a form may hold the set as JSON text.
+            let parsed = match v.as_str() {
+                Some(text) => ClientJwks::parse_str(text),
+                None => ClientJwks::parse(v),
+            };
+            parsed.map_err(|e| errors.add("jwks", e)).ok()
+        });
+        let jwks_uri =
+            self.jwks_uri.as_deref().map(str::trim).filter(|u| !u.is_empty()).and_then(|raw| {
+                parse_jwks_uri(raw).map(|_| raw.to_owned()).map_err(|e| errors.add("jwks_uri", e)).ok()
+            });
+        let sent_jwks = self.jwks.as_ref().is_some_and(|v| !v.is_null());
+        let sent_uri = self.jwks_uri.as_deref().is_some_and(|u| !u.trim().is_empty());
+        if sent_jwks && sent_uri {
+            errors.add("jwks", "send jwks or jwks_uri, not both");
+        } else if auth_method == AuthMethod::PrivateKeyJwt && !sent_jwks && !sent_uri {
+            errors.add("jwks", "a private_key_jwt client needs its public keys: jwks or jwks_uri");
+        }
+        let assertion_alg = self.token_endpoint_auth_signing_alg.as_deref().filter(|a| !a.is_empty()).and_then(|raw| {
+            let alg = AssertionAlg::parse(raw);
+            if alg.is_none() {
+                errors.add(
+                    "token_endpoint_auth_signing_alg",
+                    format!("{raw:?} is not supported: use RS256, PS256, ES256 or EdDSA"),
+                );
+            }
+            alg
+        });
+        (jwks, jwks_uri, assertion_alg)
     }
 }
 

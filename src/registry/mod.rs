@@ -5,6 +5,7 @@
 pub mod api;
 pub mod cache;
 pub mod client;
+pub mod client_keys;
 mod field_errors;
 pub mod password;
 pub mod user;

@@ -7,10 +7,12 @@ use super::{Result, Store, StoreError, now};
 use crate::oauth::redirect_uri::RedirectUri;
 use crate::oauth::scope::ScopeSet;
 use crate::registry::client::{AuthMethod, Client, ClientType, GrantType};
+use crate::registry::client_keys::{AssertionAlg, ClientJwks};
 
 const COLUMNS: &str = "client_id, name, client_type, secret_hash, token_endpoint_auth_method, redirect_uris, \
     post_logout_redirect_uris, grant_types, scope, default_api, require_pkce, first_party, \
-    id_token_signed_response_alg, refresh_token_ttl, refresh_token_idle_ttl, created_at, updated_at";
+    id_token_signed_response_alg, refresh_token_ttl, refresh_token_idle_ttl, created_at, updated_at, \
+    jwks, jwks_uri, token_endpoint_auth_signing_alg";
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("client {what}"))
@@ -30,6 +32,8 @@ fn from_row(row: &AnyRow) -> Result<Client> {
     let grants: Vec<String> = serde_json::from_str(&grants).map_err(|_| corrupt("grant types"))?;
     let scope: String = row.try_get("scope")?;
     let alg: String = row.try_get("id_token_signed_response_alg")?;
+    let jwks: Option<String> = row.try_get("jwks")?;
+    let assertion_alg: Option<String> = row.try_get("token_endpoint_auth_signing_alg")?;
     Ok(Client {
         client_id: row.try_get("client_id")?,
         name: row.try_get("name")?,
@@ -46,6 +50,11 @@ fn from_row(row: &AnyRow) -> Result<Client> {
         id_token_alg: alg.parse().map_err(|_| corrupt("id_token alg"))?,
         refresh_token_ttl: row.try_get("refresh_token_ttl")?,
         refresh_token_idle_ttl: row.try_get("refresh_token_idle_ttl")?,
+        jwks: jwks.map(|j| ClientJwks::parse_str(&j)).transpose().map_err(|_| corrupt("jwks"))?,
+        jwks_uri: row.try_get("jwks_uri")?,
+        assertion_alg: assertion_alg
+            .map(|a| AssertionAlg::parse(&a).ok_or_else(|| corrupt("token_endpoint_auth_signing_alg")))
+            .transpose()?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         from_metadata_document: false,
@@ -56,6 +65,10 @@ fn json_list<T: ToString>(items: &[T]) -> String {
     serde_json::Value::from(items.iter().map(|i| i.to_string()).collect::<Vec<_>>()).to_string()
 }
 
+fn jwks_text(c: &Client) -> Option<String> {
+    c.jwks.as_ref().map(|j| j.to_value().to_string())
+}
+
 fn grant_list(grants: &[GrantType]) -> String {
     json_list(&grants.iter().map(|g| g.as_str()).collect::<Vec<_>>())
 }
@@ -63,7 +76,7 @@ fn grant_list(grants: &[GrantType]) -> String {
 impl Store {
     pub async fn insert_client(&self, c: &Client) -> Result<()> {
         let sql = format!(
-            "INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+            "INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
         );
         sqlx::query(&sql)
             .bind(&c.client_id)
@@ -83,6 +96,9 @@ impl Store {
             .bind(c.refresh_token_idle_ttl)
             .bind(c.created_at)
             .bind(c.updated_at)
+            .bind(jwks_text(c))
+            .bind(&c.jwks_uri)
+            .bind(c.assertion_alg.map(AssertionAlg::as_str))
             .execute(&self.pool)
             .await
             .map_err(|e| StoreError::on_unique(e, format!("client {:?}", c.client_id)))?;
@@ -96,7 +112,8 @@ impl Store {
             "UPDATE clients SET name = $1, client_type = $2, token_endpoint_auth_method = $3, redirect_uris = $4, \
              post_logout_redirect_uris = $5, grant_types = $6, scope = $7, default_api = $8, require_pkce = $9, \
              first_party = $10, id_token_signed_response_alg = $11, refresh_token_ttl = $12, \
-             refresh_token_idle_ttl = $13, updated_at = $14 WHERE client_id = $15",
+             refresh_token_idle_ttl = $13, updated_at = $14, jwks = $15, jwks_uri = $16, \
+             token_endpoint_auth_signing_alg = $17 WHERE client_id = $18",
         )
         .bind(&c.name)
         .bind(c.client_type.as_str())
@@ -112,6 +129,9 @@ impl Store {
         .bind(c.refresh_token_ttl)
         .bind(c.refresh_token_idle_ttl)
         .bind(now())
+        .bind(jwks_text(c))
+        .bind(&c.jwks_uri)
+        .bind(c.assertion_alg.map(AssertionAlg::as_str))
         .bind(&c.client_id)
         .execute(&self.pool)
         .await?;
@@ -134,9 +154,12 @@ impl Store {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM clients").fetch_one(&self.pool).await?.try_get("n")?)
     }
 
+    /// Sets the secret of a client that authenticates with one (a private_key_jwt client
+    /// has none: a secret would be one more way in).
     pub async fn set_client_secret(&self, client_id: &str, secret_hash: &str) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE clients SET secret_hash = $1, updated_at = $2 WHERE client_id = $3 AND client_type = 'confidential'",
+            "UPDATE clients SET secret_hash = $1, updated_at = $2 WHERE client_id = $3 AND client_type = 'confidential' \
+             AND token_endpoint_auth_method IN ('client_secret_basic', 'client_secret_post')",
         )
         .bind(secret_hash)
         .bind(now())

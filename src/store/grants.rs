@@ -127,7 +127,8 @@ impl Store {
         Ok(row.try_get::<i64, _>("n")? > 0)
     }
 
-    /// Deletes what can no longer matter: expired codes, requests, sessions, revocations.
+    /// Deletes what can no longer matter: expired codes, requests, sessions, revocations,
+    /// client assertion jtis.
     pub async fn purge_expired(&self) -> Result<()> {
         let now = now();
         for sql in [
@@ -136,6 +137,7 @@ impl Store {
             "DELETE FROM revoked_tokens WHERE expires_at < $1",
             "DELETE FROM access_tokens WHERE expires_at < $1",
             "DELETE FROM sessions WHERE expires_at < $1",
+            "DELETE FROM client_assertion_jtis WHERE expires_at < $1",
         ] {
             sqlx::query(sql).bind(now).execute(&self.pool).await?;
         }

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod apis;
+pub mod assertions;
 pub mod authorization;
 pub mod clients;
 pub mod grants;

@@ -11,6 +11,7 @@ use super::{Admin, AdminError, Chrome, require_admin, require_admin_form, when};
 use crate::registry::client::{
     AuthMethod, Client, ClientSpec, ClientType, DEFAULT_REFRESH_TOKEN_IDLE_TTL, DEFAULT_REFRESH_TOKEN_TTL, GrantType,
 };
+use crate::registry::client_keys::AssertionAlg;
 use crate::registry::{self, FieldErrors};
 use crate::state::AppState;
 use crate::tokens::keys::SigningAlg;
@@ -33,9 +34,10 @@ const GRANTS: [(&str, &str); 3] = [
     ("client_credentials", "Client credentials (machine to machine)"),
 ];
 
-const AUTH_METHODS: [(&str, &str); 3] = [
+const AUTH_METHODS: [(&str, &str); 4] = [
     ("client_secret_basic", "client_secret_basic: confidential, secret in HTTP Basic"),
     ("client_secret_post", "client_secret_post: confidential, secret in the form body"),
+    ("private_key_jwt", "private_key_jwt: confidential, a JWT signed with the client's key (RFC 7523)"),
     ("none", "none: public client (browser or native app, PKCE)"),
 ];
 
@@ -93,6 +95,10 @@ struct Values {
     id_token_signed_response_alg: String,
     refresh_token_ttl: String,
     refresh_token_idle_ttl: String,
+    /// The JWK Set as JSON text, the jwks_uri, the assertion algorithm ("" = any).
+    jwks: String,
+    jwks_uri: String,
+    token_endpoint_auth_signing_alg: String,
 }
 
 impl Values {
@@ -112,6 +118,9 @@ impl Values {
             id_token_signed_response_alg: SigningAlg::RS256.as_str().into(),
             refresh_token_ttl: DEFAULT_REFRESH_TOKEN_TTL.to_string(),
             refresh_token_idle_ttl: DEFAULT_REFRESH_TOKEN_IDLE_TTL.to_string(),
+            jwks: String::new(),
+            jwks_uri: String::new(),
+            token_endpoint_auth_signing_alg: String::new(),
         }
     }
 
@@ -133,6 +142,13 @@ impl Values {
             id_token_signed_response_alg: client.id_token_alg.as_str().into(),
             refresh_token_ttl: client.refresh_token_ttl.to_string(),
             refresh_token_idle_ttl: client.refresh_token_idle_ttl.to_string(),
+            jwks: client
+                .jwks
+                .as_ref()
+                .and_then(|j| serde_json::to_string_pretty(&j.to_value()).ok())
+                .unwrap_or_default(),
+            jwks_uri: client.jwks_uri.clone().unwrap_or_default(),
+            token_endpoint_auth_signing_alg: client.assertion_alg.map(|a| a.as_str().to_owned()).unwrap_or_default(),
         }
     }
 
@@ -151,6 +167,9 @@ impl Values {
             id_token_signed_response_alg: fields.text("id_token_signed_response_alg"),
             refresh_token_ttl: fields.text("refresh_token_ttl"),
             refresh_token_idle_ttl: fields.text("refresh_token_idle_ttl"),
+            jwks: fields.text("jwks"),
+            jwks_uri: fields.text("jwks_uri"),
+            token_endpoint_auth_signing_alg: fields.text("token_endpoint_auth_signing_alg"),
         }
     }
 
@@ -172,6 +191,10 @@ impl Values {
             id_token_signed_response_alg: form::non_blank(&self.id_token_signed_response_alg),
             refresh_token_ttl: form::seconds(&self.refresh_token_ttl, "refresh_token_ttl", errors),
             refresh_token_idle_ttl: form::seconds(&self.refresh_token_idle_ttl, "refresh_token_idle_ttl", errors),
+            // ClientSpec reads a JWK Set given as JSON text.
+            jwks: form::non_blank(&self.jwks).map(serde_json::Value::String),
+            jwks_uri: form::non_blank(&self.jwks_uri),
+            token_endpoint_auth_signing_alg: form::non_blank(&self.token_endpoint_auth_signing_alg),
         }
     }
 
@@ -212,6 +235,10 @@ impl FormPage {
     fn algs(&self) -> [&'static str; 2] {
         SigningAlg::ALL.map(SigningAlg::as_str)
     }
+
+    fn assertion_algs(&self) -> [&'static str; 4] {
+        AssertionAlg::ALL.map(AssertionAlg::as_str)
+    }
 }
 
 async fn form_page(
@@ -225,7 +252,8 @@ async fn form_page(
     let apis = state.store.list_apis().await?.into_iter().map(|a| (a.identifier, a.name)).collect();
     let editing = existing.map(|c| Editing {
         href: format!("/admin/clients/{}", form::segment(&c.client_id)),
-        confidential: c.client_type == ClientType::Confidential,
+        // Only a client that authenticates with a secret has one to rotate.
+        confidential: c.client_type == ClientType::Confidential && c.auth_method.uses_secret(),
         created: when(c.created_at),
         updated: when(c.updated_at),
     });
@@ -348,7 +376,7 @@ async fn update(
     };
     state.store.audit(admin.actor(), "client.update", &client.client_id, &client.name).await?;
     let href = format!("/admin/clients/{}", form::segment(&client.client_id));
-    if existing.client_type == ClientType::Public && client.client_type == ClientType::Confidential {
+    if existing.client_type == ClientType::Public && client.auth_method.uses_secret() {
         // Now confidential: it needs a secret, shown once like a new client's.
         let secret = registry::rotate_client_secret(&state.store, &client.client_id).await.map_err(form::failure)?;
         state.store.audit(admin.actor(), "client.rotate_secret", &client.client_id, "now confidential").await?;
