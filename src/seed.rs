@@ -321,6 +321,10 @@ pub async fn export(store: &Store) -> Result<String, StoreError> {
                 id_token_signed_response_alg: Some(c.id_token_alg.as_str().into()),
                 refresh_token_ttl: Some(c.refresh_token_ttl),
                 refresh_token_idle_ttl: Some(c.refresh_token_idle_ttl),
+                backchannel_logout_uri: c.backchannel_logout_uri.map(String::from),
+                backchannel_logout_session_required: Some(c.backchannel_logout_session_required),
+                frontchannel_logout_uri: c.frontchannel_logout_uri.map(String::from),
+                frontchannel_logout_session_required: Some(c.frontchannel_logout_session_required),
             },
         ));
     }

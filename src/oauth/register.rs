@@ -38,7 +38,7 @@ pub const OPEN_REGISTRATIONS_PER_IP: i64 = 10;
 pub const OPEN_LOCKOUT: i64 = 3600;
 
 /// The client metadata `/register` understands. RFC 7591 §2: other members are ignored.
-const UNDERSTOOD: [&str; 12] = [
+const UNDERSTOOD: [&str; 16] = [
     "client_name",
     "redirect_uris",
     "post_logout_redirect_uris",
@@ -51,6 +51,10 @@ const UNDERSTOOD: [&str; 12] = [
     "id_token_signed_response_alg",
     "refresh_token_ttl",
     "refresh_token_idle_ttl",
+    "backchannel_logout_uri",
+    "backchannel_logout_session_required",
+    "frontchannel_logout_uri",
+    "frontchannel_logout_session_required",
 ];
 
 /// A client's registration as RFC 7591 §3.2.1 shows it (with Lanyard's own settings beside
@@ -81,6 +85,12 @@ pub struct ClientMetadata<'a> {
     refresh_token_ttl: i64,
     refresh_token_idle_ttl: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
+    backchannel_logout_uri: Option<&'a str>,
+    backchannel_logout_session_required: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frontchannel_logout_uri: Option<&'a str>,
+    frontchannel_logout_session_required: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     registration_access_token: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     registration_client_uri: Option<String>,
@@ -107,6 +117,10 @@ impl<'a> ClientMetadata<'a> {
             id_token_signed_response_alg: client.id_token_alg.as_str(),
             refresh_token_ttl: client.refresh_token_ttl,
             refresh_token_idle_ttl: client.refresh_token_idle_ttl,
+            backchannel_logout_uri: client.backchannel_logout_uri.as_ref().map(url::Url::as_str),
+            backchannel_logout_session_required: client.backchannel_logout_session_required,
+            frontchannel_logout_uri: client.frontchannel_logout_uri.as_ref().map(url::Url::as_str),
+            frontchannel_logout_session_required: client.frontchannel_logout_session_required,
             registration_access_token: None,
             registration_client_uri: None,
         }

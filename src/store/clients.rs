@@ -10,7 +10,9 @@ use crate::registry::client::{AuthMethod, Client, ClientType, GrantType};
 
 const COLUMNS: &str = "client_id, name, client_type, secret_hash, token_endpoint_auth_method, redirect_uris, \
     post_logout_redirect_uris, grant_types, scope, default_api, require_pkce, first_party, \
-    id_token_signed_response_alg, refresh_token_ttl, refresh_token_idle_ttl, created_at, updated_at";
+    id_token_signed_response_alg, refresh_token_ttl, refresh_token_idle_ttl, created_at, updated_at, \
+    backchannel_logout_uri, backchannel_logout_session_required, frontchannel_logout_uri, \
+    frontchannel_logout_session_required";
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("client {what}"))
@@ -48,8 +50,18 @@ fn from_row(row: &AnyRow) -> Result<Client> {
         refresh_token_idle_ttl: row.try_get("refresh_token_idle_ttl")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        backchannel_logout_uri: channel_uri(row, "backchannel_logout_uri")?,
+        backchannel_logout_session_required: super::get_flag(row, "backchannel_logout_session_required")?,
+        frontchannel_logout_uri: channel_uri(row, "frontchannel_logout_uri")?,
+        frontchannel_logout_session_required: super::get_flag(row, "frontchannel_logout_session_required")?,
         from_metadata_document: false,
     })
+}
+
+/// A stored logout channel URI (validated on the way in).
+fn channel_uri(row: &AnyRow, column: &str) -> Result<Option<url::Url>> {
+    let raw: Option<String> = row.try_get(column)?;
+    raw.map(|u| url::Url::parse(&u).map_err(|_| corrupt(column))).transpose()
 }
 
 fn json_list<T: ToString>(items: &[T]) -> String {
@@ -63,7 +75,8 @@ fn grant_list(grants: &[GrantType]) -> String {
 impl Store {
     pub async fn insert_client(&self, c: &Client) -> Result<()> {
         let sql = format!(
-            "INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+            "INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+             $18, $19, $20, $21)"
         );
         sqlx::query(&sql)
             .bind(&c.client_id)
@@ -83,6 +96,10 @@ impl Store {
             .bind(c.refresh_token_idle_ttl)
             .bind(c.created_at)
             .bind(c.updated_at)
+            .bind(c.backchannel_logout_uri.as_ref().map(url::Url::as_str))
+            .bind(super::flag(c.backchannel_logout_session_required))
+            .bind(c.frontchannel_logout_uri.as_ref().map(url::Url::as_str))
+            .bind(super::flag(c.frontchannel_logout_session_required))
             .execute(&self.pool)
             .await
             .map_err(|e| StoreError::on_unique(e, format!("client {:?}", c.client_id)))?;
@@ -96,7 +113,9 @@ impl Store {
             "UPDATE clients SET name = $1, client_type = $2, token_endpoint_auth_method = $3, redirect_uris = $4, \
              post_logout_redirect_uris = $5, grant_types = $6, scope = $7, default_api = $8, require_pkce = $9, \
              first_party = $10, id_token_signed_response_alg = $11, refresh_token_ttl = $12, \
-             refresh_token_idle_ttl = $13, updated_at = $14 WHERE client_id = $15",
+             refresh_token_idle_ttl = $13, updated_at = $14, backchannel_logout_uri = $16, \
+             backchannel_logout_session_required = $17, frontchannel_logout_uri = $18, \
+             frontchannel_logout_session_required = $19 WHERE client_id = $15",
         )
         .bind(&c.name)
         .bind(c.client_type.as_str())
@@ -113,6 +132,10 @@ impl Store {
         .bind(c.refresh_token_idle_ttl)
         .bind(now())
         .bind(&c.client_id)
+        .bind(c.backchannel_logout_uri.as_ref().map(url::Url::as_str))
+        .bind(super::flag(c.backchannel_logout_session_required))
+        .bind(c.frontchannel_logout_uri.as_ref().map(url::Url::as_str))
+        .bind(super::flag(c.frontchannel_logout_session_required))
         .execute(&self.pool)
         .await?;
         self.registry_changed().await;

@@ -7,6 +7,7 @@ pub mod authorization;
 pub mod clients;
 pub mod grants;
 pub mod keys;
+pub mod logout;
 pub mod refresh;
 pub mod sessions;
 pub mod throttle;

@@ -93,6 +93,10 @@ struct Values {
     id_token_signed_response_alg: String,
     refresh_token_ttl: String,
     refresh_token_idle_ttl: String,
+    backchannel_logout_uri: String,
+    backchannel_logout_session_required: bool,
+    frontchannel_logout_uri: String,
+    frontchannel_logout_session_required: bool,
 }
 
 impl Values {
@@ -112,6 +116,10 @@ impl Values {
             id_token_signed_response_alg: SigningAlg::RS256.as_str().into(),
             refresh_token_ttl: DEFAULT_REFRESH_TOKEN_TTL.to_string(),
             refresh_token_idle_ttl: DEFAULT_REFRESH_TOKEN_IDLE_TTL.to_string(),
+            backchannel_logout_uri: String::new(),
+            backchannel_logout_session_required: false,
+            frontchannel_logout_uri: String::new(),
+            frontchannel_logout_session_required: false,
         }
     }
 
@@ -133,6 +141,14 @@ impl Values {
             id_token_signed_response_alg: client.id_token_alg.as_str().into(),
             refresh_token_ttl: client.refresh_token_ttl.to_string(),
             refresh_token_idle_ttl: client.refresh_token_idle_ttl.to_string(),
+            backchannel_logout_uri: client.backchannel_logout_uri.as_ref().map(ToString::to_string).unwrap_or_default(),
+            backchannel_logout_session_required: client.backchannel_logout_session_required,
+            frontchannel_logout_uri: client
+                .frontchannel_logout_uri
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            frontchannel_logout_session_required: client.frontchannel_logout_session_required,
         }
     }
 
@@ -151,6 +167,10 @@ impl Values {
             id_token_signed_response_alg: fields.text("id_token_signed_response_alg"),
             refresh_token_ttl: fields.text("refresh_token_ttl"),
             refresh_token_idle_ttl: fields.text("refresh_token_idle_ttl"),
+            backchannel_logout_uri: fields.text("backchannel_logout_uri"),
+            backchannel_logout_session_required: fields.checked("backchannel_logout_session_required"),
+            frontchannel_logout_uri: fields.text("frontchannel_logout_uri"),
+            frontchannel_logout_session_required: fields.checked("frontchannel_logout_session_required"),
         }
     }
 
@@ -172,6 +192,10 @@ impl Values {
             id_token_signed_response_alg: form::non_blank(&self.id_token_signed_response_alg),
             refresh_token_ttl: form::seconds(&self.refresh_token_ttl, "refresh_token_ttl", errors),
             refresh_token_idle_ttl: form::seconds(&self.refresh_token_idle_ttl, "refresh_token_idle_ttl", errors),
+            backchannel_logout_uri: form::non_blank(&self.backchannel_logout_uri),
+            backchannel_logout_session_required: Some(self.backchannel_logout_session_required),
+            frontchannel_logout_uri: form::non_blank(&self.frontchannel_logout_uri),
+            frontchannel_logout_session_required: Some(self.frontchannel_logout_session_required),
         }
     }
 
@@ -186,7 +210,21 @@ struct Editing {
     confidential: bool,
     created: String,
     updated: String,
+    /// The latest back-channel logout deliveries to the client.
+    deliveries: Vec<DeliveryRow>,
 }
+
+/// One back-channel logout delivery, as the client's page lists it.
+struct DeliveryRow {
+    when: String,
+    sid: String,
+    attempts: i64,
+    delivered: bool,
+    outcome: String,
+}
+
+/// How many deliveries the client's page lists.
+const DELIVERIES_SHOWN: i64 = 10;
 
 #[derive(Template)]
 #[template(path = "admin/client_form.html")]
@@ -223,11 +261,28 @@ async fn form_page(
     notice: Option<&'static str>,
 ) -> Result<FormPage, AdminError> {
     let apis = state.store.list_apis().await?.into_iter().map(|a| (a.identifier, a.name)).collect();
+    let deliveries = match existing {
+        Some(c) => state
+            .store
+            .backchannel_deliveries(&c.client_id, DELIVERIES_SHOWN)
+            .await?
+            .into_iter()
+            .map(|d| DeliveryRow {
+                when: when(d.created_at),
+                sid: d.sid,
+                attempts: d.attempts,
+                delivered: d.delivered,
+                outcome: d.outcome,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     let editing = existing.map(|c| Editing {
         href: format!("/admin/clients/{}", form::segment(&c.client_id)),
         confidential: c.client_type == ClientType::Confidential,
         created: when(c.created_at),
         updated: when(c.updated_at),
+        deliveries,
     });
     Ok(FormPage { chrome: admin.chrome(state, "clients"), notice, values, errors, apis, editing })
 }
