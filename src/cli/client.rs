@@ -17,7 +17,7 @@ const SHOWN_ONCE: &str = "Store the client_secret now: Lanyard keeps only its ha
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client; a confidential client's secret is printed once.
-    Add(AddClient),
+    Add(Box<AddClient>),
     /// List every client (never their secrets).
     List {
         /// Print a JSON array of clients instead of a table.
