@@ -324,6 +324,10 @@ pub async fn export(store: &Store) -> Result<String, StoreError> {
                 jwks: c.jwks.as_ref().map(|j| j.to_value()),
                 jwks_uri: c.jwks_uri,
                 token_endpoint_auth_signing_alg: c.assertion_alg.map(|a| a.as_str().to_owned()),
+                backchannel_logout_uri: c.backchannel_logout_uri.map(String::from),
+                backchannel_logout_session_required: Some(c.backchannel_logout_session_required),
+                frontchannel_logout_uri: c.frontchannel_logout_uri.map(String::from),
+                frontchannel_logout_session_required: Some(c.frontchannel_logout_session_required),
             },
         ));
     }

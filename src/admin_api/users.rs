@@ -78,7 +78,7 @@ async fn update(
     }
     if user.disabled && !before.disabled {
         // A disabled user's live sessions and tokens must not outlast the decision.
-        state.store.end_user_sessions(&user.id).await?;
+        crate::oauth::session_end::end_user_sessions(&state, &user.id).await?;
     }
     let detail = changes(&before, &user, password.is_some());
     if let Some(password) = password {
@@ -95,7 +95,7 @@ async fn delete(
     username: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let user = state.store.user_by_username(&username).await?.ok_or_else(|| not_found(&username))?;
-    if !state.store.delete_user(&user.id).await? {
+    if !crate::oauth::session_end::delete_user(&state, &user.id).await? {
         return Err(not_found(&username));
     }
     caller.audit(&state.store, "user.delete", &user.username, "").await;

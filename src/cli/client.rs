@@ -62,6 +62,20 @@ pub struct AddClient {
     /// Where RP-initiated logout may send the browser afterwards (repeat for several).
     #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
     post_logout_redirect_uris: Vec<String>,
+    /// Back-Channel Logout 1.0: where a logout token is POSTed when a session the client
+    /// took part in ends (absolute http(s) URL, no fragment).
+    #[arg(long, value_name = "URI")]
+    backchannel_logout_uri: Option<String>,
+    /// Send the client `sid` in logout tokens (Lanyard always does; this records that the
+    /// client relies on it).
+    #[arg(long)]
+    backchannel_logout_session_required: bool,
+    /// Front-Channel Logout 1.0: loaded in an iframe of the "signed out" page.
+    #[arg(long, value_name = "URI")]
+    frontchannel_logout_uri: Option<String>,
+    /// Add `iss` and `sid` to the front-channel logout URI.
+    #[arg(long)]
+    frontchannel_logout_session_required: bool,
     /// Scopes the client may request, space-separated: OpenID Connect scopes (openid
     /// profile email address phone offline_access) and scopes of registered APIs
     /// [default: openid]. May be repeated; the values are joined.
@@ -188,6 +202,10 @@ impl AddClient {
             jwks,
             jwks_uri: self.jwks_uri,
             token_endpoint_auth_signing_alg: self.auth_signing_alg,
+            backchannel_logout_uri: self.backchannel_logout_uri,
+            backchannel_logout_session_required: self.backchannel_logout_session_required.then_some(true),
+            frontchannel_logout_uri: self.frontchannel_logout_uri,
+            frontchannel_logout_session_required: self.frontchannel_logout_session_required.then_some(true),
         };
         let new = registry::create_client(store, spec).await?;
         if self.json {
@@ -226,6 +244,16 @@ fn print_client(heading: &str, client: &Client) {
                 "token_endpoint_auth_signing_alg",
                 client.assertion_alg.map(|a| a.as_str().to_owned()).unwrap_or_default(),
             ),
+            (
+                "backchannel_logout_uri",
+                client.backchannel_logout_uri.as_ref().map(ToString::to_string).unwrap_or_default(),
+            ),
+            ("backchannel_logout_session_required", yes_no(client.backchannel_logout_session_required)),
+            (
+                "frontchannel_logout_uri",
+                client.frontchannel_logout_uri.as_ref().map(ToString::to_string).unwrap_or_default(),
+            ),
+            ("frontchannel_logout_session_required", yes_no(client.frontchannel_logout_session_required)),
         ],
     );
 }

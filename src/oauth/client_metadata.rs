@@ -123,29 +123,7 @@ pub async fn fetch_bounded(
     if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
         return Err(format!("{name} must not have a fragment or credentials"));
     }
-    let host = url.host_str().ok_or_else(|| format!("{name} has no host"))?.to_owned();
-    let port = url.port_or_known_default().unwrap_or(443);
-    let lookup_host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
-    let addrs: Vec<SocketAddr> =
-        tokio::time::timeout(FETCH_TIMEOUT, tokio::net::lookup_host((lookup_host.as_str(), port)))
-            .await
-            .map_err(|_| "resolving its host timed out".to_string())?
-            .map_err(|e| format!("its host does not resolve ({e})"))?
-            .collect();
-    let first = *addrs.first().ok_or("its host has no address")?;
-    for addr in &addrs {
-        match classify(addr.ip()) {
-            Reach::Global => {}
-            Reach::Loopback if loopback_ok => {}
-            Reach::Loopback => {
-                return Err(format!(
-                    "its host resolves to the loopback address {} (allowed only in dev mode)",
-                    addr.ip()
-                ));
-            }
-            Reach::Private => return Err(format!("its host resolves to the non-public address {}", addr.ip())),
-        }
-    }
+    let (lookup_host, first) = checked_address(&url, loopback_ok).await?;
     if classify(first.ip()) == Reach::Loopback {
         tracing::warn!(url = raw, "dev mode: fetching {name} from loopback");
     }
@@ -181,6 +159,38 @@ pub async fn fetch_bounded(
         }
     }
     Ok((body, max_age))
+}
+
+/// Resolves the host of `url` and checks every address it has: refused when any is
+/// private, link-local or otherwise not global, or loopback unless `allow_loopback` (dev
+/// mode). Returns the host as a resolver override wants it and the address to pin the
+/// connection to (no DNS rebinding between the check and the request). Shared by every
+/// server-side request to a URL a client supplied (metadata documents, back-channel logout).
+pub async fn checked_address(url: &url::Url, allow_loopback: bool) -> Result<(String, SocketAddr), String> {
+    let host = url.host_str().ok_or("the URL has no host")?.to_owned();
+    let port = url.port_or_known_default().unwrap_or(443);
+    let lookup_host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let addrs: Vec<SocketAddr> =
+        tokio::time::timeout(FETCH_TIMEOUT, tokio::net::lookup_host((lookup_host.as_str(), port)))
+            .await
+            .map_err(|_| "resolving its host timed out".to_string())?
+            .map_err(|e| format!("its host does not resolve ({e})"))?
+            .collect();
+    let first = *addrs.first().ok_or("its host has no address")?;
+    for addr in &addrs {
+        match classify(addr.ip()) {
+            Reach::Global => {}
+            Reach::Loopback if allow_loopback => {}
+            Reach::Loopback => {
+                return Err(format!(
+                    "its host resolves to the loopback address {} (allowed only in dev mode)",
+                    addr.ip()
+                ));
+            }
+            Reach::Private => return Err(format!("its host resolves to the non-public address {}", addr.ip())),
+        }
+    }
+    Ok((lookup_host, first))
 }
 
 /// `max-age` of a Cache-Control value (`no-store`/`no-cache`: none).
@@ -291,6 +301,10 @@ fn to_client(url: &str, doc: Document, known_scopes: ScopeSet) -> Result<Client,
         jwks: None,
         jwks_uri: None,
         assertion_alg: None,
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: false,
+        frontchannel_logout_uri: None,
+        frontchannel_logout_session_required: false,
         created_at: now,
         updated_at: now,
         from_metadata_document: true,

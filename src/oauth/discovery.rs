@@ -57,6 +57,12 @@ pub fn metadata(config: &Config) -> Value {
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
         "client_id_metadata_document_supported": true,
+        // Back-Channel Logout 1.0 §2.1 and Front-Channel Logout 1.0 §3: logout tokens and
+        // front-channel URIs always carry sid (and iss), so the session variants hold too.
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
+        "frontchannel_logout_supported": true,
+        "frontchannel_logout_session_supported": true,
     });
     if config.registration.enabled() {
         doc["registration_endpoint"] = json!(backchannel.endpoint("/register"));

@@ -2,17 +2,28 @@
 //!
 //! With a valid `id_token_hint` (expired ones too: the signature still counts) the session
 //! ends at once; without one the user confirms on a CSRF-protected page. The browser goes
-//! back only to a registered `post_logout_redirect_uri`, else sees a "signed out" page.
+//! back only to a `post_logout_redirect_uri` registered (exactly) by the client the request
+//! identifies (§2, §3: by `id_token_hint` or `client_id`); any other one is refused with an
+//! error page before anything ends. Without one, the user sees a "signed out" page.
+//!
+//! Ending the session tells the clients that took part in it (`session_end`): back-channel
+//! logout tokens are sent off the request path, and front-channel logout URIs are loaded in
+//! iframes of the page the browser sees next (which then moves on to the redirect URI).
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::CONTENT_SECURITY_POLICY;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::error::{AuthorizeError, redirect_with};
 use super::params::Params;
+use super::session_end::{self, LoggedOut};
 use crate::registry::client::Client;
 use crate::state::AppState;
-use crate::tokens::claims::{ACCESS_TOKEN_TYP, IdTokenClaims};
+use crate::tokens::claims::{ACCESS_TOKEN_TYP, IdTokenClaims, LOGOUT_TOKEN_TYP};
 use crate::web::{csrf, pages, session};
+
+/// Seconds the front-channel iframes get before the page moves on to the RP.
+const FRONTCHANNEL_DELAY: u32 = 2;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/logout").route(web::get().to(logout_get)).route(web::post().to(logout_post)));
@@ -34,10 +45,12 @@ async fn logout_post(
             return Ok(crate::web::login::csrf_failure());
         }
         let client = client_for(&state, single("client_id")?, None).await?;
+        let target = post_logout_target(client.as_ref(), single("post_logout_redirect_uri")?)?;
+        let mut told = Vec::new();
         if let Some(s) = session::current(&req, &state.store).await? {
-            state.store.end_session(&s.sid).await?;
+            told = session_end::end_session(&state, &s.sid).await?;
         }
-        return Ok(finish(&state, client.as_ref(), single("post_logout_redirect_uri")?, single("state")?));
+        return Ok(finish(&state, target, single("state")?, &told));
     }
     logout(&req, &state, &params).await
 }
@@ -50,8 +63,12 @@ async fn logout(req: &HttpRequest, state: &AppState, params: &Params) -> Result<
     };
     let hinted_client = hint.as_ref().and_then(|h| h.aud.iter().next().map(str::to_owned));
     let client = client_for(state, single("client_id")?, hinted_client.as_deref()).await?;
-    let redirect = single("post_logout_redirect_uri")?;
+    // Refused before anything ends: the user must not be signed out by a request that
+    // then cannot go where it says.
+    let redirect = post_logout_target(client.as_ref(), single("post_logout_redirect_uri")?)?;
     let rp_state = single("state")?;
+    // Accepted (§2) and ignored: Lanyard's pages are in one language.
+    let _ = single("ui_locales")?;
     let Some(hint) = hint else {
         // No proof the request comes from the user's client: ask the user.
         let (csrf_token, cookie) = csrf::token(req, state.config.issuer.is_https());
@@ -59,7 +76,7 @@ async fn logout(req: &HttpRequest, state: &AppState, params: &Params) -> Result<
             csrf_token: &csrf_token,
             client_name: client.as_ref().map(|c| c.name.as_str()),
             client_id: client.as_ref().map(|c| c.client_id.as_str()),
-            post_logout_redirect_uri: redirect,
+            post_logout_redirect_uri: redirect.as_deref(),
             state: rp_state,
         };
         let mut response = pages::html(StatusCode::OK, &page);
@@ -68,14 +85,14 @@ async fn logout(req: &HttpRequest, state: &AppState, params: &Params) -> Result<
         }
         return Ok(response);
     };
-    state.store.end_session(&hint.sid).await?;
+    let mut told = session_end::end_session(state, &hint.sid).await?;
     if let Some(current) = session::current(req, &state.store).await?
         && current.user_id == hint.sub
     {
-        state.store.end_session(&current.sid).await?;
+        told.extend(session_end::end_session(state, &current.sid).await?);
     }
     tracing::info!(sid = %hint.sid, "session ended by RP-initiated logout");
-    Ok(finish(state, client.as_ref(), redirect, rp_state))
+    Ok(finish(state, redirect, rp_state, &told))
 }
 
 /// An id_token of ours: signature, `typ` and `iss` checked; expiry deliberately not.
@@ -85,6 +102,9 @@ fn verify_hint(state: &AppState, token: &str) -> Result<IdTokenClaims, Authorize
         state.keys.ring().verify(token).map_err(|_| invalid("is not an id_token signed by this server"))?;
     if header.token_type().is_some_and(|t| t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP)) {
         return Err(invalid("is an access token, not an id_token"));
+    }
+    if header.token_type().is_some_and(|t| t.eq_ignore_ascii_case(LOGOUT_TOKEN_TYP)) {
+        return Err(invalid("is a logout token, not an id_token"));
     }
     let claims: IdTokenClaims = serde_json::from_slice(&payload).map_err(|_| invalid("is not an id_token"))?;
     if claims.iss != state.config.issuer.as_str() {
@@ -119,18 +139,85 @@ async fn client_for(
     }
 }
 
-/// Back to a registered post-logout URI (exact match), or the "signed out" page.
-fn finish(state: &AppState, client: Option<&Client>, redirect: Option<&str>, rp_state: Option<&str>) -> HttpResponse {
+/// The `post_logout_redirect_uri` to go back to, checked: registered exactly by the client
+/// the request identifies (§2: "MUST NOT perform post-logout redirection if [it] does not
+/// exactly match one of the previously registered post_logout_redirect_uris values").
+fn post_logout_target(client: Option<&Client>, redirect: Option<&str>) -> Result<Option<String>, AuthorizeError> {
+    let Some(uri) = redirect else { return Ok(None) };
+    let Some(client) = client else {
+        // §3: the client must be identified to know which URIs it registered.
+        return Err(AuthorizeError::page(
+            "Invalid logout request",
+            "A post_logout_redirect_uri needs an id_token_hint or a client_id naming the application.",
+        ));
+    };
+    if client.post_logout_redirect_uris.iter().any(|r| r.as_str() == uri) {
+        Ok(Some(uri.to_owned()))
+    } else {
+        // Never shown as a link: it is exactly what an attacker would want followed.
+        Err(AuthorizeError::page(
+            "Invalid logout request",
+            "The post_logout_redirect_uri is not registered for this application: you were not signed out.",
+        ))
+    }
+}
+
+/// Back to the checked post-logout URI, or the "signed out" page; through a page with
+/// the front-channel iframes first when a client registered a front-channel logout URI.
+fn finish(state: &AppState, target: Option<String>, rp_state: Option<&str>, told: &[LoggedOut]) -> HttpResponse {
     let secure = state.config.issuer.is_https();
-    let registered =
-        client.zip(redirect).is_some_and(|(c, uri)| c.post_logout_redirect_uris.iter().any(|r| r.as_str() == uri));
-    let mut response = match redirect {
-        Some(uri) if registered => {
-            let params: Vec<(&str, &str)> = rp_state.map(|s| ("state", s)).into_iter().collect();
-            redirect_with(uri, &params)
+    // §3: `state` goes back as it came; nothing else is added.
+    let continue_to = target.and_then(|uri| {
+        let mut url = url::Url::parse(&uri).ok()?;
+        if let Some(s) = rp_state {
+            url.query_pairs_mut().append_pair("state", s);
         }
-        _ => pages::message(StatusCode::OK, "Signed out", "You are signed out of Lanyard. You can close this window."),
+        Some(url.to_string())
+    });
+    let frames = frontchannel_frames(state, told);
+    let mut response = match (&continue_to, frames.is_empty()) {
+        (Some(uri), true) => redirect_with(uri, &[]),
+        (None, true) => {
+            pages::message(StatusCode::OK, "Signed out", "You are signed out of Lanyard. You can close this window.")
+        }
+        (_, false) => {
+            let page = pages::SignedOutPage {
+                frames: &frames,
+                continue_to: continue_to.as_deref(),
+                delay: FRONTCHANNEL_DELAY,
+            };
+            let mut response = pages::html(StatusCode::OK, &page);
+            // This page alone may frame the clients' front-channel logout URIs.
+            let origins: Vec<String> = frames
+                .iter()
+                .filter_map(|f| url::Url::parse(f).ok())
+                .map(|u| u.origin().ascii_serialization())
+                .collect();
+            let csp =
+                format!("default-src 'self'; frame-src {}; frame-ancestors 'none'; base-uri 'none'", origins.join(" "));
+            if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&csp) {
+                response.headers_mut().insert(CONTENT_SECURITY_POLICY, value);
+            }
+            response
+        }
     };
     let _ = response.add_cookie(&session::removal(secure));
     response
+}
+
+/// The front-channel logout URI of each client told (Front-Channel Logout 1.0 §2), with
+/// `iss` and `sid` when the client asked for them.
+fn frontchannel_frames(state: &AppState, told: &[LoggedOut]) -> Vec<String> {
+    let mut frames: Vec<String> = Vec::new();
+    for t in told {
+        let Some(mut uri) = t.client.frontchannel_logout_uri.clone() else { continue };
+        if t.client.frontchannel_logout_session_required {
+            uri.query_pairs_mut().append_pair("iss", state.config.issuer.as_str()).append_pair("sid", &t.sid);
+        }
+        let uri = uri.to_string();
+        if !frames.contains(&uri) {
+            frames.push(uri);
+        }
+    }
+    frames
 }

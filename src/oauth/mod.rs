@@ -2,6 +2,7 @@
 
 pub mod authorization_request;
 pub mod authorize;
+pub mod backchannel;
 pub mod client_assertion;
 pub mod client_auth;
 pub mod client_jwks;
@@ -17,5 +18,6 @@ pub mod redirect_uri;
 pub mod register;
 pub mod revoke;
 pub mod scope;
+pub mod session_end;
 pub mod token;
 pub mod userinfo;

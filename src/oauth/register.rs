@@ -38,7 +38,7 @@ pub const OPEN_REGISTRATIONS_PER_IP: i64 = 10;
 pub const OPEN_LOCKOUT: i64 = 3600;
 
 /// The client metadata `/register` understands. RFC 7591 §2: other members are ignored.
-const UNDERSTOOD: [&str; 15] = [
+const UNDERSTOOD: [&str; 19] = [
     "client_name",
     "redirect_uris",
     "post_logout_redirect_uris",
@@ -54,6 +54,10 @@ const UNDERSTOOD: [&str; 15] = [
     "jwks",
     "jwks_uri",
     "token_endpoint_auth_signing_alg",
+    "backchannel_logout_uri",
+    "backchannel_logout_session_required",
+    "frontchannel_logout_uri",
+    "frontchannel_logout_session_required",
 ];
 
 /// A client's registration as RFC 7591 §3.2.1 shows it (with Lanyard's own settings beside
@@ -89,6 +93,11 @@ pub struct ClientMetadata<'a> {
     jwks_uri: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     token_endpoint_auth_signing_alg: Option<&'static str>,
+    backchannel_logout_uri: Option<&'a str>,
+    backchannel_logout_session_required: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frontchannel_logout_uri: Option<&'a str>,
+    frontchannel_logout_session_required: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     registration_access_token: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -119,6 +128,10 @@ impl<'a> ClientMetadata<'a> {
             jwks: client.jwks.as_ref(),
             jwks_uri: client.jwks_uri.as_deref(),
             token_endpoint_auth_signing_alg: client.assertion_alg.map(|a| a.as_str()),
+            backchannel_logout_uri: client.backchannel_logout_uri.as_ref().map(url::Url::as_str),
+            backchannel_logout_session_required: client.backchannel_logout_session_required,
+            frontchannel_logout_uri: client.frontchannel_logout_uri.as_ref().map(url::Url::as_str),
+            frontchannel_logout_session_required: client.frontchannel_logout_session_required,
             registration_access_token: None,
             registration_client_uri: None,
         }

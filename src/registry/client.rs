@@ -116,6 +116,12 @@ pub struct Client {
     /// `token_endpoint_auth_signing_alg`: the one algorithm its assertions may use (any
     /// of [`AssertionAlg::ALL`] when unset).
     pub assertion_alg: Option<AssertionAlg>,
+    /// Back-Channel Logout 1.0: where logout tokens are POSTed when a session ends.
+    pub backchannel_logout_uri: Option<url::Url>,
+    pub backchannel_logout_session_required: bool,
+    /// Front-Channel Logout 1.0: loaded in an iframe of the "signed out" page.
+    pub frontchannel_logout_uri: Option<url::Url>,
+    pub frontchannel_logout_session_required: bool,
     pub created_at: i64,
     pub updated_at: i64,
     /// Not registered: described by a Client ID Metadata Document at its client_id URL
@@ -185,6 +191,14 @@ pub struct ClientSpec {
     pub jwks_uri: Option<String>,
     #[serde(default)]
     pub token_endpoint_auth_signing_alg: Option<String>,
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    pub backchannel_logout_session_required: Option<bool>,
+    #[serde(default)]
+    pub frontchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    pub frontchannel_logout_session_required: Option<bool>,
 }
 
 /// A validated client and, for confidential clients, the secret in the clear (shown once).
@@ -288,6 +302,10 @@ impl ClientSpec {
             ttl("refresh_token_ttl", self.refresh_token_ttl, DEFAULT_REFRESH_TOKEN_TTL, &mut errors);
         let refresh_token_idle_ttl =
             ttl("refresh_token_idle_ttl", self.refresh_token_idle_ttl, DEFAULT_REFRESH_TOKEN_IDLE_TTL, &mut errors);
+        let backchannel_logout_uri =
+            logout_channel_uri("backchannel_logout_uri", self.backchannel_logout_uri.as_deref(), &mut errors);
+        let frontchannel_logout_uri =
+            logout_channel_uri("frontchannel_logout_uri", self.frontchannel_logout_uri.as_deref(), &mut errors);
         let secret = match (client_type, self.client_secret.filter(|s| !s.is_empty())) {
             (_, Some(_)) if auth_method == AuthMethod::PrivateKeyJwt => {
                 errors.add("client_secret", "a private_key_jwt client authenticates with its keys, not a secret");
@@ -322,6 +340,10 @@ impl ClientSpec {
             jwks,
             jwks_uri,
             assertion_alg,
+            backchannel_logout_uri,
+            backchannel_logout_session_required: self.backchannel_logout_session_required.unwrap_or(false),
+            frontchannel_logout_uri,
+            frontchannel_logout_session_required: self.frontchannel_logout_session_required.unwrap_or(false),
             created_at: now,
             updated_at: now,
             from_metadata_document: false,
@@ -371,6 +393,32 @@ impl ClientSpec {
     }
 }
 
+/// A `backchannel_logout_uri` or `frontchannel_logout_uri`: an absolute http(s) URL without
+/// a fragment (Back-Channel Logout 1.0 §2.2, Front-Channel Logout 1.0 §2). A query is
+/// allowed (and kept). Empty: none.
+fn logout_channel_uri(field: &'static str, raw: Option<&str>, errors: &mut FieldErrors) -> Option<url::Url> {
+    let raw = raw.map(str::trim).filter(|s| !s.is_empty())?;
+    match url::Url::parse(raw) {
+        Ok(url) if !matches!(url.scheme(), "http" | "https") => {
+            errors.add(field, "must be an http or https URL");
+            None
+        }
+        Ok(url) if url.fragment().is_some() => {
+            errors.add(field, "must not contain a fragment");
+            None
+        }
+        Ok(url) if !url.username().is_empty() || url.password().is_some() || url.host_str().is_none() => {
+            errors.add(field, "must name a host, without credentials");
+            None
+        }
+        Ok(url) => Some(url),
+        Err(_) => {
+            errors.add(field, "must be an absolute http or https URL");
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,7 +445,10 @@ mod tests {
     #[test]
     fn invalid_registrations_name_their_fields() {
         type Case = (&'static str, fn(&mut ClientSpec));
-        let cases: [Case; 7] = [
+        let cases: [Case; 10] = [
+            ("backchannel_logout_uri", |s| s.backchannel_logout_uri = Some("/relative".into())),
+            ("backchannel_logout_uri", |s| s.backchannel_logout_uri = Some("https://rp.example.test/bc#x".into())),
+            ("frontchannel_logout_uri", |s| s.frontchannel_logout_uri = Some("javascript:alert(1)".into())),
             ("redirect_uris", |s| s.redirect_uris = vec!["http://evil.example.test/cb".into()]),
             ("redirect_uris", |s| s.redirect_uris.clear()),
             ("grant_types", |s| s.grant_types = vec!["password".into()]),

@@ -12,7 +12,8 @@ use crate::registry::client_keys::{AssertionAlg, ClientJwks};
 const COLUMNS: &str = "client_id, name, client_type, secret_hash, token_endpoint_auth_method, redirect_uris, \
     post_logout_redirect_uris, grant_types, scope, default_api, require_pkce, first_party, \
     id_token_signed_response_alg, refresh_token_ttl, refresh_token_idle_ttl, created_at, updated_at, \
-    jwks, jwks_uri, token_endpoint_auth_signing_alg";
+    jwks, jwks_uri, token_endpoint_auth_signing_alg, backchannel_logout_uri, backchannel_logout_session_required, \
+    frontchannel_logout_uri, frontchannel_logout_session_required";
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("client {what}"))
@@ -57,8 +58,18 @@ fn from_row(row: &AnyRow) -> Result<Client> {
             .transpose()?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        backchannel_logout_uri: channel_uri(row, "backchannel_logout_uri")?,
+        backchannel_logout_session_required: super::get_flag(row, "backchannel_logout_session_required")?,
+        frontchannel_logout_uri: channel_uri(row, "frontchannel_logout_uri")?,
+        frontchannel_logout_session_required: super::get_flag(row, "frontchannel_logout_session_required")?,
         from_metadata_document: false,
     })
+}
+
+/// A stored logout channel URI (validated on the way in).
+fn channel_uri(row: &AnyRow, column: &str) -> Result<Option<url::Url>> {
+    let raw: Option<String> = row.try_get(column)?;
+    raw.map(|u| url::Url::parse(&u).map_err(|_| corrupt(column))).transpose()
 }
 
 fn json_list<T: ToString>(items: &[T]) -> String {
@@ -76,7 +87,8 @@ fn grant_list(grants: &[GrantType]) -> String {
 impl Store {
     pub async fn insert_client(&self, c: &Client) -> Result<()> {
         let sql = format!(
-            "INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+            "INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+             $18, $19, $20, $21, $22, $23, $24)"
         );
         sqlx::query(&sql)
             .bind(&c.client_id)
@@ -99,6 +111,10 @@ impl Store {
             .bind(jwks_text(c))
             .bind(&c.jwks_uri)
             .bind(c.assertion_alg.map(AssertionAlg::as_str))
+            .bind(c.backchannel_logout_uri.as_ref().map(url::Url::as_str))
+            .bind(super::flag(c.backchannel_logout_session_required))
+            .bind(c.frontchannel_logout_uri.as_ref().map(url::Url::as_str))
+            .bind(super::flag(c.frontchannel_logout_session_required))
             .execute(&self.pool)
             .await
             .map_err(|e| StoreError::on_unique(e, format!("client {:?}", c.client_id)))?;
@@ -113,7 +129,9 @@ impl Store {
              post_logout_redirect_uris = $5, grant_types = $6, scope = $7, default_api = $8, require_pkce = $9, \
              first_party = $10, id_token_signed_response_alg = $11, refresh_token_ttl = $12, \
              refresh_token_idle_ttl = $13, updated_at = $14, jwks = $15, jwks_uri = $16, \
-             token_endpoint_auth_signing_alg = $17 WHERE client_id = $18",
+             token_endpoint_auth_signing_alg = $17, backchannel_logout_uri = $19, \
+             backchannel_logout_session_required = $20, frontchannel_logout_uri = $21, \
+             frontchannel_logout_session_required = $22 WHERE client_id = $18",
         )
         .bind(&c.name)
         .bind(c.client_type.as_str())
@@ -133,6 +151,10 @@ impl Store {
         .bind(&c.jwks_uri)
         .bind(c.assertion_alg.map(AssertionAlg::as_str))
         .bind(&c.client_id)
+        .bind(c.backchannel_logout_uri.as_ref().map(url::Url::as_str))
+        .bind(super::flag(c.backchannel_logout_session_required))
+        .bind(c.frontchannel_logout_uri.as_ref().map(url::Url::as_str))
+        .bind(super::flag(c.frontchannel_logout_session_required))
         .execute(&self.pool)
         .await?;
         self.registry_changed(super::Reach::AtOnce).await;

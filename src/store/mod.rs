@@ -8,6 +8,7 @@ pub mod authorization;
 pub mod clients;
 pub mod grants;
 pub mod keys;
+pub mod logout;
 mod migrations;
 pub mod refresh;
 pub mod replicas;

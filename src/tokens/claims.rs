@@ -89,3 +89,45 @@ pub struct IdTokenClaims {
     #[serde(flatten)]
     pub profile: Map<String, Value>,
 }
+
+/// `typ` of logout tokens (Back-Channel Logout 1.0 §2.4): what keeps them from passing as
+/// id_tokens (and id_tokens from passing as logout tokens).
+pub const LOGOUT_TOKEN_TYP: &str = "logout+jwt";
+/// The one event a logout token carries (Back-Channel Logout 1.0 §2.4).
+pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// A Back-Channel Logout 1.0 logout token: for the client in `aud`, saying that session
+/// `sid` of user `sub` ended. Never a `nonce` (§2.4: it would let it pass as an id_token).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogoutTokenClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: Audience,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    /// `{"http://schemas.openid.net/event/backchannel-logout": {}}`.
+    pub events: Map<String, Value>,
+    pub sid: String,
+}
+
+impl LogoutTokenClaims {
+    /// How long a logout token is valid: long enough for the retries, short enough that a
+    /// captured one is soon worthless.
+    pub const LIFETIME: i64 = 120;
+
+    pub fn new(issuer: &str, client_id: &str, sub: &str, sid: &str, now: i64) -> Self {
+        let mut events = Map::new();
+        events.insert(BACKCHANNEL_LOGOUT_EVENT.to_owned(), Value::Object(Map::new()));
+        Self {
+            iss: issuer.to_owned(),
+            sub: sub.to_owned(),
+            aud: Audience::One(client_id.to_owned()),
+            iat: now,
+            exp: now + Self::LIFETIME,
+            jti: crate::crypto::random_token(16),
+            events,
+            sid: sid.to_owned(),
+        }
+    }
+}

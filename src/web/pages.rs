@@ -69,3 +69,15 @@ pub struct LogoutPage<'a> {
     pub post_logout_redirect_uri: Option<&'a str>,
     pub state: Option<&'a str>,
 }
+
+/// "Signed out", with one iframe per front-channel logout URI (Front-Channel Logout 1.0
+/// §3) and, when the client asked for it, a link (and a meta refresh, no script: the CSP
+/// forbids inline scripts) onward to its post-logout redirect URI.
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+pub struct SignedOutPage<'a> {
+    pub frames: &'a [String],
+    pub continue_to: Option<&'a str>,
+    /// Seconds the iframes get before the meta refresh moves on.
+    pub delay: u32,
+}

@@ -13,6 +13,7 @@ mod browser;
 mod cli;
 mod client_metadata;
 mod conformance_client_auth;
+mod conformance_logout;
 mod dev_and_test;
 mod example_api;
 mod examples_e2e;

@@ -33,7 +33,7 @@ both_backends!(
     introspection_says_inactive_for_expired_revoked_foreign_and_id_tokens,
     introspection_requires_client_authentication_and_answers_only_for_the_callers_apis,
     logout_with_an_id_token_hint_redirects_to_the_registered_uri_with_state_and_ends_the_session,
-    logout_to_an_unregistered_post_logout_redirect_uri_shows_the_signed_out_page,
+    logout_to_an_unregistered_post_logout_redirect_uri_is_a_400_page_and_ends_nothing,
     logout_accepts_an_expired_id_token_hint_that_is_correctly_signed,
     logout_with_a_tampered_id_token_hint_is_a_400_page_and_ends_nothing,
     logout_without_a_hint_asks_for_confirmation_on_a_csrf_protected_form,
@@ -940,7 +940,7 @@ async fn logout_with_an_id_token_hint_redirects_to_the_registered_uri_with_state
     assert_refresh_refused(&server, &s.web, member(&tokens, "refresh_token"), "a refresh token of the session").await;
 }
 
-async fn logout_to_an_unregistered_post_logout_redirect_uri_shows_the_signed_out_page(backend: Backend) {
+async fn logout_to_an_unregistered_post_logout_redirect_uri_is_a_400_page_and_ends_nothing(backend: Backend) {
     let db = TestDb::create(backend).await;
     let server = TestServer::start(&db).await;
     let s = setup(&server).await;
@@ -956,11 +956,11 @@ async fn logout_to_an_unregistered_post_logout_redirect_uri_shows_the_signed_out
         ],
     )
     .await;
-    assert_html(&reply, 200, "an unregistered post_logout_redirect_uri");
-    assert!(reply.text.contains("Signed out"), "{}", reply.text);
+    assert_html(&reply, 400, "an unregistered post_logout_redirect_uri");
+    assert!(reply.text.contains("post_logout_redirect_uri"), "the page says what is wrong: {}", reply.text);
     assert!(!reply.text.contains("evil.example.test"), "never offered as a link either");
-    assert!(asks_to_sign_in(&server, &browser, &s.fx).await, "the session has ended all the same");
-    assert_userinfo_refuses(&server, member(&tokens, "access_token"), "an access token of the session").await;
+    assert!(!asks_to_sign_in(&server, &browser, &s.fx).await, "the session goes on");
+    assert_userinfo_accepts(&server, member(&tokens, "access_token"), &s.fx, "after a refused logout").await;
 }
 
 async fn logout_accepts_an_expired_id_token_hint_that_is_correctly_signed(backend: Backend) {

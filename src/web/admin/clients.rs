@@ -99,6 +99,10 @@ struct Values {
     jwks: String,
     jwks_uri: String,
     token_endpoint_auth_signing_alg: String,
+    backchannel_logout_uri: String,
+    backchannel_logout_session_required: bool,
+    frontchannel_logout_uri: String,
+    frontchannel_logout_session_required: bool,
 }
 
 impl Values {
@@ -121,6 +125,10 @@ impl Values {
             jwks: String::new(),
             jwks_uri: String::new(),
             token_endpoint_auth_signing_alg: String::new(),
+            backchannel_logout_uri: String::new(),
+            backchannel_logout_session_required: false,
+            frontchannel_logout_uri: String::new(),
+            frontchannel_logout_session_required: false,
         }
     }
 
@@ -149,6 +157,14 @@ impl Values {
                 .unwrap_or_default(),
             jwks_uri: client.jwks_uri.clone().unwrap_or_default(),
             token_endpoint_auth_signing_alg: client.assertion_alg.map(|a| a.as_str().to_owned()).unwrap_or_default(),
+            backchannel_logout_uri: client.backchannel_logout_uri.as_ref().map(ToString::to_string).unwrap_or_default(),
+            backchannel_logout_session_required: client.backchannel_logout_session_required,
+            frontchannel_logout_uri: client
+                .frontchannel_logout_uri
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            frontchannel_logout_session_required: client.frontchannel_logout_session_required,
         }
     }
 
@@ -170,6 +186,10 @@ impl Values {
             jwks: fields.text("jwks"),
             jwks_uri: fields.text("jwks_uri"),
             token_endpoint_auth_signing_alg: fields.text("token_endpoint_auth_signing_alg"),
+            backchannel_logout_uri: fields.text("backchannel_logout_uri"),
+            backchannel_logout_session_required: fields.checked("backchannel_logout_session_required"),
+            frontchannel_logout_uri: fields.text("frontchannel_logout_uri"),
+            frontchannel_logout_session_required: fields.checked("frontchannel_logout_session_required"),
         }
     }
 
@@ -195,6 +215,10 @@ impl Values {
             jwks: form::non_blank(&self.jwks).map(serde_json::Value::String),
             jwks_uri: form::non_blank(&self.jwks_uri),
             token_endpoint_auth_signing_alg: form::non_blank(&self.token_endpoint_auth_signing_alg),
+            backchannel_logout_uri: form::non_blank(&self.backchannel_logout_uri),
+            backchannel_logout_session_required: Some(self.backchannel_logout_session_required),
+            frontchannel_logout_uri: form::non_blank(&self.frontchannel_logout_uri),
+            frontchannel_logout_session_required: Some(self.frontchannel_logout_session_required),
         }
     }
 
@@ -209,7 +233,21 @@ struct Editing {
     confidential: bool,
     created: String,
     updated: String,
+    /// The latest back-channel logout deliveries to the client.
+    deliveries: Vec<DeliveryRow>,
 }
+
+/// One back-channel logout delivery, as the client's page lists it.
+struct DeliveryRow {
+    when: String,
+    sid: String,
+    attempts: i64,
+    delivered: bool,
+    outcome: String,
+}
+
+/// How many deliveries the client's page lists.
+const DELIVERIES_SHOWN: i64 = 10;
 
 #[derive(Template)]
 #[template(path = "admin/client_form.html")]
@@ -250,12 +288,29 @@ async fn form_page(
     notice: Option<&'static str>,
 ) -> Result<FormPage, AdminError> {
     let apis = state.store.list_apis().await?.into_iter().map(|a| (a.identifier, a.name)).collect();
+    let deliveries = match existing {
+        Some(c) => state
+            .store
+            .backchannel_deliveries(&c.client_id, DELIVERIES_SHOWN)
+            .await?
+            .into_iter()
+            .map(|d| DeliveryRow {
+                when: when(d.created_at),
+                sid: d.sid,
+                attempts: d.attempts,
+                delivered: d.delivered,
+                outcome: d.outcome,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     let editing = existing.map(|c| Editing {
         href: format!("/admin/clients/{}", form::segment(&c.client_id)),
         // Only a client that authenticates with a secret has one to rotate.
         confidential: c.client_type == ClientType::Confidential && c.auth_method.uses_secret(),
         created: when(c.created_at),
         updated: when(c.updated_at),
+        deliveries,
     });
     Ok(FormPage { chrome: admin.chrome(state, "clients"), notice, values, errors, apis, editing })
 }

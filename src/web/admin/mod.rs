@@ -204,7 +204,7 @@ async fn logout(
 ) -> Result<HttpResponse, AdminError> {
     let admin = require_admin(&req, &state).await?;
     admin.check_csrf(&req, form.csrf_token.as_deref())?;
-    state.store.end_session(&admin.session.sid).await?;
+    crate::oauth::session_end::end_session(&state, &admin.session.sid).await?;
     Ok(HttpResponse::SeeOther()
         .cookie(session::removal(state.config.issuer.is_https()))
         .insert_header((LOCATION, "/admin/login"))

@@ -333,7 +333,7 @@ async fn update(
     }
     if newly_disabled {
         // A disabled user's live sessions and tokens must not outlast the decision.
-        state.store.end_user_sessions(&user.id).await?;
+        crate::oauth::session_end::end_user_sessions(&state, &user.id).await?;
     }
     let detail = if changes.is_empty() { "no change".to_owned() } else { changes.join(", ") };
     state.store.audit(admin.actor(), "user.update", &user.username, &detail).await?;
@@ -365,7 +365,7 @@ async fn revoke_sessions(
 ) -> Result<HttpResponse, AdminError> {
     let (admin, _) = require_admin_form(&req, &state, submitted).await?;
     let user = load(&state, &path).await?;
-    let ended = state.store.end_user_sessions(&user.id).await?;
+    let ended = crate::oauth::session_end::end_user_sessions(&state, &user.id).await?;
     let detail = format!("{ended} session(s) ended, tokens revoked");
     state.store.audit(admin.actor(), "user.revoke_sessions", &user.username, &detail).await?;
     if user.id == admin.user.id {
@@ -388,7 +388,7 @@ async fn delete(
         let page = user_page(&admin, &state, &user, Values::of(&user), errors);
         return Ok(admin.page(StatusCode::UNPROCESSABLE_ENTITY, &page));
     }
-    if !state.store.delete_user(&user.id).await? {
+    if !crate::oauth::session_end::delete_user(&state, &user.id).await? {
         return Err(AdminError::NotFound(format!("user with id {:?}", user.id)));
     }
     state.store.audit(admin.actor(), "user.delete", &user.username, "sessions ended, tokens revoked").await?;

@@ -1,0 +1,130 @@
+//! Back-channel logout delivery (OpenID Connect Back-Channel Logout 1.0 §2.5): a logout
+//! token POSTed as `application/x-www-form-urlencoded` (`logout_token=…`) to the client's
+//! `backchannel_logout_uri`.
+//!
+//! Off the request path (a tokio task), each attempt bounded by [`ATTEMPT_TIMEOUT`], at
+//! most [`ATTEMPTS`] attempts with a doubling backoff. The URI is the client's, so the same
+//! SSRF rules as for Client ID Metadata Documents apply (no private or link-local
+//! addresses; loopback only in dev mode; the connection pinned to the checked address; no
+//! redirects). Each delivery's outcome is recorded (`backchannel_deliveries`) and shown on
+//! the client's admin page.
+
+use std::time::Duration;
+
+use super::client_metadata::checked_address;
+use crate::registry::client::Client;
+use crate::state::AppState;
+use crate::store::Store;
+use crate::store::logout::Delivery;
+use crate::tokens::claims::{LOGOUT_TOKEN_TYP, LogoutTokenClaims};
+
+/// How long one attempt may take.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Attempts per delivery.
+pub const ATTEMPTS: i64 = 3;
+/// The wait before the second attempt; doubled before each further one.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+
+/// Signs a logout token for `client` about session `sid` of user `sub` and starts
+/// delivering it. Returns at once.
+pub fn dispatch(state: &AppState, client: &Client, sub: &str, sid: &str) {
+    let Some(target) = client.backchannel_logout_uri.clone() else { return };
+    // Always `sid` and `sub`: a client that requires the session id gets it, and one that
+    // does not may use either (§2.4 asks for at least one).
+    let claims = LogoutTokenClaims::new(state.config.issuer.as_str(), &client.client_id, sub, sid, crate::clock::now());
+    let token = match state.keys.ring().sign(client.id_token_alg, LOGOUT_TOKEN_TYP, &claims) {
+        Ok(token) => token,
+        Err(e) => {
+            tracing::error!(client_id = %client.client_id, error = %e, "logout token not signed: not delivered");
+            return;
+        }
+    };
+    let job = Job {
+        store: state.store.clone(),
+        allow_loopback: state.config.dev_login,
+        target,
+        token,
+        client_id: client.client_id.clone(),
+        sid: sid.to_owned(),
+    };
+    tokio::spawn(job.run());
+}
+
+struct Job {
+    store: Store,
+    allow_loopback: bool,
+    target: url::Url,
+    token: String,
+    client_id: String,
+    sid: String,
+}
+
+/// Why an attempt failed, and whether another one may fare better.
+struct Failure {
+    reason: String,
+    retry: bool,
+}
+
+impl Job {
+    async fn run(self) {
+        let mut attempts = 0;
+        let mut backoff = FIRST_BACKOFF;
+        let outcome = loop {
+            attempts += 1;
+            match self.attempt().await {
+                Ok(outcome) => break Ok(outcome),
+                Err(failure) if failure.retry && attempts < ATTEMPTS => {
+                    tracing::debug!(client_id = %self.client_id, reason = %failure.reason, "back-channel logout: retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                }
+                Err(failure) => break Err(failure.reason),
+            }
+        };
+        let delivered = outcome.is_ok();
+        let outcome = outcome.unwrap_or_else(|reason| reason);
+        if delivered {
+            tracing::info!(client_id = %self.client_id, sid = %self.sid, attempts, "back-channel logout delivered");
+        } else {
+            tracing::warn!(client_id = %self.client_id, sid = %self.sid, attempts, %outcome, "back-channel logout failed");
+        }
+        let record = Delivery {
+            client_id: self.client_id.clone(),
+            sid: self.sid.clone(),
+            attempts,
+            delivered,
+            outcome,
+            created_at: crate::clock::now(),
+        };
+        if let Err(e) = self.store.record_backchannel_delivery(&record).await {
+            tracing::warn!(client_id = %self.client_id, error = %e, "back-channel logout outcome not recorded");
+        }
+    }
+
+    async fn attempt(&self) -> Result<String, Failure> {
+        let permanent = |reason: String| Failure { reason, retry: false };
+        let transient = |reason: String| Failure { reason, retry: true };
+        let (host, addr) = checked_address(&self.target, self.allow_loopback).await.map_err(permanent)?;
+        let http = reqwest::Client::builder()
+            .timeout(ATTEMPT_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .resolve(&host, addr)
+            .build()
+            .map_err(|e| permanent(e.to_string()))?;
+        let response =
+            http.post(self.target.clone()).form(&[("logout_token", self.token.as_str())]).send().await.map_err(
+                |e| transient(if e.is_timeout() { "timed out".into() } else { format!("request failed ({e})") }),
+            )?;
+        let status = response.status();
+        let outcome = format!("HTTP {}", status.as_u16());
+        if status.is_success() {
+            Ok(outcome)
+        } else if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
+            Err(transient(outcome))
+        } else {
+            // §2.8: a 400 means the client could not log the session out; another copy of
+            // the same token will not change its mind. A redirect is not followed.
+            Err(permanent(outcome))
+        }
+    }
+}
