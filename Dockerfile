@@ -56,6 +56,8 @@ RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends pkg-config libssl-dev \
     && rm -rf /var/lib/apt/lists/*
 COPY Cargo.toml Cargo.lock ./
+# The patched actix-http ([patch.crates-io] in Cargo.toml) is a dependency like the others.
+COPY vendor ./vendor
 RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && cargo build --release --locked --bin lanyard \
     && rm -rf src target/release/lanyard* target/release/deps/lanyard* target/release/.fingerprint/lanyard*
