@@ -17,7 +17,7 @@ const SHOWN_ONCE: &str = "Store the client_secret now: Lanyard keeps only its ha
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client; a confidential client's secret is printed once.
-    Add(AddClient),
+    Add(Box<AddClient>),
     /// List every client (never their secrets).
     List {
         /// Print a JSON array of clients instead of a table.
@@ -89,6 +89,10 @@ pub struct AddClient {
     /// Algorithm of the id_tokens issued to the client: RS256 or ES256 [default: RS256].
     #[arg(long, value_name = "ALG")]
     id_token_alg: Option<String>,
+    /// Profile claims requested by scope: in the id_token too (`all`) or at userinfo only
+    /// (`minimal`, OIDC Core §5.4) [default: all].
+    #[arg(long, value_name = "all|minimal")]
+    id_token_claims: Option<String>,
     /// Use this fixed secret instead of a generated one (for development only: it ends
     /// up in shell history and process listings).
     #[arg(long, value_name = "SECRET")]
@@ -153,6 +157,7 @@ impl AddClient {
             first_party: self.first_party.then_some(true),
             require_pkce: self.no_pkce.then_some(false),
             id_token_signed_response_alg: self.id_token_alg,
+            id_token_claims: self.id_token_claims,
             refresh_token_ttl: None,
             refresh_token_idle_ttl: None,
         };
@@ -187,6 +192,7 @@ fn print_client(heading: &str, client: &Client) {
             ("first_party", yes_no(client.first_party)),
             ("require_pkce", yes_no(client.require_pkce)),
             ("id_token_signed_response_alg", client.id_token_alg.to_string()),
+            ("id_token_claims", client.id_token_claims.as_str().to_owned()),
         ],
     );
 }

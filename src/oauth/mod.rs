@@ -2,6 +2,7 @@
 
 pub mod authorization_request;
 pub mod authorize;
+pub mod claims_request;
 pub mod client_auth;
 pub mod client_metadata;
 pub mod discovery;

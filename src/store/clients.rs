@@ -6,11 +6,11 @@ use sqlx::any::AnyRow;
 use super::{Result, Store, StoreError, now};
 use crate::oauth::redirect_uri::RedirectUri;
 use crate::oauth::scope::ScopeSet;
-use crate::registry::client::{AuthMethod, Client, ClientType, GrantType};
+use crate::registry::client::{AuthMethod, Client, ClientType, GrantType, IdTokenClaimsPolicy};
 
 const COLUMNS: &str = "client_id, name, client_type, secret_hash, token_endpoint_auth_method, redirect_uris, \
     post_logout_redirect_uris, grant_types, scope, default_api, require_pkce, first_party, \
-    id_token_signed_response_alg, refresh_token_ttl, refresh_token_idle_ttl, created_at, updated_at";
+    id_token_signed_response_alg, refresh_token_ttl, refresh_token_idle_ttl, created_at, updated_at, id_token_claims";
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("client {what}"))
@@ -30,6 +30,7 @@ fn from_row(row: &AnyRow) -> Result<Client> {
     let grants: Vec<String> = serde_json::from_str(&grants).map_err(|_| corrupt("grant types"))?;
     let scope: String = row.try_get("scope")?;
     let alg: String = row.try_get("id_token_signed_response_alg")?;
+    let id_token_claims: String = row.try_get("id_token_claims")?;
     Ok(Client {
         client_id: row.try_get("client_id")?,
         name: row.try_get("name")?,
@@ -44,6 +45,7 @@ fn from_row(row: &AnyRow) -> Result<Client> {
         require_pkce: super::get_flag(row, "require_pkce")?,
         first_party: super::get_flag(row, "first_party")?,
         id_token_alg: alg.parse().map_err(|_| corrupt("id_token alg"))?,
+        id_token_claims: IdTokenClaimsPolicy::parse(&id_token_claims).ok_or_else(|| corrupt("id_token_claims"))?,
         refresh_token_ttl: row.try_get("refresh_token_ttl")?,
         refresh_token_idle_ttl: row.try_get("refresh_token_idle_ttl")?,
         created_at: row.try_get("created_at")?,
@@ -63,7 +65,7 @@ fn grant_list(grants: &[GrantType]) -> String {
 impl Store {
     pub async fn insert_client(&self, c: &Client) -> Result<()> {
         let sql = format!(
-            "INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+            "INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
         );
         sqlx::query(&sql)
             .bind(&c.client_id)
@@ -83,6 +85,7 @@ impl Store {
             .bind(c.refresh_token_idle_ttl)
             .bind(c.created_at)
             .bind(c.updated_at)
+            .bind(c.id_token_claims.as_str())
             .execute(&self.pool)
             .await
             .map_err(|e| StoreError::on_unique(e, format!("client {:?}", c.client_id)))?;
@@ -96,7 +99,7 @@ impl Store {
             "UPDATE clients SET name = $1, client_type = $2, token_endpoint_auth_method = $3, redirect_uris = $4, \
              post_logout_redirect_uris = $5, grant_types = $6, scope = $7, default_api = $8, require_pkce = $9, \
              first_party = $10, id_token_signed_response_alg = $11, refresh_token_ttl = $12, \
-             refresh_token_idle_ttl = $13, updated_at = $14 WHERE client_id = $15",
+             refresh_token_idle_ttl = $13, updated_at = $14, id_token_claims = $16 WHERE client_id = $15",
         )
         .bind(&c.name)
         .bind(c.client_type.as_str())
@@ -113,6 +116,7 @@ impl Store {
         .bind(c.refresh_token_idle_ttl)
         .bind(now())
         .bind(&c.client_id)
+        .bind(c.id_token_claims.as_str())
         .execute(&self.pool)
         .await?;
         self.registry_changed().await;

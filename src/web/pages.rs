@@ -40,6 +40,16 @@ pub struct MessagePage<'a> {
     pub detail: Option<&'a str>,
 }
 
+/// Form Post Response Mode: a form that POSTs an authorization response to the client's
+/// redirect_uri, submitted by `/static/form_post.js` or by hand.
+#[derive(Template)]
+#[template(path = "form_post.html")]
+pub struct FormPostPage<'a> {
+    /// The registered redirect_uri, exactly.
+    pub action: &'a str,
+    pub fields: Vec<(&'a str, &'a str)>,
+}
+
 /// Renders a template as an uncacheable HTML response.
 pub fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
     match page.render() {
