@@ -12,6 +12,7 @@ mod admin_pages;
 mod browser;
 mod cli;
 mod client_metadata;
+mod conformance_basic;
 mod dev_and_test;
 mod example_api;
 mod examples_e2e;
