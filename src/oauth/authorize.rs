@@ -221,6 +221,12 @@ async fn needs_consent(
     if client.from_metadata_document {
         return Ok(!pending.is_some_and(|p| p.consented));
     }
+    // Claims asked for beyond the scopes (OIDC Core §5.5) are not part of a remembered
+    // consent: the user sees them each time.
+    let extra_claims = request.claims.as_ref().is_some_and(|c| !c.beyond_scopes(&request.scope).is_empty());
+    if extra_claims && !pending.is_some_and(|p| p.consented) {
+        return Ok(true);
+    }
     let Some((scope, resources, _)) = state.store.consent(&user.id, &client.client_id).await? else {
         return Ok(true);
     };
@@ -284,6 +290,7 @@ async fn consent_page(
         csrf_token: &csrf_token,
         scopes,
         apis: api_names,
+        claims: request.claims.as_ref().map(|c| c.beyond_scopes(&request.scope)).unwrap_or_default(),
     };
     let mut response = pages::html(StatusCode::OK, &page);
     if let Some(cookie) = cookie {

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::scope::{STANDARD_CLAIMS, ScopeSet, claims_for_scope};
 use crate::registry::user::User;
 
 /// `acr` of a sign-in with a password on Lanyard's login page.
@@ -129,6 +130,22 @@ impl ClaimsRequest {
     /// The `acr` values named for the id_token (essential or not).
     pub fn requested_acr(&self) -> Vec<&str> {
         self.id_token.get("acr").map(ClaimSpec::string_values).unwrap_or_default()
+    }
+
+    /// The user claims asked for (in either place) that the granted scopes do not release:
+    /// what the user must be shown on the consent page.
+    pub fn beyond_scopes(&self, scopes: &ScopeSet) -> Vec<String> {
+        let released: Vec<&str> = scopes.iter().flat_map(claims_for_scope).copied().collect();
+        let mut names: Vec<String> = self
+            .userinfo
+            .keys()
+            .chain(self.id_token.keys())
+            .filter(|name| STANDARD_CLAIMS.contains(&name.as_str()) && !released.contains(&name.as_str()))
+            .cloned()
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// Adds to `out` the claims requested in `place` that the user has (claims the user

@@ -29,6 +29,8 @@ pub struct ConsentPage<'a> {
     pub scopes: Vec<(String, String)>,
     /// API names and identifiers
     pub apis: Vec<String>,
+    /// Claims the `claims` parameter asks for beyond the scopes.
+    pub claims: Vec<String>,
 }
 
 /// A page that only says something: errors, "signed out", ….

@@ -972,7 +972,14 @@ async fn the_claims_parameter_releases_claims_where_asked_and_is_remembered_for_
         "userinfo": {"phone_number": {"essential": true}, "address": null, "nickname": null},
     })
     .to_string();
-    let tokens = rp.tokens(&rp.authorize(&[("claims", &claims)]).await.code()).await;
+    // The user is shown the claims beyond the scopes, every time they are asked for.
+    let page = rp.sign_in_on(rp.open(&rp.authorize_url(&[])).await).await;
+    rp.tokens(&page.code()).await;
+    let consent = rp.open(&rp.authorize_url(&[("claims", &claims)])).await;
+    for claim in ["<code>email</code>", "<code>phone_number</code>", "<code>address</code>"] {
+        assert!(consent.html().contains(claim), "the consent page lists {claim}: {}", consent.html());
+    }
+    let tokens = rp.tokens(&rp.sign_in_on(consent).await.code()).await;
     let id_claims = rp.id_token(&tokens, Some("n-0S6_WzA2Mj")).await;
     assert_eq!(id_claims["email"], "certified@example.test", "asked for in the id_token");
     assert!(id_claims.get("phone_number").is_none(), "asked for at userinfo only: {id_claims}");
