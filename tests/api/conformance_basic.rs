@@ -398,6 +398,7 @@ crate::both_backends!(
     minimal_id_tokens_carry_scope_claims_at_userinfo_only,
     an_essential_acr_no_sign_in_can_meet_fails_the_request,
     form_post_errors_and_the_page_behind_them,
+    the_id_token_claims_setting_travels_through_the_admin_api,
 );
 
 /// OP-Response-code: the code flow end to end, client_secret_basic.
@@ -1062,4 +1063,35 @@ async fn form_post_errors_and_the_page_behind_them(backend: Backend) {
     let query = Rp { mode: Mode::Query, ..rp };
     let answer = query.open(&query.authorize_url(&[("response_mode", "fragment")])).await;
     assert_eq!(answer.error(), "invalid_request", "fragment is not offered");
+}
+
+/// `id_token_claims` through the admin API: created, shown, replaced, validated.
+async fn the_id_token_claims_setting_travels_through_the_admin_api(backend: Backend) {
+    const TOKEN: &str = "conformance-admin-token-with-plenty-of-entropy-0123456789";
+    let db = TestDb::create(backend).await;
+    let server = TestServer::start(&db).await;
+    let hash = lanyard::crypto::sha256_hex(TOKEN);
+    server.store.insert_admin_token("ci", &hash).await.expect("admin token stored");
+    let call = |method: reqwest::Method, path: &str, body: Value| {
+        let request = server.http.request(method, server.url(&format!("/admin/api{path}"))).bearer_auth(TOKEN);
+        async move {
+            let response = request.json(&body).send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let spec = json!({"client_id": "lean", "redirect_uris": [CALLBACK], "id_token_claims": "minimal"});
+    let (status, created) = call(reqwest::Method::POST, "/clients", spec).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["id_token_claims"], "minimal");
+    let (_, mut shown) = call(reqwest::Method::GET, "/clients/lean", Value::Null).await;
+    assert_eq!(shown["id_token_claims"], "minimal");
+    shown["id_token_claims"] = json!("all");
+    let (status, updated) = call(reqwest::Method::PUT, "/clients/lean", shown).await;
+    assert_eq!((status, &updated["id_token_claims"]), (200, &json!("all")), "{updated}");
+    let stored = server.store.client("lean").await.unwrap().unwrap();
+    assert_eq!(stored.id_token_claims.as_str(), "all");
+    let bad = json!({"client_id": "bad", "redirect_uris": [CALLBACK], "id_token_claims": "everything"});
+    let (status, problem) = call(reqwest::Method::POST, "/clients", bad).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "id_token_claims", "{problem}");
 }
