@@ -319,6 +319,7 @@ pub async fn export(store: &Store) -> Result<String, StoreError> {
                 first_party: Some(c.first_party),
                 require_pkce: Some(c.require_pkce),
                 id_token_signed_response_alg: Some(c.id_token_alg.as_str().into()),
+                id_token_claims: Some(c.id_token_claims.as_str().into()),
                 refresh_token_ttl: Some(c.refresh_token_ttl),
                 refresh_token_idle_ttl: Some(c.refresh_token_idle_ttl),
                 jwks: c.jwks.as_ref().map(|j| j.to_value()),

@@ -115,6 +115,10 @@ pub struct AddClient {
     /// [default: any of them].
     #[arg(long, value_name = "ALG")]
     auth_signing_alg: Option<String>,
+    /// Profile claims requested by scope: in the id_token too (`all`) or at userinfo only
+    /// (`minimal`, OIDC Core §5.4) [default: all].
+    #[arg(long, value_name = "all|minimal")]
+    id_token_claims: Option<String>,
     /// Use this fixed secret instead of a generated one (for development only: it ends
     /// up in shell history and process listings).
     #[arg(long, value_name = "SECRET")]
@@ -197,6 +201,7 @@ impl AddClient {
             first_party: self.first_party.then_some(true),
             require_pkce: self.no_pkce.then_some(false),
             id_token_signed_response_alg: self.id_token_alg,
+            id_token_claims: self.id_token_claims,
             refresh_token_ttl: None,
             refresh_token_idle_ttl: None,
             jwks,
@@ -254,6 +259,7 @@ fn print_client(heading: &str, client: &Client) {
                 client.frontchannel_logout_uri.as_ref().map(ToString::to_string).unwrap_or_default(),
             ),
             ("frontchannel_logout_session_required", yes_no(client.frontchannel_logout_session_required)),
+            ("id_token_claims", client.id_token_claims.as_str().to_owned()),
         ],
     );
 }

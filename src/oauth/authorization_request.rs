@@ -3,12 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::error::{AuthorizeError, ErrorRedirect};
+use super::claims_request::ClaimsRequest;
+use super::error::{AuthorizeError, ErrorRedirect, ResponseMode};
 use super::params::Params;
 use super::pkce::CodeChallenge;
 use super::scope::{ScopeSet, is_oidc_scope};
 use crate::registry::api::Api;
 use crate::registry::client::{Client, GrantType};
+use crate::tokens::keys::KeyRing;
 
 /// A validated authorization request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -28,6 +30,18 @@ pub struct AuthorizationRequest {
     pub prompt_none: bool,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// How the response reaches the client: query (default) or form_post.
+    #[serde(default)]
+    pub response_mode: ResponseMode,
+    /// The `claims` request parameter (OIDC Core §5.5), when sent.
+    #[serde(default)]
+    pub claims: Option<ClaimsRequest>,
+    /// `acr_values` (OIDC Core §3.1.2.1), in order of preference; voluntary.
+    #[serde(default)]
+    pub acr_values: Vec<String>,
+    /// The `sub` of a valid `id_token_hint`: the user the client expects (OIDC Core §3.1.2.1).
+    #[serde(default)]
+    pub hinted_sub: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -43,13 +57,21 @@ impl AuthorizationRequest {
             description: description.into(),
             state: self.state.clone(),
             iss: iss.to_owned(),
+            response_mode: self.response_mode,
         })
     }
 
     /// Validates `params` for `client` (already looked up by client_id), in the order of
     /// RFC 6749 §4.1.2.1: the redirect_uri first (a page if it is wrong), then everything
     /// else (errors redirected to it).
-    pub fn parse(params: &Params, client: &Client, apis: &[Api], iss: &str) -> Result<Self, AuthorizeError> {
+    /// `ring` checks an `id_token_hint`.
+    pub fn parse(
+        params: &Params,
+        client: &Client,
+        apis: &[Api],
+        iss: &str,
+        ring: &KeyRing,
+    ) -> Result<Self, AuthorizeError> {
         let bad_page = |message: String| AuthorizeError::page("Invalid request", message);
         let redirect_uri = match params.single("redirect_uri").map_err(|e| bad_page(e.into()))? {
             Some(uri) if client.redirect_uri(uri).is_some() => uri.to_owned(),
@@ -65,6 +87,10 @@ impl AuthorizationRequest {
         };
         // From here on, errors go back to the client.
         let state = params.single("state").ok().flatten().map(str::to_owned);
+        // The response mode first, so that every later error travels the way the client
+        // asked (an unsupported mode is answered the default way, query).
+        let mode = params.single("response_mode").ok().flatten();
+        let response_mode = mode.and_then(ResponseMode::parse).unwrap_or_default();
         let fail = |error: &'static str, description: String| {
             AuthorizeError::Redirect(ErrorRedirect {
                 redirect_uri: redirect_uri.clone(),
@@ -72,6 +98,7 @@ impl AuthorizationRequest {
                 description,
                 state: state.clone(),
                 iss: iss.to_owned(),
+                response_mode,
             })
         };
         let invalid = |d: String| fail("invalid_request", d);
@@ -98,11 +125,8 @@ impl AuthorizationRequest {
         if !client.allows_grant(GrantType::AuthorizationCode) {
             return Err(fail("unauthorized_client", "this client may not use the authorization code grant".into()));
         }
-        match single("response_mode")? {
-            None | Some("query") => {}
-            Some(other) => {
-                return Err(invalid(format!("response_mode {other:?} is not supported: use query")));
-            }
+        if let Some(other) = single("response_mode")?.filter(|m| ResponseMode::parse(m).is_none()) {
+            return Err(invalid(format!("response_mode {other:?} is not supported: use query or form_post")));
         }
 
         // RFC 8707 resources, with Auth0's `audience` as an alias.
@@ -180,7 +204,26 @@ impl AuthorizationRequest {
             ),
             None => None,
         };
+        let claims = match single("claims")? {
+            Some(raw) => Some(ClaimsRequest::parse(raw).map_err(invalid)?).filter(|c| !c.is_empty()),
+            None => None,
+        };
+        let acr_values =
+            single("acr_values")?.unwrap_or("").split(' ').filter(|v| !v.is_empty()).map(str::to_owned).collect();
+        // OIDC Core §3.1.2.1: an id_token this server issued to this client (an expired one
+        // is fine: it is a hint about who, not a credential).
+        let hinted_sub = match single("id_token_hint")? {
+            Some(token) => Some(
+                crate::tokens::verify::id_token_hint(ring, iss, &client.client_id, token)
+                    .map_err(|why| invalid(format!("the id_token_hint {why}")))?,
+            ),
+            None => None,
+        };
         Ok(Self {
+            response_mode,
+            claims,
+            acr_values,
+            hinted_sub,
             client_id: client.client_id.clone(),
             redirect_uri: redirect_uri.clone(),
             scope,

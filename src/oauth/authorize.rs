@@ -6,7 +6,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::authorization_request::AuthorizationRequest;
-use super::error::{AuthorizeError, redirect_with};
+use super::claims_request::{ACR_VALUES_SUPPORTED, AuthMethod, acr_for};
+use super::error::AuthorizeError;
 use super::params::Params;
 use super::scope::OIDC_SCOPES;
 use crate::clock::now;
@@ -15,6 +16,7 @@ use crate::registry::client::Client;
 use crate::registry::user::User;
 use crate::state::AppState;
 use crate::store::authorization::CodeRecord;
+use crate::store::grants::GrantContext;
 use crate::store::sessions::Session;
 use crate::web::login::LoginTarget;
 use crate::web::{csrf, pages, session};
@@ -52,7 +54,8 @@ async fn start(req: &HttpRequest, state: &AppState, params: &Params) -> Result<H
         AuthorizeError::page("Unknown application", format!("There is no client with the id {client_id:?}."))
     })?;
     let apis = state.registry.apis().await?;
-    let request = AuthorizationRequest::parse(params, &client, &apis, state.config.issuer.as_str())?;
+    let ring = state.keys.ring();
+    let request = AuthorizationRequest::parse(params, &client, &apis, state.config.issuer.as_str(), &ring)?;
     decide(req, state, &client, &request, None).await
 }
 
@@ -116,10 +119,19 @@ pub async fn decide(
         let fresh = pending.as_ref().and_then(|p| p.authenticated_sid.as_deref()) == Some(s.sid.as_str());
         // max_age=0 is prompt=login (OIDC Core §3.1.2.1).
         let too_old = request.max_age.is_some_and(|max| max == 0 || now - s.auth_time > max);
-        if fresh || !(request.prompt_login || too_old) {
+        // An essential acr the session does not meet asks for a new sign-in (§5.5.1.1).
+        let acr_met = acr_for(AuthMethod::from_stored(Some(&s.amr)), request.claims.as_ref()).is_ok();
+        if fresh && !acr_met {
+            return Err(unmet_acr(request, iss));
+        }
+        if acr_met && (fresh || !(request.prompt_login || too_old)) {
             let u = state.store.user_by_id(&s.user_id).await?;
-            let hint_differs =
-                request.login_hint.as_deref().is_some_and(|h| u.as_ref().is_some_and(|u| u.username != h));
+            // login_hint and id_token_hint name who the client expects: another signed-in
+            // user must sign in again (with prompt=none, that is login_required).
+            let hint_differs = u.as_ref().is_some_and(|u| {
+                request.login_hint.as_deref().is_some_and(|h| u.username != h)
+                    || request.hinted_sub.as_deref().is_some_and(|sub| u.id != sub)
+            });
             if !hint_differs || fresh {
                 user = u.map(|u| (u, s));
             }
@@ -128,12 +140,14 @@ pub async fn decide(
     let mut dev_cookie = None;
     if user.is_none()
         && state.config.dev_login
+        && acr_for(AuthMethod::Dev, request.claims.as_ref()).is_ok()
         && let Some(hint) = request.login_hint.as_deref()
         && let Some(u) = state.store.user_by_username(hint).await?.filter(|u| !u.disabled)
     {
         // --dev-login: headless sign-in for test suites (refused at start-up unless loopback).
         let config = &state.config;
-        let (s, cookie) = session::start(&state.store, &u.id, config.session_ttl, config.issuer.is_https()).await?;
+        let (s, cookie) =
+            session::start(&state.store, &u.id, AuthMethod::Dev, config.session_ttl, config.issuer.is_https()).await?;
         tracing::warn!(user = %u.username, client = %client.client_id, "dev-login: signed in without a password");
         dev_cookie = Some(cookie);
         user = Some((u, s));
@@ -207,6 +221,12 @@ async fn needs_consent(
     if client.from_metadata_document {
         return Ok(!pending.is_some_and(|p| p.consented));
     }
+    // Claims asked for beyond the scopes (OIDC Core §5.5) are not part of a remembered
+    // consent: the user sees them each time.
+    let extra_claims = request.claims.as_ref().is_some_and(|c| !c.beyond_scopes(&request.scope).is_empty());
+    if extra_claims && !pending.is_some_and(|p| p.consented) {
+        return Ok(true);
+    }
     let Some((scope, resources, _)) = state.store.consent(&user.id, &client.client_id).await? else {
         return Ok(true);
     };
@@ -270,6 +290,7 @@ async fn consent_page(
         csrf_token: &csrf_token,
         scopes,
         apis: api_names,
+        claims: request.claims.as_ref().map(|c| c.beyond_scopes(&request.scope)).unwrap_or_default(),
     };
     let mut response = pages::html(StatusCode::OK, &page);
     if let Some(cookie) = cookie {
@@ -287,6 +308,12 @@ async fn issue_code(
     session: &Session,
 ) -> Result<HttpResponse, AuthorizeError> {
     let code = random_token(32);
+    let method = AuthMethod::from_stored(Some(&session.amr));
+    let acr = acr_for(method, request.claims.as_ref()).map_err(|_| unmet_acr(request, state.config.issuer.as_str()))?;
+    let claims = match &request.claims {
+        Some(c) => Some(serde_json::to_string(c).map_err(|_| AuthorizeError::Unavailable)?),
+        None => None,
+    };
     let record = CodeRecord {
         code_hash: sha256_hex(&code),
         grant_id: uuid::Uuid::new_v4().to_string(),
@@ -300,6 +327,7 @@ async fn issue_code(
         resources: serde_json::to_string(&request.resources).unwrap_or_else(|_| "[]".into()),
         auth_time: session.auth_time,
         expires_at: now() + CODE_TTL,
+        context: GrantContext { claims, acr: Some(acr.to_owned()), amr: Some(method.as_str().to_owned()) },
     };
     state.store.insert_code(&record).await?;
     let mut params = vec![("code", code.as_str())];
@@ -307,5 +335,15 @@ async fn issue_code(
         params.push(("state", s));
     }
     params.push(("iss", state.config.issuer.as_str()));
-    Ok(redirect_with(&request.redirect_uri, &params))
+    Ok(request.response_mode.respond(&request.redirect_uri, &params))
+}
+
+/// OIDC Core §5.5.1.1: an essential `acr` that no sign-in here can meet fails the request.
+fn unmet_acr(request: &AuthorizationRequest, iss: &str) -> AuthorizeError {
+    let wanted = request.claims.as_ref().and_then(|c| c.essential_acr()).unwrap_or_default().join(" ");
+    request.error(
+        iss,
+        "unmet_authentication_requirements",
+        format!("the essential acr ({wanted}) cannot be met; this server offers {}", ACR_VALUES_SUPPORTED.join(", ")),
+    )
 }

@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, get, web};
 use serde_json::{Value, json};
 
 use crate::config::Config;
+use crate::oauth::claims_request::ACR_VALUES_SUPPORTED;
 use crate::oauth::scope::STANDARD_CLAIMS;
 use crate::registry::client_keys::AssertionAlg;
 use crate::state::AppState;
@@ -24,7 +25,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub fn metadata(config: &Config) -> Value {
     let issuer = &config.issuer;
     let backchannel = config.backchannel_url.as_ref().unwrap_or(issuer);
-    let mut claims: Vec<&str> = vec!["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "azp"];
+    let mut claims: Vec<&str> =
+        vec!["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "azp", "acr", "amr"];
     claims.extend(STANDARD_CLAIMS);
     // private_key_jwt (RFC 7523): asymmetric algorithms only.
     let assertion_algs: Vec<&str> = AssertionAlg::ALL.iter().map(|a| a.as_str()).collect();
@@ -39,7 +41,7 @@ pub fn metadata(config: &Config) -> Value {
         "end_session_endpoint": issuer.endpoint("/logout"),
         "scopes_supported": ["openid", "profile", "email", "address", "phone", "offline_access"],
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
@@ -52,7 +54,8 @@ pub fn metadata(config: &Config) -> Value {
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent"],
         "claims_supported": claims,
-        "claims_parameter_supported": false,
+        "claims_parameter_supported": true,
+        "acr_values_supported": ACR_VALUES_SUPPORTED,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,

@@ -6,6 +6,7 @@ use std::fmt;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::store::StoreError;
@@ -31,6 +32,8 @@ pub struct ErrorRedirect {
     pub description: String,
     pub state: Option<String>,
     pub iss: String,
+    /// How the client asked to be answered (errors travel the same way as codes).
+    pub response_mode: ResponseMode,
 }
 
 impl AuthorizeError {
@@ -76,6 +79,44 @@ impl From<StoreError> for AuthorizeError {
     }
 }
 
+/// How an authorization response reaches a verified redirect_uri (OAuth 2.0 Multiple
+/// Response Type Encoding Practices §2.1): query parameters on a redirect (the default for
+/// `response_type=code`), or a form the browser POSTs (OAuth 2.0 Form Post Response Mode).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseMode {
+    #[default]
+    Query,
+    FormPost,
+}
+
+impl ResponseMode {
+    /// The mode named by `response_mode`, if Lanyard supports it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "query" => Some(Self::Query),
+            "form_post" => Some(Self::FormPost),
+            _ => None,
+        }
+    }
+
+    /// Sends `params` to `redirect_uri` (already verified against the client) this way.
+    pub fn respond(self, redirect_uri: &str, params: &[(&str, &str)]) -> HttpResponse {
+        match self {
+            Self::Query => redirect_with(redirect_uri, params),
+            Self::FormPost => form_post(redirect_uri, params),
+        }
+    }
+}
+
+/// Form Post Response Mode §2: an HTML page whose form POSTs `params` to the redirect_uri.
+/// The CSP allows no inline script, so a static script submits it; a visible button does
+/// the same without JavaScript. `no-store`: the page holds a code.
+fn form_post(redirect_uri: &str, params: &[(&str, &str)]) -> HttpResponse {
+    let page = pages::FormPostPage { action: redirect_uri, fields: params.iter().map(|(k, v)| (*k, *v)).collect() };
+    pages::html(StatusCode::OK, &page)
+}
+
 /// Appends parameters to a redirect URI, keeping its own query (RFC 6749 §3.1.2).
 pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> HttpResponse {
     match url::Url::parse(redirect_uri) {
@@ -100,6 +141,7 @@ impl ResponseError for AuthorizeError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Page { status, .. } => *status,
+            Self::Redirect(r) if r.response_mode == ResponseMode::FormPost => StatusCode::OK,
             Self::Redirect(_) => StatusCode::SEE_OTHER,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -114,7 +156,7 @@ impl ResponseError for AuthorizeError {
                     params.push(("state", state));
                 }
                 params.push(("iss", &r.iss));
-                redirect_with(&r.redirect_uri, &params)
+                r.response_mode.respond(&r.redirect_uri, &params)
             }
             Self::Unavailable => pages::message(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -3,6 +3,7 @@
 pub mod authorization_request;
 pub mod authorize;
 pub mod backchannel;
+pub mod claims_request;
 pub mod client_assertion;
 pub mod client_auth;
 pub mod client_jwks;

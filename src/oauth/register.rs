@@ -38,7 +38,7 @@ pub const OPEN_REGISTRATIONS_PER_IP: i64 = 10;
 pub const OPEN_LOCKOUT: i64 = 3600;
 
 /// The client metadata `/register` understands. RFC 7591 §2: other members are ignored.
-const UNDERSTOOD: [&str; 19] = [
+const UNDERSTOOD: [&str; 20] = [
     "client_name",
     "redirect_uris",
     "post_logout_redirect_uris",
@@ -58,6 +58,7 @@ const UNDERSTOOD: [&str; 19] = [
     "backchannel_logout_session_required",
     "frontchannel_logout_uri",
     "frontchannel_logout_session_required",
+    "id_token_claims",
 ];
 
 /// A client's registration as RFC 7591 §3.2.1 shows it (with Lanyard's own settings beside
@@ -85,6 +86,8 @@ pub struct ClientMetadata<'a> {
     first_party: bool,
     require_pkce: bool,
     id_token_signed_response_alg: &'static str,
+    /// Lanyard's: scope claims in the id_token (`all`) or at userinfo only (`minimal`).
+    id_token_claims: &'static str,
     refresh_token_ttl: i64,
     refresh_token_idle_ttl: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -123,6 +126,7 @@ impl<'a> ClientMetadata<'a> {
             first_party: client.first_party,
             require_pkce: client.require_pkce,
             id_token_signed_response_alg: client.id_token_alg.as_str(),
+            id_token_claims: client.id_token_claims.as_str(),
             refresh_token_ttl: client.refresh_token_ttl,
             refresh_token_idle_ttl: client.refresh_token_idle_ttl,
             jwks: client.jwks.as_ref(),

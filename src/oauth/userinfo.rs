@@ -4,6 +4,7 @@
 use actix_web::http::header::{self, AUTHORIZATION, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use super::claims_request::ClaimsRequest;
 use super::error::BearerError;
 use super::params::Params;
 use super::scope::ScopeSet;
@@ -94,7 +95,12 @@ async fn userinfo(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes
         .filter(|u| !u.disabled)
         .ok_or_else(|| BearerError::invalid_token("the user of this token no longer exists"))?;
     let scopes = ScopeSet::parse(&claims.scope).unwrap_or_default();
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(serde_json::Value::Object(user.claims_for(&scopes))))
+    let mut released = user.claims_for(&scopes);
+    // OIDC Core §5.5: claims the authorization request asked for at userinfo, found through
+    // the grant this token was issued under.
+    let context = state.store.access_token_context(&claims.jti).await?;
+    if let Some(request) = crate::oauth::token::claims_request(&context) {
+        ClaimsRequest::add_user_claims(&request.userinfo, &user, &mut released);
+    }
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(serde_json::Value::Object(released)))
 }

@@ -90,6 +90,36 @@ impl GrantType {
     }
 }
 
+/// Whether the claims the scopes release go into the id_token too (they always go to
+/// userinfo). Claims named by the `claims` request parameter are honoured either way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdTokenClaimsPolicy {
+    /// In the id_token as well (the default: as Keycloak, Auth0 and Google do, because
+    /// many RP libraries read the profile from the id_token alone).
+    #[default]
+    All,
+    /// OIDC Core §5.4's leaner form: at userinfo only, since an access token is issued.
+    Minimal,
+}
+
+impl IdTokenClaimsPolicy {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "all" => Some(Self::All),
+            "minimal" => Some(Self::Minimal),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Minimal => "minimal",
+        }
+    }
+}
+
 /// A registered client.
 #[derive(Debug, Clone, Serialize)]
 pub struct Client {
@@ -107,6 +137,8 @@ pub struct Client {
     pub require_pkce: bool,
     pub first_party: bool,
     pub id_token_alg: SigningAlg,
+    /// Scope claims in the id_token (`all`) or at userinfo only (`minimal`).
+    pub id_token_claims: IdTokenClaimsPolicy,
     pub refresh_token_ttl: i64,
     pub refresh_token_idle_ttl: i64,
     /// The client's public keys, registered inline (`jwks`) …
@@ -180,6 +212,9 @@ pub struct ClientSpec {
     pub require_pkce: Option<bool>,
     #[serde(default)]
     pub id_token_signed_response_alg: Option<String>,
+    /// `all` (default) or `minimal`: see [`IdTokenClaimsPolicy`].
+    #[serde(default)]
+    pub id_token_claims: Option<String>,
     #[serde(default)]
     pub refresh_token_ttl: Option<i64>,
     #[serde(default)]
@@ -291,6 +326,13 @@ impl ClientSpec {
                 SigningAlg::RS256
             }
         };
+        let id_token_claims = match self.id_token_claims.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            None => IdTokenClaimsPolicy::All,
+            Some(raw) => IdTokenClaimsPolicy::parse(raw).unwrap_or_else(|| {
+                errors.add("id_token_claims", format!("{raw:?} is not supported: use all or minimal"));
+                IdTokenClaimsPolicy::All
+            }),
+        };
         let ttl = |field: &'static str, value: Option<i64>, default: i64, errors: &mut FieldErrors| {
             let value = value.unwrap_or(default);
             if !(60..=365 * 24 * 3600).contains(&value) {
@@ -335,6 +377,7 @@ impl ClientSpec {
             require_pkce,
             first_party: self.first_party.unwrap_or(false),
             id_token_alg,
+            id_token_claims,
             refresh_token_ttl,
             refresh_token_idle_ttl,
             jwks,

@@ -43,6 +43,19 @@ impl User {
         out
     }
 
+    /// One standard claim of this user, if the user has it (`sub`, and the defaults of
+    /// `preferred_username` and `updated_at`, included).
+    pub fn claim(&self, name: &str) -> Option<Value> {
+        match name {
+            "sub" => Some(Value::String(self.id.clone())),
+            _ => self.claims.get(name).cloned().or_else(|| match name {
+                "preferred_username" => Some(Value::String(self.username.clone())),
+                "updated_at" => Some(Value::from(self.updated_at)),
+                _ => None,
+            }),
+        }
+    }
+
     pub fn display_name(&self) -> &str {
         self.claims.get("name").and_then(Value::as_str).unwrap_or(&self.username)
     }

@@ -20,6 +20,9 @@ pub struct CodeRecord {
     pub resources: String,
     pub auth_time: i64,
     pub expires_at: i64,
+    /// The `claims` request parameter as JSON, the `acr` established and the session's
+    /// `amr` method (what the tokens will say about the sign-in).
+    pub context: super::grants::GrantContext,
 }
 
 /// A pending authorization request as stored.
@@ -43,7 +46,7 @@ pub enum Redemption {
 }
 
 const CODE_COLUMNS: &str = "code_hash, grant_id, client_id, user_id, sid, redirect_uri, code_challenge, nonce, scope, \
-    resources, auth_time, expires_at";
+    resources, auth_time, expires_at, claims, acr, amr";
 
 fn code_from_row(row: &sqlx::any::AnyRow) -> Result<CodeRecord> {
     Ok(CodeRecord {
@@ -59,6 +62,11 @@ fn code_from_row(row: &sqlx::any::AnyRow) -> Result<CodeRecord> {
         resources: row.try_get("resources")?,
         auth_time: row.try_get("auth_time")?,
         expires_at: row.try_get("expires_at")?,
+        context: super::grants::GrantContext {
+            claims: row.try_get("claims")?,
+            acr: row.try_get("acr")?,
+            amr: row.try_get("amr")?,
+        },
     })
 }
 
@@ -151,7 +159,7 @@ impl Store {
 
     pub async fn insert_code(&self, code: &CodeRecord) -> Result<()> {
         let sql = format!(
-            "INSERT INTO authorization_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            "INSERT INTO authorization_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         );
         sqlx::query(&sql)
             .bind(&code.code_hash)
@@ -166,6 +174,9 @@ impl Store {
             .bind(&code.resources)
             .bind(code.auth_time)
             .bind(code.expires_at)
+            .bind(&code.context.claims)
+            .bind(&code.context.acr)
+            .bind(&code.context.amr)
             .execute(&self.pool)
             .await?;
         Ok(())

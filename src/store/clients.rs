@@ -6,14 +6,14 @@ use sqlx::any::AnyRow;
 use super::{Result, Store, StoreError, now};
 use crate::oauth::redirect_uri::RedirectUri;
 use crate::oauth::scope::ScopeSet;
-use crate::registry::client::{AuthMethod, Client, ClientType, GrantType};
+use crate::registry::client::{AuthMethod, Client, ClientType, GrantType, IdTokenClaimsPolicy};
 use crate::registry::client_keys::{AssertionAlg, ClientJwks};
 
 const COLUMNS: &str = "client_id, name, client_type, secret_hash, token_endpoint_auth_method, redirect_uris, \
     post_logout_redirect_uris, grant_types, scope, default_api, require_pkce, first_party, \
     id_token_signed_response_alg, refresh_token_ttl, refresh_token_idle_ttl, created_at, updated_at, \
     jwks, jwks_uri, token_endpoint_auth_signing_alg, backchannel_logout_uri, backchannel_logout_session_required, \
-    frontchannel_logout_uri, frontchannel_logout_session_required";
+    frontchannel_logout_uri, frontchannel_logout_session_required, id_token_claims";
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("client {what}"))
@@ -35,6 +35,7 @@ fn from_row(row: &AnyRow) -> Result<Client> {
     let alg: String = row.try_get("id_token_signed_response_alg")?;
     let jwks: Option<String> = row.try_get("jwks")?;
     let assertion_alg: Option<String> = row.try_get("token_endpoint_auth_signing_alg")?;
+    let id_token_claims: String = row.try_get("id_token_claims")?;
     Ok(Client {
         client_id: row.try_get("client_id")?,
         name: row.try_get("name")?,
@@ -49,6 +50,7 @@ fn from_row(row: &AnyRow) -> Result<Client> {
         require_pkce: super::get_flag(row, "require_pkce")?,
         first_party: super::get_flag(row, "first_party")?,
         id_token_alg: alg.parse().map_err(|_| corrupt("id_token alg"))?,
+        id_token_claims: IdTokenClaimsPolicy::parse(&id_token_claims).ok_or_else(|| corrupt("id_token_claims"))?,
         refresh_token_ttl: row.try_get("refresh_token_ttl")?,
         refresh_token_idle_ttl: row.try_get("refresh_token_idle_ttl")?,
         jwks: jwks.map(|j| ClientJwks::parse_str(&j)).transpose().map_err(|_| corrupt("jwks"))?,
@@ -88,7 +90,7 @@ impl Store {
     pub async fn insert_client(&self, c: &Client) -> Result<()> {
         let sql = format!(
             "INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19, $20, $21, $22, $23, $24)"
+             $18, $19, $20, $21, $22, $23, $24, $25)"
         );
         sqlx::query(&sql)
             .bind(&c.client_id)
@@ -115,6 +117,7 @@ impl Store {
             .bind(super::flag(c.backchannel_logout_session_required))
             .bind(c.frontchannel_logout_uri.as_ref().map(url::Url::as_str))
             .bind(super::flag(c.frontchannel_logout_session_required))
+            .bind(c.id_token_claims.as_str())
             .execute(&self.pool)
             .await
             .map_err(|e| StoreError::on_unique(e, format!("client {:?}", c.client_id)))?;
@@ -131,7 +134,7 @@ impl Store {
              refresh_token_idle_ttl = $13, updated_at = $14, jwks = $15, jwks_uri = $16, \
              token_endpoint_auth_signing_alg = $17, backchannel_logout_uri = $19, \
              backchannel_logout_session_required = $20, frontchannel_logout_uri = $21, \
-             frontchannel_logout_session_required = $22 WHERE client_id = $18",
+             frontchannel_logout_session_required = $22, id_token_claims = $23 WHERE client_id = $18",
         )
         .bind(&c.name)
         .bind(c.client_type.as_str())
@@ -155,6 +158,7 @@ impl Store {
         .bind(super::flag(c.backchannel_logout_session_required))
         .bind(c.frontchannel_logout_uri.as_ref().map(url::Url::as_str))
         .bind(super::flag(c.frontchannel_logout_session_required))
+        .bind(c.id_token_claims.as_str())
         .execute(&self.pool)
         .await?;
         self.registry_changed(super::Reach::AtOnce).await;

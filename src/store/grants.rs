@@ -11,6 +11,21 @@ pub struct GrantRecord<'a> {
     pub client_id: &'a str,
     pub user_id: &'a str,
     pub sid: &'a str,
+    pub context: &'a GrantContext,
+}
+
+/// What a grant's tokens say about its sign-in, as stored: the `claims` request parameter
+/// (JSON), the `acr`, and the session's `amr` method. `None` on grants from before these
+/// were recorded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrantContext {
+    pub claims: Option<String>,
+    pub acr: Option<String>,
+    pub amr: Option<String>,
+}
+
+fn context_from_row(row: &sqlx::any::AnyRow) -> Result<GrantContext> {
+    Ok(GrantContext { claims: row.try_get("claims")?, acr: row.try_get("acr")?, amr: row.try_get("amr")? })
 }
 
 /// Which column identifies the grants to revoke (never caller-supplied text).
@@ -71,13 +86,17 @@ impl Store {
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO grants (id, client_id, user_id, sid, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            "INSERT INTO grants (id, client_id, user_id, sid, created_at, claims, acr, amr) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
         )
         .bind(grant.id)
         .bind(grant.client_id)
         .bind(grant.user_id)
         .bind(grant.sid)
         .bind(now())
+        .bind(&grant.context.claims)
+        .bind(&grant.context.acr)
+        .bind(&grant.context.amr)
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {
@@ -107,6 +126,27 @@ impl Store {
         revoke_grants(&mut tx, GrantOwner::User, user_id).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The sign-in context of a grant (a refresh re-issues its id_token with it).
+    pub async fn grant_context(&self, grant_id: &str) -> Result<GrantContext> {
+        let row = sqlx::query("SELECT claims, acr, amr FROM grants WHERE id = $1")
+            .bind(grant_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| context_from_row(&row)).transpose()?.unwrap_or_default())
+    }
+
+    /// The sign-in context of the grant an access token was issued under (userinfo honours
+    /// its claims request); default for tokens not recorded under a grant.
+    pub async fn access_token_context(&self, jti: &str) -> Result<GrantContext> {
+        let row = sqlx::query(
+            "SELECT g.claims, g.acr, g.amr FROM access_tokens a JOIN grants g ON g.id = a.grant_id WHERE a.jti = $1",
+        )
+        .bind(jti)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| context_from_row(&row)).transpose()?.unwrap_or_default())
     }
 
     /// Puts one access token on the revocation list until it expires.

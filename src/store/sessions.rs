@@ -12,12 +12,15 @@ pub struct Session {
     pub user_id: String,
     pub auth_time: i64,
     pub expires_at: i64,
+    /// How the user signed in (`pwd`, `dev`): the `amr` claim's source.
+    pub amr: String,
 }
 
 impl Store {
     pub async fn insert_session(&self, id_hash: &str, session: &Session) -> Result<()> {
         sqlx::query(
-            "INSERT INTO sessions (id_hash, sid, user_id, auth_time, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO sessions (id_hash, sid, user_id, auth_time, created_at, expires_at, amr) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(id_hash)
         .bind(&session.sid)
@@ -25,6 +28,7 @@ impl Store {
         .bind(session.auth_time)
         .bind(now())
         .bind(session.expires_at)
+        .bind(&session.amr)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -33,7 +37,7 @@ impl Store {
     /// The session for a cookie's hash, if it is live and its user is enabled.
     pub async fn session(&self, id_hash: &str) -> Result<Option<Session>> {
         let row = sqlx::query(
-            "SELECT s.sid, s.user_id, s.auth_time, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id \
+            "SELECT s.sid, s.user_id, s.auth_time, s.expires_at, s.amr FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id_hash = $1 AND s.ended_at IS NULL AND s.expires_at > $2 AND u.disabled = $3",
         )
         .bind(id_hash)
@@ -47,6 +51,7 @@ impl Store {
                 user_id: row.try_get("user_id")?,
                 auth_time: row.try_get("auth_time")?,
                 expires_at: row.try_get("expires_at")?,
+                amr: row.try_get("amr")?,
             })
         })
         .transpose()

@@ -57,6 +57,9 @@ pub struct AccessTokenClaims {
     /// The session the grant was made in (absent for client_credentials).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// The sign-in's Authentication Context Class Reference (RFC 9068 §2.2.3.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
 }
 
 impl AccessTokenClaims {
@@ -85,6 +88,11 @@ pub struct IdTokenClaims {
     pub sid: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azp: Option<String>,
+    /// Authentication Context Class Reference and Methods References (OIDC Core §2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
     /// Standard claims released by the granted scopes.
     #[serde(flatten)]
     pub profile: Map<String, Value>,

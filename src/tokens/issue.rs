@@ -25,6 +25,8 @@ pub struct AccessTokenGrant<'a> {
     pub scope: &'a str,
     pub auth_time: Option<i64>,
     pub sid: Option<&'a str>,
+    /// RFC 9068 §2.2.3.1: the sign-in's `acr`, when a user is present.
+    pub acr: Option<&'a str>,
     pub ttl: i64,
     pub alg: SigningAlg,
 }
@@ -46,6 +48,7 @@ pub fn access_token(ring: &KeyRing, grant: &AccessTokenGrant<'_>) -> Result<Issu
         scope: grant.scope.to_owned(),
         auth_time: grant.auth_time,
         sid: grant.sid.map(str::to_owned),
+        acr: grant.acr.map(str::to_owned),
     };
     let token = ring.sign(grant.alg, ACCESS_TOKEN_TYP, &claims)?;
     Ok(IssuedAccessToken { token, jti, expires_at: claims.exp, expires_in: grant.ttl })
@@ -62,6 +65,9 @@ pub struct IdTokenGrant<'a> {
     pub sid: &'a str,
     pub access_token: Option<&'a str>,
     pub profile: Map<String, serde_json::Value>,
+    /// `acr` and `amr` (OIDC Core §2) of the sign-in.
+    pub acr: Option<&'a str>,
+    pub amr: Option<Vec<String>>,
     pub ttl: i64,
     pub alg: SigningAlg,
 }
@@ -82,6 +88,8 @@ pub fn id_token(ring: &KeyRing, grant: IdTokenGrant<'_>) -> Result<String, KeyEr
         at_hash: grant.access_token.map(at_hash),
         sid: grant.sid.to_owned(),
         azp: None,
+        acr: grant.acr.map(str::to_owned),
+        amr: grant.amr,
         profile,
     };
     ring.sign(grant.alg, ID_TOKEN_TYP, &claims)

@@ -107,6 +107,7 @@ pub async fn mint(
                 scope: &scope_text,
                 auth_time: None,
                 sid: None,
+                acr: None,
                 ttl,
                 alg,
             },
@@ -143,12 +144,16 @@ pub async fn mint(
             scope: &scope_text,
             auth_time: Some(auth_time),
             sid: Some(&sid),
+            // A minted token records no sign-in: no acr.
+            acr: None,
             ttl,
             alg,
         },
     )?;
     let grant_id = uuid::Uuid::new_v4().to_string();
-    let grant = GrantRecord { id: &grant_id, client_id: &client.client_id, user_id: &user.id, sid: &sid };
+    let context = crate::store::grants::GrantContext::default();
+    let grant =
+        GrantRecord { id: &grant_id, client_id: &client.client_id, user_id: &user.id, sid: &sid, context: &context };
     store.record_grant(&grant, &access.jti, access.expires_at, None).await?;
     let id_token = if request.id_token {
         Some(issue::id_token(
@@ -162,6 +167,8 @@ pub async fn mint(
                 sid: &sid,
                 access_token: Some(&access.token),
                 profile: user.claims_for(&scope),
+                acr: None,
+                amr: None,
                 ttl: id_token_ttl,
                 alg: client.id_token_alg,
             },

@@ -126,6 +126,25 @@ pub fn check_audience_and_time(claims: &AccessTokenClaims, audience: &str, at: V
     at.check(Some(claims.exp), claims.nbf, Some(claims.iat))
 }
 
+/// The `sub` of an `id_token_hint` (OIDC Core §3.1.2.1): an id_token signed by this server
+/// (`typ` not an access token's), from `issuer`, for `client_id`. Expiry is deliberately not
+/// checked: the hint says who the client expects, it grants nothing. The error completes
+/// "the id_token_hint …".
+pub fn id_token_hint(ring: &KeyRing, issuer: &str, client_id: &str, token: &str) -> Result<String, &'static str> {
+    let (header, payload) = ring.verify(token).map_err(|_| "is not an id_token signed by this server")?;
+    if header.token_type().is_some_and(|t| t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP)) {
+        return Err("is an access token, not an id_token");
+    }
+    let claims: super::claims::IdTokenClaims = serde_json::from_slice(&payload).map_err(|_| "is not an id_token")?;
+    if claims.iss != issuer {
+        return Err("was issued by another server");
+    }
+    if !claims.aud.contains(client_id) {
+        return Err("was issued to another client");
+    }
+    Ok(claims.sub)
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Rejection, Validity};

@@ -144,8 +144,14 @@ async fn submit(
     };
     state.store.clear_attempts(&user_key).await?;
     state.store.release_attempt(&ip_key).await?;
-    let (session, cookie) =
-        session::start(&state.store, &user.id, config.session_ttl, config.issuer.is_https()).await?;
+    let (session, cookie) = session::start(
+        &state.store,
+        &user.id,
+        crate::oauth::claims_request::AuthMethod::Password,
+        config.session_ttl,
+        config.issuer.is_https(),
+    )
+    .await?;
     if let LoginTarget::Authorization { request_id, .. } = &target {
         // This sign-in satisfies the request's prompt=login / max_age.
         state.store.mark_request_authenticated(request_id, &session.sid).await?;

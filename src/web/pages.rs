@@ -29,6 +29,8 @@ pub struct ConsentPage<'a> {
     pub scopes: Vec<(String, String)>,
     /// API names and identifiers
     pub apis: Vec<String>,
+    /// Claims the `claims` parameter asks for beyond the scopes.
+    pub claims: Vec<String>,
 }
 
 /// A page that only says something: errors, "signed out", ….
@@ -38,6 +40,16 @@ pub struct MessagePage<'a> {
     pub title: &'a str,
     pub message: &'a str,
     pub detail: Option<&'a str>,
+}
+
+/// Form Post Response Mode: a form that POSTs an authorization response to the client's
+/// redirect_uri, submitted by `/static/form_post.js` or by hand.
+#[derive(Template)]
+#[template(path = "form_post.html")]
+pub struct FormPostPage<'a> {
+    /// The registered redirect_uri, exactly.
+    pub action: &'a str,
+    pub fields: Vec<(&'a str, &'a str)>,
 }
 
 /// Renders a template as an uncacheable HTML response.

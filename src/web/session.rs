@@ -5,6 +5,7 @@ use actix_web::cookie::{Cookie, SameSite, time::Duration};
 
 use crate::clock::now;
 use crate::crypto::{random_token, sha256_hex};
+use crate::oauth::claims_request::AuthMethod;
 use crate::store::sessions::Session;
 use crate::store::{Store, StoreError};
 
@@ -23,6 +24,7 @@ pub async fn current(req: &HttpRequest, store: &Store) -> Result<Option<Session>
 pub async fn start(
     store: &Store,
     user_id: &str,
+    method: AuthMethod,
     ttl: i64,
     secure: bool,
 ) -> Result<(Session, Cookie<'static>), StoreError> {
@@ -33,6 +35,7 @@ pub async fn start(
         user_id: user_id.to_owned(),
         auth_time: now,
         expires_at: now + ttl,
+        amr: method.as_str().to_owned(),
     };
     store.insert_session(&sha256_hex(&value), &session).await?;
     let cookie = Cookie::build(COOKIE, value)

@@ -12,6 +12,7 @@ mod admin_pages;
 mod browser;
 mod cli;
 mod client_metadata;
+mod conformance_basic;
 mod conformance_client_auth;
 mod conformance_logout;
 mod dev_and_test;

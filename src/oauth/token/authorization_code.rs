@@ -71,11 +71,17 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
         auth_time: record.auth_time,
         sid: &record.sid,
         nonce: record.nonce.as_deref(),
+        context: &record.context,
     };
     let minted = mint_user_tokens(state, params, &grant).await?;
     let refresh = new_refresh_token(client, &grant, &record.grant_id, &granted, None);
-    let stored =
-        GrantRecord { id: &record.grant_id, client_id: &client.client_id, user_id: &user.id, sid: &record.sid };
+    let stored = GrantRecord {
+        id: &record.grant_id,
+        client_id: &client.client_id,
+        user_id: &user.id,
+        sid: &record.sid,
+        context: &record.context,
+    };
     if !state
         .store
         .record_grant(&stored, &minted.access.jti, minted.access.expires_at, refresh.as_ref().map(|(_, r)| r))

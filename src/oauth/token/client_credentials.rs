@@ -57,6 +57,7 @@ pub async fn issue(state: &AppState, client: &Client, params: &Params) -> Result
             scope: &scope,
             auth_time: None,
             sid: None,
+            acr: None,
             ttl: api.access_token_ttl,
             alg: api.signing_alg,
         },

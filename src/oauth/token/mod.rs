@@ -14,10 +14,12 @@ use super::params::Params;
 use super::scope::{ScopeSet, is_oidc_scope};
 use crate::clock::now;
 use crate::crypto::{random_token, sha256_hex};
+use crate::oauth::claims_request::{AuthMethod, ClaimsRequest};
 use crate::registry::api::{Api, DEFAULT_ACCESS_TOKEN_TTL};
-use crate::registry::client::{Client, GrantType};
+use crate::registry::client::{Client, GrantType, IdTokenClaimsPolicy};
 use crate::registry::user::User;
 use crate::state::AppState;
+use crate::store::grants::GrantContext;
 use crate::store::refresh::RefreshRecord;
 use crate::tokens::issue::{self, AccessTokenGrant, IdTokenGrant, IssuedAccessToken};
 use crate::tokens::keys::SigningAlg;
@@ -124,6 +126,8 @@ pub struct UserGrant<'a> {
     pub auth_time: i64,
     pub sid: &'a str,
     pub nonce: Option<&'a str>,
+    /// The claims request, `acr` and `amr` recorded with the code or grant.
+    pub context: &'a GrantContext,
 }
 
 /// The tokens minted for a user grant, not yet recorded.
@@ -159,11 +163,13 @@ pub async fn mint_user_tokens(state: &AppState, params: &Params, grant: &UserGra
             scope: &scope,
             auth_time: Some(grant.auth_time),
             sid: Some(grant.sid),
+            acr: grant.context.acr.as_deref(),
             ttl: shape.ttl,
             alg: shape.alg,
         },
     )?;
     let id_token = if grant.scope.contains("openid") {
+        let amr = AuthMethod::from_stored(grant.context.amr.as_deref());
         Some(issue::id_token(
             &ring,
             IdTokenGrant {
@@ -174,7 +180,9 @@ pub async fn mint_user_tokens(state: &AppState, params: &Params, grant: &UserGra
                 nonce: grant.nonce,
                 sid: grant.sid,
                 access_token: Some(&access.token),
-                profile: grant.user.claims_for(grant.scope),
+                profile: id_token_profile(grant),
+                acr: grant.context.acr.as_deref(),
+                amr: Some(amr.amr()),
                 ttl: state.config.id_token_ttl,
                 alg: grant.client.id_token_alg,
             },
@@ -183,6 +191,25 @@ pub async fn mint_user_tokens(state: &AppState, params: &Params, grant: &UserGra
         None
     };
     Ok(Minted { access, id_token })
+}
+
+/// The user claims an id_token carries: those the scopes release (unless the client asked
+/// for minimal id_tokens, OIDC Core §5.4, as an access token is always issued alongside),
+/// plus those the `claims` request names for the id_token (§5.5).
+fn id_token_profile(grant: &UserGrant<'_>) -> serde_json::Map<String, serde_json::Value> {
+    let mut profile = match grant.client.id_token_claims {
+        IdTokenClaimsPolicy::All => grant.user.claims_for(grant.scope),
+        IdTokenClaimsPolicy::Minimal => serde_json::Map::new(),
+    };
+    if let Some(request) = claims_request(grant.context) {
+        ClaimsRequest::add_user_claims(&request.id_token, grant.user, &mut profile);
+    }
+    profile
+}
+
+/// The stored claims request of a grant (written by Lanyard itself; unreadable = none).
+pub fn claims_request(context: &GrantContext) -> Option<ClaimsRequest> {
+    context.claims.as_deref().and_then(|c| serde_json::from_str(c).ok())
 }
 
 /// A new refresh token for a grant when `offline_access` was granted to a client allowed

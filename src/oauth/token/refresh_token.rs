@@ -50,7 +50,8 @@ pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Resu
         .filter(|u| !u.disabled)
         .ok_or_else(|| TokenError::invalid_grant("the user of this grant no longer exists or is disabled"))?;
     let resources: Vec<String> = serde_json::from_str(&record.resources).unwrap_or_default();
-    // The id_token keeps auth_time and carries no nonce (OIDC Core §12.2).
+    // The id_token keeps auth_time, acr and amr and carries no nonce (OIDC Core §12.2).
+    let context = state.store.grant_context(&record.family_id).await?;
     let grant = UserGrant {
         client,
         user: &user,
@@ -59,6 +60,7 @@ pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Resu
         auth_time: record.auth_time,
         sid: &record.sid,
         nonce: None,
+        context: &context,
     };
     let minted = mint_user_tokens(state, params, &grant).await?;
     // The successor keeps the original scope (§6) and the family's absolute expiry.

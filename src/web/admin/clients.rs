@@ -10,6 +10,7 @@ use super::form::{self, Done, Fields};
 use super::{Admin, AdminError, Chrome, require_admin, require_admin_form, when};
 use crate::registry::client::{
     AuthMethod, Client, ClientSpec, ClientType, DEFAULT_REFRESH_TOKEN_IDLE_TTL, DEFAULT_REFRESH_TOKEN_TTL, GrantType,
+    IdTokenClaimsPolicy,
 };
 use crate::registry::client_keys::AssertionAlg;
 use crate::registry::{self, FieldErrors};
@@ -93,6 +94,7 @@ struct Values {
     require_pkce: bool,
     first_party: bool,
     id_token_signed_response_alg: String,
+    id_token_claims: String,
     refresh_token_ttl: String,
     refresh_token_idle_ttl: String,
     /// The JWK Set as JSON text, the jwks_uri, the assertion algorithm ("" = any).
@@ -120,6 +122,7 @@ impl Values {
             require_pkce: true,
             first_party: false,
             id_token_signed_response_alg: SigningAlg::RS256.as_str().into(),
+            id_token_claims: IdTokenClaimsPolicy::All.as_str().into(),
             refresh_token_ttl: DEFAULT_REFRESH_TOKEN_TTL.to_string(),
             refresh_token_idle_ttl: DEFAULT_REFRESH_TOKEN_IDLE_TTL.to_string(),
             jwks: String::new(),
@@ -148,6 +151,7 @@ impl Values {
             require_pkce: client.require_pkce,
             first_party: client.first_party,
             id_token_signed_response_alg: client.id_token_alg.as_str().into(),
+            id_token_claims: client.id_token_claims.as_str().into(),
             refresh_token_ttl: client.refresh_token_ttl.to_string(),
             refresh_token_idle_ttl: client.refresh_token_idle_ttl.to_string(),
             jwks: client
@@ -181,6 +185,7 @@ impl Values {
             require_pkce: fields.checked("require_pkce"),
             first_party: fields.checked("first_party"),
             id_token_signed_response_alg: fields.text("id_token_signed_response_alg"),
+            id_token_claims: fields.text("id_token_claims"),
             refresh_token_ttl: fields.text("refresh_token_ttl"),
             refresh_token_idle_ttl: fields.text("refresh_token_idle_ttl"),
             jwks: fields.text("jwks"),
@@ -209,6 +214,7 @@ impl Values {
             first_party: Some(self.first_party),
             require_pkce: Some(self.require_pkce),
             id_token_signed_response_alg: form::non_blank(&self.id_token_signed_response_alg),
+            id_token_claims: form::non_blank(&self.id_token_claims),
             refresh_token_ttl: form::seconds(&self.refresh_token_ttl, "refresh_token_ttl", errors),
             refresh_token_idle_ttl: form::seconds(&self.refresh_token_idle_ttl, "refresh_token_idle_ttl", errors),
             // ClientSpec reads a JWK Set given as JSON text.
