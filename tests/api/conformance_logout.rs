@@ -14,6 +14,7 @@ use crate::both_backends;
 use crate::flow::{self, Browser, Fixture, Outcome};
 use crate::helpers::{Backend, TestDb, TestServer};
 use crate::token_lifecycle::{Reply, member, now, sign_in};
+use lanyard::store::logout::Delivery;
 
 both_backends!(
     oidcc_rp_initiated_logout_discovery_endpoint_verification,
@@ -31,6 +32,8 @@ both_backends!(
     oidcc_backchannel_rp_initiated_logout,
     oidcc_frontchannel_logout_discovery_endpoint_verification,
     oidcc_frontchannel_rp_initiated_logout,
+    disabling_a_user_through_the_admin_api_sends_their_clients_a_logout_token,
+    a_failing_backchannel_endpoint_is_tried_three_times_and_recorded_as_undelivered,
 );
 
 /// The registered post-logout redirect URI (the suite's `…/post_logout_redirect`).
@@ -512,4 +515,86 @@ fn unescape(html: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+// ---------------------------------------------------------------------------------------
+// Back-channel deliveries beyond RP-initiated logout
+// ---------------------------------------------------------------------------------------
+
+/// The deliveries recorded for `client_id`, once `until` holds of them (bounded wait).
+async fn recorded_deliveries(
+    server: &TestServer,
+    client_id: &str,
+    until: impl Fn(&[Delivery]) -> bool,
+) -> Vec<Delivery> {
+    let mut deliveries = Vec::new();
+    for _ in 0..100 {
+        deliveries = server.store.backchannel_deliveries(client_id, 10).await.unwrap();
+        if until(&deliveries) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    deliveries
+}
+
+async fn disabling_a_user_through_the_admin_api_sends_their_clients_a_logout_token(backend: Backend) {
+    let (endpoint, mut received) = rp_endpoint(200).await;
+    let t = logged_in(backend, true, |c| c.backchannel_logout_uri = Some(endpoint.clone())).await;
+    let browser = Browser::new(&t.server);
+    let tokens = sign_in(&t.server, &browser, &t.fx, &[]).await;
+    let (_, id_token) = flow::decode_jwt(member(&tokens, "id_token"));
+    t.server.store.insert_admin_token("ci", &lanyard::crypto::sha256_hex("admin-token-for-tests")).await.unwrap();
+
+    let response = t
+        .server
+        .http
+        .put(t.server.url("/admin/api/users/alice"))
+        .bearer_auth("admin-token-for-tests")
+        .json(&json!({ "disabled": true }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status().as_u16(), 200, "{}", response.text().await.unwrap_or_default());
+
+    let request = tokio::time::timeout(Duration::from_secs(10), received.recv())
+        .await
+        .expect("the back-channel logout endpoint is called when the user is disabled")
+        .expect("a request");
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(request.body.as_bytes()).into_owned().collect();
+    assert_eq!(form.first().map(|(k, _)| k.as_str()), Some("logout_token"), "{form:?}");
+    let (header, claims) = verify_with_jwks(&t.server, &form[0].1).await;
+    assert_eq!(header["typ"], json!("logout+jwt"), "{header}");
+    assert_eq!(claims["aud"], json!(t.fx.client_id), "{claims}");
+    assert_eq!(claims["sub"], id_token["sub"], "{claims}");
+    assert_eq!(claims["sid"], id_token["sid"], "{claims}");
+    let deliveries = recorded_deliveries(&t.server, &t.fx.client_id, |d| !d.is_empty()).await;
+    assert!(deliveries.first().is_some_and(|d| d.delivered), "{deliveries:?}");
+}
+
+async fn a_failing_backchannel_endpoint_is_tried_three_times_and_recorded_as_undelivered(backend: Backend) {
+    let (endpoint, mut received) = rp_endpoint(503).await;
+    let t = logged_in(backend, true, |c| c.backchannel_logout_uri = Some(endpoint.clone())).await;
+    let browser = Browser::new(&t.server);
+    let tokens = sign_in(&t.server, &browser, &t.fx, &[]).await;
+    let reply = end_session(
+        &browser,
+        &[("id_token_hint", member(&tokens, "id_token")), ("post_logout_redirect_uri", POST_LOGOUT)],
+    )
+    .await;
+    assert_post_logout_redirect(&reply, None);
+    // The logout itself does not wait for the client: the session ended already.
+    assert_logged_out(&t.server, &browser, &t.fx, "while the deliveries are still being tried").await;
+
+    let settled = |d: &[Delivery]| d.first().is_some_and(|d| d.delivered || d.attempts >= 3);
+    let deliveries = recorded_deliveries(&t.server, &t.fx.client_id, settled).await;
+    assert_eq!(deliveries.len(), 1, "one delivery, however many attempts: {deliveries:?}");
+    assert!(!deliveries[0].delivered, "{:?}", deliveries[0]);
+    assert_eq!(deliveries[0].attempts, 3, "{:?}", deliveries[0]);
+    assert!(deliveries[0].outcome.contains("503"), "{:?}", deliveries[0]);
+    let mut requests = 0;
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(200), received.recv()).await {
+        requests += 1;
+    }
+    assert_eq!(requests, 3, "the endpoint was called three times");
 }
