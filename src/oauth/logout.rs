@@ -19,7 +19,7 @@ use super::params::Params;
 use super::session_end::{self, LoggedOut};
 use crate::registry::client::Client;
 use crate::state::AppState;
-use crate::tokens::claims::{ACCESS_TOKEN_TYP, IdTokenClaims, LOGOUT_TOKEN_TYP};
+use crate::tokens::claims::IdTokenClaims;
 use crate::web::{csrf, pages, session};
 
 /// Seconds the front-channel iframes get before the page moves on to the RP.
@@ -97,20 +97,8 @@ async fn logout(req: &HttpRequest, state: &AppState, params: &Params) -> Result<
 
 /// An id_token of ours: signature, `typ` and `iss` checked; expiry deliberately not.
 fn verify_hint(state: &AppState, token: &str) -> Result<IdTokenClaims, AuthorizeError> {
-    let invalid = |why: &str| AuthorizeError::page("Invalid logout request", format!("The id_token_hint {why}."));
-    let (header, payload) =
-        state.keys.ring().verify(token).map_err(|_| invalid("is not an id_token signed by this server"))?;
-    if header.token_type().is_some_and(|t| t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP)) {
-        return Err(invalid("is an access token, not an id_token"));
-    }
-    if header.token_type().is_some_and(|t| t.eq_ignore_ascii_case(LOGOUT_TOKEN_TYP)) {
-        return Err(invalid("is a logout token, not an id_token"));
-    }
-    let claims: IdTokenClaims = serde_json::from_slice(&payload).map_err(|_| invalid("is not an id_token"))?;
-    if claims.iss != state.config.issuer.as_str() {
-        return Err(invalid("was issued by another server"));
-    }
-    Ok(claims)
+    crate::tokens::verify::id_token_hint_claims(&state.keys.ring(), state.config.issuer.as_str(), token)
+        .map_err(|why| AuthorizeError::page("Invalid logout request", format!("The id_token_hint {why}.")))
 }
 
 /// The client named by `client_id` or by the hint's `aud`; they must agree.

@@ -126,19 +126,34 @@ pub fn check_audience_and_time(claims: &AccessTokenClaims, audience: &str, at: V
     at.check(Some(claims.exp), claims.nbf, Some(claims.iat))
 }
 
-/// The `sub` of an `id_token_hint` (OIDC Core §3.1.2.1): an id_token signed by this server
-/// (`typ` not an access token's), from `issuer`, for `client_id`. Expiry is deliberately not
-/// checked: the hint says who the client expects, it grants nothing. The error completes
-/// "the id_token_hint …".
-pub fn id_token_hint(ring: &KeyRing, issuer: &str, client_id: &str, token: &str) -> Result<String, &'static str> {
+/// An id_token presented back as a hint (`id_token_hint` at `/authorize` and `/logout`):
+/// signed by this server, not an access token or a logout token (by `typ`), from `issuer`.
+/// Expiry is deliberately not checked: a hint says who the client expects, it grants
+/// nothing. The error completes "the id_token_hint …".
+pub fn id_token_hint_claims(
+    ring: &KeyRing,
+    issuer: &str,
+    token: &str,
+) -> Result<super::claims::IdTokenClaims, &'static str> {
     let (header, payload) = ring.verify(token).map_err(|_| "is not an id_token signed by this server")?;
-    if header.token_type().is_some_and(|t| t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP)) {
+    let typ = header.token_type().unwrap_or("");
+    if typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) {
         return Err("is an access token, not an id_token");
+    }
+    if typ.eq_ignore_ascii_case(super::claims::LOGOUT_TOKEN_TYP) {
+        return Err("is a logout token, not an id_token");
     }
     let claims: super::claims::IdTokenClaims = serde_json::from_slice(&payload).map_err(|_| "is not an id_token")?;
     if claims.iss != issuer {
         return Err("was issued by another server");
     }
+    Ok(claims)
+}
+
+/// The `sub` of an `id_token_hint` at `/authorize` (OIDC Core §3.1.2.1): as
+/// [`id_token_hint_claims`], and issued to `client_id`.
+pub fn id_token_hint(ring: &KeyRing, issuer: &str, client_id: &str, token: &str) -> Result<String, &'static str> {
+    let claims = id_token_hint_claims(ring, issuer, token)?;
     if !claims.aud.contains(client_id) {
         return Err("was issued to another client");
     }
