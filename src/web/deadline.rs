@@ -23,13 +23,6 @@ pub const RETRY_AFTER_SECONDS: u64 = 2;
 /// reports its own (more precise) error before this deadline cuts in.
 const MARGIN: Duration = Duration::from_secs(1);
 
-/// Paths a browser navigates to: their errors are pages, not JSON.
-fn is_page(path: &str) -> bool {
-    let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
-    (under("/admin") && !under("/admin/api"))
-        || ["/authorize", "/login", "/consent", "/logout"].iter().any(|p| under(p))
-}
-
 /// What a caller is told when its request ran out of time.
 pub fn unavailable(page: bool) -> HttpResponse {
     let mut response = if page {
@@ -54,7 +47,7 @@ pub async fn deadline(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let limit = req.app_data::<web::Data<AppState>>().map(|s| s.config.database_timeout + MARGIN);
-    let page = is_page(req.path());
+    let page = pages::is_browser_page(req.path());
     // No clone of the request itself: routing needs to own it alone.
     let (method, path) = (req.method().clone(), req.path().to_owned());
     let call = next.call(req);
@@ -76,17 +69,4 @@ pub async fn deadline(
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
     }
     Ok(response)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn browser_pages_get_pages_and_apis_get_json() {
-        for page in ["/authorize", "/authorize/continue", "/login", "/consent", "/logout", "/admin", "/admin/users"] {
-            assert!(super::is_page(page), "{page}");
-        }
-        for api in ["/token", "/userinfo", "/admin/api/clients", "/readyz", "/administrator", "/jwks"] {
-            assert!(!super::is_page(api), "{api}");
-        }
-    }
 }

@@ -49,11 +49,6 @@ enum Refusal {
     BadRequest,
 }
 
-fn is_page(path: &str) -> bool {
-    !(path.starts_with("/admin/api") || path.starts_with("/register") || path.starts_with("/.well-known"))
-        && (path.starts_with("/admin") || path.starts_with("/login") || path.starts_with("/consent"))
-}
-
 fn respond(path: &str, refusal: Refusal) -> HttpResponse {
     let (status, what) = match refusal {
         Refusal::NotFound => (StatusCode::NOT_FOUND, "Not found: the address holds a control character."),
@@ -61,7 +56,7 @@ fn respond(path: &str, refusal: Refusal) -> HttpResponse {
             (StatusCode::BAD_REQUEST, "The request holds a control character (such as NUL) where none is allowed.")
         }
     };
-    if is_page(path) {
+    if pages::is_browser_page(path) {
         return pages::message(status, "Invalid request", what);
     }
     if path.starts_with("/admin/api") {

@@ -66,6 +66,14 @@ pub fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
     }
 }
 
+/// Paths a browser navigates to (sign-in, consent, logout, the admin pages): their errors
+/// are HTML pages; every other path speaks JSON.
+pub fn is_browser_page(path: &str) -> bool {
+    let under = |prefix: &str| path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+    (under("/admin") && !under("/admin/api"))
+        || ["/authorize", "/login", "/consent", "/logout"].iter().any(|p| under(p))
+}
+
 /// An HTML page with a title and one sentence.
 pub fn message(status: StatusCode, title: &str, message: &str) -> HttpResponse {
     html(status, &MessagePage { title, message, detail: None })
@@ -92,4 +100,17 @@ pub struct SignedOutPage<'a> {
     pub continue_to: Option<&'a str>,
     /// Seconds the iframes get before the meta refresh moves on.
     pub delay: u32,
+}
+
+#[cfg(test)]
+mod page_path_tests {
+    #[test]
+    fn browser_pages_get_pages_and_apis_get_json() {
+        for page in ["/authorize", "/authorize/continue", "/login", "/consent", "/logout", "/admin", "/admin/users"] {
+            assert!(super::is_browser_page(page), "{page}");
+        }
+        for api in ["/token", "/userinfo", "/admin/api/clients", "/readyz", "/administrator", "/jwks", "/register/x"] {
+            assert!(!super::is_browser_page(api), "{api}");
+        }
+    }
 }
