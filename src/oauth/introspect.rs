@@ -64,7 +64,7 @@ async fn access_token(state: &AppState, token: &str, audiences: &[String]) -> Re
     // client_credentials tokens are not recorded anywhere, so a deleted client's tokens
     // are recognised here: they end with their client.
     let registered = crate::oauth::client_metadata::is_metadata_url(&claims.client_id)
-        || state.store.client(&claims.client_id).await?.is_some();
+        || state.registry.client(&claims.client_id).await?.is_some();
     if !registered {
         return Ok(None);
     }

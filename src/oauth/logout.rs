@@ -117,12 +117,12 @@ async fn client_for(
     }
     match (client_id, hinted) {
         // A client named in the request must exist: its registered URIs decide the redirect.
-        (Some(id), _) => match state.store.client(id).await? {
+        (Some(id), _) => match state.registry.client(id).await? {
             Some(client) => Ok(Some(client)),
             None => Err(AuthorizeError::page("Unknown application", "There is no client with this client_id.")),
         },
         // The hint's client may have been deleted since: the user can still sign out.
-        (None, Some(id)) => Ok(state.store.client(id).await?),
+        (None, Some(id)) => Ok(state.registry.client(id).await?),
         (None, None) => Ok(None),
     }
 }

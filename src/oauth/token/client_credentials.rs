@@ -28,7 +28,7 @@ pub async fn issue(state: &AppState, client: &Client, params: &Params) -> Result
         }
     };
     let api = state
-        .store
+        .registry
         .api(&identifier)
         .await?
         .ok_or_else(|| TokenError::new("invalid_target", format!("{identifier:?} is not a registered API")))?;
