@@ -86,13 +86,17 @@ async fn assert_unavailable_everywhere(server: &TestServer, a: &Arranged, fault:
     let (reply, took) = within(deadline(), &format!("{fault}: userinfo"), userinfo(server, a.s.access_token())).await;
     assert_json_unavailable(&reply, took, &format!("{fault}: /userinfo"));
 
-    let cases: [JsonCase; 3] = [
-        (
-            "/token client_credentials",
-            "/token",
-            &a.machine,
-            vec![("grant_type", "client_credentials"), ("resource", API)],
-        ),
+    // client_credentials needs no database when the client and the API are cached (it
+    // writes nothing): it may still be served, and must never blame the caller.
+    let what = format!("{fault}: /token client_credentials");
+    let form = [("grant_type", "client_credentials"), ("resource", API)];
+    let (reply, took) = within(deadline(), &what, post_form(server, "/token", Some(&a.machine), &form)).await;
+    match reply.status {
+        200 => eprintln!("{what}: served from the cache after {took:?}"),
+        _ => assert_json_unavailable(&reply, took, &what),
+    }
+
+    let cases: [JsonCase; 2] = [
         ("/introspect", "/introspect", &a.s.introspector, vec![("token", a.s.access_token())]),
         ("/revoke", "/revoke", &a.machine, vec![("token", a.machine_token.as_str())]),
     ];
