@@ -450,7 +450,7 @@ fn page_text(html: &str) -> String {
 }
 
 /// Undoes HTML escaping: `&amp;`, `&lt;`, `&gt;`, `&quot;` and numeric references.
-fn decode_entities(text: &str) -> String {
+pub fn decode_entities(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find('&') {

@@ -7,6 +7,7 @@ use serde_json::Value;
 use crate::both_backends;
 use crate::flow::{self, API, Browser, Fixture, REDIRECT_URI, VERIFIER, form_field};
 use crate::helpers::{Backend, TestDb, TestServer};
+use lanyard::testing::decode_entities as unescape;
 
 both_backends!(
     admin_pages_send_a_visitor_without_a_session_to_the_login_form_and_change_nothing,
@@ -62,10 +63,6 @@ impl Page {
     fn text(&self) -> String {
         unescape(&self.html)
     }
-}
-
-fn unescape(html: &str) -> String {
-    html.replace("&#34;", "\"").replace("&#39;", "'").replace("&#60;", "<").replace("&#62;", ">").replace("&#38;", "&")
 }
 
 /// Signs in through the login form the way a browser does, starting from /admin.

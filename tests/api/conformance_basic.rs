@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::flow::{self, PASSWORD, decode_jwt, form_field};
 use crate::helpers::{Backend, TestDb, TestServer};
+use lanyard::testing::decode_entities;
 
 const CLIENT: &str = "conformance";
 const CALLBACK: &str = "http://127.0.0.1:9999/callback";
@@ -323,30 +324,6 @@ fn attribute(html: &str, name: &str) -> Option<String> {
     let start = html.find(&marker)? + marker.len();
     let end = html[start..].find('"')? + start;
     Some(decode_entities(&html[start..end]))
-}
-
-fn decode_entities(raw: &str) -> String {
-    let mut out = String::new();
-    let mut rest = raw;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        let Some(end) = rest[i..].find(';') else { break };
-        let entity = &rest[i + 1..i + end];
-        let c = match entity {
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            e if e.starts_with("#x") => u32::from_str_radix(&e[2..], 16).ok().and_then(char::from_u32),
-            e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
-            _ => None,
-        };
-        out.push(c.expect("a known entity"));
-        rest = &rest[i + end + 1..];
-    }
-    out.push_str(rest);
-    out
 }
 
 conformance!(

@@ -15,6 +15,7 @@ use crate::flow::{self, Browser, Fixture, Outcome};
 use crate::helpers::{Backend, TestDb, TestServer};
 use crate::token_lifecycle::{Reply, member, now, sign_in};
 use lanyard::store::logout::Delivery;
+use lanyard::testing::decode_entities as unescape;
 
 both_backends!(
     oidcc_rp_initiated_logout_discovery_endpoint_verification,
@@ -476,45 +477,6 @@ async fn oidcc_frontchannel_rp_initiated_logout(backend: Backend) {
     assert!(html.contains(&format!("url={continue_to}\"")), "a meta refresh: {html}");
     assert!(html.contains(&format!("href=\"{continue_to}\"")), "a link: {html}");
     assert_logged_out(&t.server, &browser, &t.fx, "after the logout").await;
-}
-
-/// Undoes the HTML escaping of attribute values (named and numeric character references).
-fn unescape(html: &str) -> String {
-    let mut out = String::with_capacity(html.len());
-    let mut rest = html;
-    while let Some(at) = rest.find('&') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        let Some(end) = rest.find(';').filter(|e| *e <= 8) else {
-            out.push('&');
-            rest = &rest[1..];
-            continue;
-        };
-        let entity = &rest[1..end];
-        let decoded = match entity {
-            "amp" => Some('&'),
-            "quot" => Some('"'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            _ => entity
-                .strip_prefix("#x")
-                .and_then(|h| u32::from_str_radix(h, 16).ok())
-                .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
-                .and_then(char::from_u32),
-        };
-        match decoded {
-            Some(c) => {
-                out.push(c);
-                rest = &rest[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 // ---------------------------------------------------------------------------------------
