@@ -61,8 +61,8 @@ async fn start_once(http: &reqwest::Client, seed: Option<&Path>) -> Result<(Dura
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
     let settings = Settings {
-        issuer: format!("http://127.0.0.1:{port}"),
-        bind: format!("127.0.0.1:{port}"),
+        issuer: Some(format!("http://127.0.0.1:{port}")),
+        bind: Some(format!("127.0.0.1:{port}")),
         ephemeral: true,
         demo: false,
         seed: seed.map(Path::to_path_buf),

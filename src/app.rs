@@ -61,13 +61,25 @@ impl Application {
         if let Some(seed) = &config.seed {
             seed.apply(&store).await?;
         }
-        // An ephemeral server built from a seed is exactly what the seed says (and starts
-        // faster without hashing a password nobody will see).
-        if !(config.ephemeral && config.seed.is_some()) {
+        // An ephemeral server built from a seed is what the seed says (and starts faster
+        // without hashing a password nobody will see), plus the admin user that
+        // `admin_password` asks for, so that its admin page can be used.
+        if !(config.ephemeral && config.seed.is_some()) || config.admin_password.is_some() {
             bootstrap_admin(&store, &config).await?;
+        } else if store.count_admins().await.map_err(|e| StartError::Admin(e.to_string()))? == 0 {
+            tracing::info!(
+                "no admin user: the admin page cannot be signed in to; set LANYARD_ADMIN_PASSWORD, or give a \
+                 seeded user is_admin = true"
+            );
         }
         if config.demo && config.seed.is_none() {
             crate::demo::create_if_empty(&store, &config).await.map_err(|e| StartError::Admin(e.to_string()))?;
+        }
+        if config.dev_features() {
+            tracing::info!(
+                "development features are on: try a sign-in in the playground at {}",
+                config.issuer.endpoint("/playground")
+            );
         }
         if config.dev_login {
             tracing::warn!(
@@ -263,6 +275,7 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, St
             .configure(crate::oauth::logout::configure)
             .configure(crate::oauth::register::configure)
             .configure(crate::web::login::configure)
+            .configure(crate::web::playground::configure)
             .configure(crate::web::consent::configure)
             .configure(crate::admin_api::configure)
             .configure(crate::web::admin::configure)

@@ -14,14 +14,16 @@ use crate::oauth::issuer::Issuer;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    /// The issuer URL: every token's `iss`, and the base of every endpoint.
-    pub issuer: String,
+    /// The issuer URL: every token's `iss`, and the base of every endpoint. Unset: derived
+    /// from `bind` when that is set (`http://IP:PORT`, `localhost` for 0.0.0.0 / `::`), else
+    /// `http://localhost:8080`.
+    pub issuer: Option<String>,
     /// Base URL other services (in a container network, say) use for the back-channel endpoints
     /// (token, userinfo, JWKS, introspection, revocation, registration) in discovery, while
     /// `issuer` and the browser-facing endpoints keep the public URL; unset: the issuer.
     pub backchannel_url: Option<String>,
-    /// Address and port to listen on.
-    pub bind: String,
+    /// Address and port to listen on (unset: `127.0.0.1:8080`).
+    pub bind: Option<String>,
     /// `sqlite://FILE`, `sqlite::memory:` or `postgres://…`.
     pub database_url: String,
     /// Maximum database connections per process.
@@ -57,6 +59,9 @@ pub struct Settings {
     pub dev_login: bool,
     /// Allow `dev_login` with an issuer that is not loopback.
     pub dev_login_allow_non_loopback: bool,
+    /// Development features (the playground) without `dev_login`; `dev_login` and
+    /// `ephemeral` turn them on too.
+    pub dev: bool,
     /// Deadline of a request's database work, seconds: past it the request answers 503 with
     /// `Retry-After` and its transaction rolls back.
     pub database_timeout: f64,
@@ -65,14 +70,16 @@ pub struct Settings {
     pub shutdown_drain: f64,
     /// Seconds of clock difference tolerated when checking a token's `exp`, `nbf` and `iat`.
     pub clock_leeway: i64,
+    /// Drop scopes a client may not request instead of refusing them with `invalid_scope`.
+    pub scope_narrowing: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            issuer: "http://localhost:8080".into(),
+            issuer: None,
             backchannel_url: None,
-            bind: "127.0.0.1:8080".into(),
+            bind: None,
             database_url: "sqlite://lanyard.db".into(),
             database_max_connections: 10,
             log_format: "text".into(),
@@ -90,9 +97,11 @@ impl Default for Settings {
             demo: true,
             dev_login: false,
             dev_login_allow_non_loopback: false,
+            dev: false,
             database_timeout: 5.0,
             shutdown_drain: 5.0,
             clock_leeway: 30,
+            scope_narrowing: false,
         }
     }
 }
@@ -120,9 +129,20 @@ pub struct Config {
     pub ephemeral: bool,
     pub demo: bool,
     pub dev_login: bool,
+    /// Development features are on: `dev`, `dev_login` or `ephemeral` (see [`Config::dev_features`]).
+    dev: bool,
     pub database_timeout: std::time::Duration,
     pub shutdown_drain: std::time::Duration,
     pub clock_leeway: i64,
+    pub scope_narrowing: bool,
+}
+
+impl Config {
+    /// Whether development features (the playground) are served: with `dev`, `dev_login`
+    /// or `ephemeral`; off by default.
+    pub fn dev_features(&self) -> bool {
+        self.dev
+    }
 }
 
 /// How `/register` behaves.
@@ -207,6 +227,8 @@ pub struct Overrides {
     pub dev_login: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dev_login_allow_non_loopback: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dev: Option<bool>,
 }
 
 impl Settings {
@@ -225,12 +247,20 @@ impl Settings {
 
     /// Checks every setting and returns the configuration the server runs with.
     pub fn validate(self) -> Result<Config, ConfigError> {
-        let issuer = Issuer::parse(&self.issuer).map_err(|e| invalid("issuer", e))?;
+        let bind_raw = self.bind.as_deref().map(str::trim).filter(|b| !b.is_empty());
+        let bind: SocketAddr = bind_raw
+            .unwrap_or(DEFAULT_BIND)
+            .parse()
+            .map_err(|_| invalid("bind", format!("must be IP:PORT, got {:?}", bind_raw.unwrap_or_default())))?;
+        let issuer = match self.issuer.as_deref().map(str::trim).filter(|i| !i.is_empty()) {
+            Some(raw) => Issuer::parse(raw).map_err(|e| invalid("issuer", e))?,
+            // A server told only where to listen advertises that address, not port 8080.
+            None => Issuer::parse(&derived_issuer(bind_raw.map(|_| bind))).map_err(|e| invalid("issuer", e))?,
+        };
         let backchannel_url = match self.backchannel_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
             Some(raw) => Some(Issuer::parse(raw).map_err(|e| invalid("backchannel_url", e))?),
             None => None,
         };
-        let bind = self.bind.parse().map_err(|_| invalid("bind", format!("must be IP:PORT, got {:?}", self.bind)))?;
         // Ephemeral mode: an in-memory database, whatever else was configured.
         let url = if self.ephemeral { "sqlite::memory:".to_owned() } else { self.database_url.trim().to_owned() };
         if self.dev_login && !issuer.is_loopback() && !self.dev_login_allow_non_loopback {
@@ -318,16 +348,35 @@ impl Settings {
             ephemeral: self.ephemeral,
             demo: self.demo,
             dev_login: self.dev_login,
+            dev: self.dev || self.dev_login || self.ephemeral,
             database_timeout,
             shutdown_drain,
             clock_leeway: self.clock_leeway,
+            scope_narrowing: self.scope_narrowing,
         })
+    }
+}
+
+/// Where the server listens when `bind` is unset.
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+
+/// The issuer when none is configured: `http://localhost:8080` by default, else the address
+/// the server was told to bind (an unspecified address is reached as `localhost`).
+fn derived_issuer(bind: Option<SocketAddr>) -> String {
+    let Some(bind) = bind else {
+        return "http://localhost:8080".to_owned();
+    };
+    let port = bind.port();
+    match bind.ip() {
+        ip if ip.is_unspecified() => format!("http://localhost:{port}"),
+        std::net::IpAddr::V4(ip) => format!("http://{ip}:{port}"),
+        std::net::IpAddr::V6(ip) => format!("http://[{ip}]:{port}"),
     }
 }
 
 /// The environment variables read (as `LANYARD_` + upper-case name); others are ignored so
 /// that unrelated `LANYARD_*` variables (seed files, admin passwords) don't trip the parser.
-const ENV_KEYS: [&str; 23] = [
+const ENV_KEYS: [&str; 25] = [
     "issuer",
     "backchannel_url",
     "bind",
@@ -348,9 +397,11 @@ const ENV_KEYS: [&str; 23] = [
     "demo",
     "dev_login",
     "dev_login_allow_non_loopback",
+    "dev",
     "database_timeout",
     "shutdown_drain",
     "clock_leeway",
+    "scope_narrowing",
 ];
 
 fn parse_key_encryption_key(raw: &str) -> Result<[u8; 32], String> {
@@ -401,13 +452,26 @@ mod tests {
     }
 
     #[test]
+    fn without_an_issuer_the_bind_address_is_advertised() {
+        let issuer = |bind: &str| settings(|s| s.bind = Some(bind.into())).expect(bind).issuer.as_str().to_owned();
+        assert_eq!(issuer("127.0.0.1:9000"), "http://127.0.0.1:9000");
+        assert_eq!(issuer("0.0.0.0:8081"), "http://localhost:8081");
+        assert_eq!(issuer("[::1]:9001"), "http://[::1]:9001");
+        let explicit = settings(|s| {
+            s.bind = Some("127.0.0.1:9000".into());
+            s.issuer = Some("https://id.example.test".into());
+        });
+        assert_eq!(explicit.expect("valid").issuer.as_str(), "https://id.example.test");
+    }
+
+    #[test]
     fn invalid_settings_are_named() {
         type Case = (&'static str, fn(&mut Settings));
         let cases: [Case; 6] = [
-            ("issuer", |s| s.issuer = "https://id.example.test/?tenant=1".into()),
-            ("issuer", |s| s.issuer = "not a url".into()),
+            ("issuer", |s| s.issuer = Some("https://id.example.test/?tenant=1".into())),
+            ("issuer", |s| s.issuer = Some("not a url".into())),
             ("backchannel_url", |s| s.backchannel_url = Some("lanyard:8080".into())),
-            ("bind", |s| s.bind = "localhost".into()),
+            ("bind", |s| s.bind = Some("localhost".into())),
             ("database_url", |s| s.database_url = "mysql://x".into()),
             ("key_encryption_key", |s| s.key_encryption_key = Some("c2hvcnQ=".into())),
         ];

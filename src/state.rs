@@ -31,6 +31,8 @@ pub struct AppState {
     pub replica_id: String,
     /// Set on SIGTERM: `/readyz` answers 503 while requests are still served.
     draining: AtomicBool,
+    /// Set once a browser page was asked for under a host that is not the issuer's.
+    host_mismatch_logged: AtomicBool,
 }
 
 /// Why a client could not be found.
@@ -56,7 +58,32 @@ impl AppState {
             client_jwks,
             replica_id: uuid::Uuid::new_v4().to_string(),
             draining: AtomicBool::new(false),
+            host_mismatch_logged: AtomicBool::new(false),
         }
+    }
+
+    /// Logs, once per process, a browser page requested under a `Host` other than the
+    /// issuer's: its cookies are then not the issuer's, so sign-ins and the admin page break
+    /// in ways that are hard to trace (e.g. opened at 127.0.0.1 with a localhost issuer).
+    pub fn note_host(&self, host: &str) {
+        let issuer = &self.config.issuer;
+        let backchannel = self.config.backchannel_url.as_ref().map(|b| b.authority());
+        if host.eq_ignore_ascii_case(issuer.authority())
+            || backchannel.is_some_and(|b| host.eq_ignore_ascii_case(b))
+            || self.host_mismatch_logged.swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        let scheme = if issuer.is_https() { "https" } else { "http" };
+        tracing::warn!(
+            host,
+            issuer = issuer.as_str(),
+            "a browser page was requested at {host}, but the issuer is {}: cookies set there are not sent to \
+             the issuer, so sign-in breaks. Open {} instead, or start Lanyard with --issuer {scheme}://{host} \
+             (logged once)",
+            issuer.as_str(),
+            issuer.as_str(),
+        );
     }
 
     /// A registered client, or else (for a URL client_id) the client its metadata document

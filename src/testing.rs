@@ -154,8 +154,8 @@ impl TestIdpBuilder {
         let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: "127.0.0.1:0".into(), source })?;
         let base = format!("http://{addr}");
         let mut settings = Settings {
-            issuer: base.clone(),
-            bind: addr.to_string(),
+            issuer: Some(base.clone()),
+            bind: Some(addr.to_string()),
             ephemeral: true,
             demo: false,
             dev_login: true,

@@ -52,8 +52,8 @@ impl Lanyard {
         let port = listener.local_addr().expect("local addr").port();
         let issuer = format!("http://127.0.0.1:{port}");
         let settings = Settings {
-            issuer: issuer.clone(),
-            bind: format!("127.0.0.1:{port}"),
+            issuer: Some(issuer.clone()),
+            bind: Some(format!("127.0.0.1:{port}")),
             database_url: format!("sqlite://{}", dir.join("lanyard.db").display()),
             database_max_connections: 5,
             workers: 2,

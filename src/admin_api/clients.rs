@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::{Map, Value};
 
 use super::problem::Problem;
-use super::{Caller, created, item_path, no_content, ok, replacement};
+use super::{Caller, created, item_path, merge_patch, no_content, ok, replacement, representation};
 use crate::oauth::register::ClientMetadata;
 use crate::registry::client::{Client, ClientSpec, ClientType};
 use crate::registry::{self, FieldErrors};
@@ -14,7 +14,7 @@ use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/clients").get(list).post(create))
-        .service(web::resource("/clients/{client_id}").get(read).put(update).delete(delete))
+        .service(web::resource("/clients/{client_id}").get(read).put(update).patch(patch).delete(delete))
         .service(web::resource("/clients/{client_id}/rotate-secret").post(rotate_secret));
 }
 
@@ -48,8 +48,32 @@ async fn update(
     client_id: web::Path<String>,
     body: web::Json<Map<String, Value>>,
 ) -> Result<HttpResponse, Problem> {
-    let spec: ClientSpec = replacement(body.into_inner(), &READ_ONLY)?;
     let existing = state.store.client(&client_id).await?.ok_or_else(|| not_found(&client_id))?;
+    apply(caller, &state, existing, body.into_inner()).await
+}
+
+/// A JSON Merge Patch (RFC 7396): only the members sent change; `null` clears one.
+async fn patch(
+    caller: Caller,
+    state: web::Data<AppState>,
+    client_id: web::Path<String>,
+    body: web::Json<Map<String, Value>>,
+) -> Result<HttpResponse, Problem> {
+    let existing = state.store.client(&client_id).await?.ok_or_else(|| not_found(&client_id))?;
+    let mut merged = representation(&ClientMetadata::new(&existing, None))?;
+    merge_patch(&mut merged, body.into_inner());
+    apply(caller, &state, existing, merged).await
+}
+
+/// Replaces `existing` with the registration `body` describes (a PUT, or a merged PATCH).
+async fn apply(
+    caller: Caller,
+    state: &AppState,
+    existing: Client,
+    body: Map<String, Value>,
+) -> Result<HttpResponse, Problem> {
+    let client_id = existing.client_id.clone();
+    let spec: ClientSpec = replacement(body, &READ_ONLY)?;
     let client = replace(&existing, spec)?;
     registry::update_client(&state.store, &client).await?;
     caller.audit(&state.store, "client.update", &client.client_id, "").await;

@@ -130,6 +130,42 @@ fn item_path(collection: &str, id: &str) -> String {
     url.path().to_owned()
 }
 
+/// Applies a JSON Merge Patch (RFC 7396) to `target`: members of `patch` replace those of
+/// `target`, objects merge recursively, `null` removes a member. A PATCH is then the GET
+/// representation with the patch applied, checked like a PUT: only what it names changes.
+fn merge_patch(target: &mut Map<String, Value>, patch: Map<String, Value>) {
+    for (name, value) in patch {
+        match value {
+            Value::Null => {
+                target.remove(&name);
+            }
+            Value::Object(inner) => {
+                let slot = target.entry(name).or_insert_with(|| Value::Object(Map::new()));
+                if !slot.is_object() {
+                    *slot = Value::Object(Map::new());
+                }
+                if let Value::Object(existing) = slot {
+                    merge_patch(existing, inner);
+                }
+            }
+            other => {
+                target.insert(name, other);
+            }
+        }
+    }
+}
+
+/// The GET representation of an item as a JSON object, for [`merge_patch`].
+fn representation(item: &impl serde::Serialize) -> Result<Map<String, Value>, Problem> {
+    match serde_json::to_value(item) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(Problem::new(
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "the item cannot be represented as JSON",
+        )),
+    }
+}
+
 /// A replacement body (PUT) as `T`, without the read-only members a GET returns, so that
 /// a client may GET an item, change it and PUT it back.
 fn replacement<T: DeserializeOwned>(mut body: Map<String, Value>, read_only: &[&str]) -> Result<T, Problem> {
@@ -137,4 +173,25 @@ fn replacement<T: DeserializeOwned>(mut body: Map<String, Value>, read_only: &[&
         body.remove(*member);
     }
     serde_json::from_value(Value::Object(body)).map_err(|e| Problem::wrong_shape(&e))
+}
+
+#[cfg(test)]
+mod merge_patch_tests {
+    use serde_json::json;
+
+    #[test]
+    fn a_merge_patch_changes_only_what_it_names() {
+        let mut target =
+            json!({"name": "Alice", "email": "a@example.test", "address": {"country": "NL", "locality": "Delft"}})
+                .as_object()
+                .unwrap()
+                .clone();
+        let patch =
+            json!({"email": null, "address": {"locality": "Leiden"}, "disabled": true}).as_object().unwrap().clone();
+        super::merge_patch(&mut target, patch);
+        assert_eq!(
+            serde_json::Value::Object(target),
+            json!({"name": "Alice", "address": {"country": "NL", "locality": "Leiden"}, "disabled": true})
+        );
+    }
 }

@@ -6,14 +6,14 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::problem::Problem;
-use super::{Caller, created, item_path, no_content, ok, replacement};
+use super::{Caller, created, item_path, merge_patch, no_content, ok, replacement, representation};
 use crate::registry::user::{User, UserSpec, validate_claims};
 use crate::registry::{self, FieldErrors, password};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/users").get(list).post(create))
-        .service(web::resource("/users/{username}").get(read).put(update).delete(delete));
+        .service(web::resource("/users/{username}").get(read).put(update).patch(patch).delete(delete));
 }
 
 /// What a GET shows that a PUT cannot set (`username` is checked, not ignored).
@@ -69,8 +69,33 @@ async fn update(
     username: web::Path<String>,
     body: web::Json<Map<String, Value>>,
 ) -> Result<HttpResponse, Problem> {
-    let update: UserUpdate = replacement(body.into_inner(), &READ_ONLY)?;
-    let mut user = state.store.user_by_username(&username).await?.ok_or_else(|| not_found(&username))?;
+    let user = state.store.user_by_username(&username).await?.ok_or_else(|| not_found(&username))?;
+    apply(caller, &state, user, body.into_inner()).await
+}
+
+/// A JSON Merge Patch (RFC 7396): only the members sent change (`{"disabled": true}` keeps
+/// the claims); `null` removes a claim.
+async fn patch(
+    caller: Caller,
+    state: web::Data<AppState>,
+    username: web::Path<String>,
+    body: web::Json<Map<String, Value>>,
+) -> Result<HttpResponse, Problem> {
+    let user = state.store.user_by_username(&username).await?.ok_or_else(|| not_found(&username))?;
+    let mut merged = representation(&user)?;
+    merge_patch(&mut merged, body.into_inner());
+    apply(caller, &state, user, merged).await
+}
+
+/// Replaces `user`'s settings with those `body` describes (a PUT, or a merged PATCH).
+async fn apply(
+    caller: Caller,
+    state: &AppState,
+    mut user: User,
+    body: Map<String, Value>,
+) -> Result<HttpResponse, Problem> {
+    let username = user.username.clone();
+    let update: UserUpdate = replacement(body, &READ_ONLY)?;
     let before = user.clone();
     let password = update.apply(&mut user)?;
     if !state.store.update_user(&user).await? {
@@ -78,7 +103,7 @@ async fn update(
     }
     if user.disabled && !before.disabled {
         // A disabled user's live sessions and tokens must not outlast the decision.
-        crate::oauth::session_end::end_user_sessions(&state, &user.id).await?;
+        crate::oauth::session_end::end_user_sessions(state, &user.id).await?;
     }
     let detail = changes(&before, &user, password.is_some());
     if let Some(password) = password {

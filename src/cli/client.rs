@@ -188,6 +188,7 @@ impl AddClient {
         } else {
             None
         };
+        let no_scope = self.scopes.is_empty();
         let spec = ClientSpec {
             client_id: self.client_id,
             client_name: self.name,
@@ -213,6 +214,14 @@ impl AddClient {
             frontchannel_logout_session_required: self.frontchannel_logout_session_required.then_some(true),
         };
         let new = registry::create_client(store, spec).await?;
+        if no_scope {
+            // On stderr, so that --json output stays one JSON document.
+            eprintln!(
+                "warning: no --scope given: client {} may request only \"openid\"; other scopes are refused \
+                 with invalid_scope (e.g. add --scope \"openid profile email\")",
+                new.client.client_id
+            );
+        }
         if self.json {
             return print_json(&ClientMetadata::new(&new.client, new.secret.as_deref()));
         }

@@ -23,14 +23,20 @@ pub struct HealthcheckArgs {
 /// The readiness URL of a server listening on `bind`. A wildcard address accepts
 /// connections on loopback, and only there is it certain to reach this very server.
 pub fn readyz_url(bind: &str) -> Result<String, String> {
-    let mut addr: SocketAddr = bind.trim().parse().map_err(|_| format!("`bind` must be IP:PORT, got {bind:?}"))?;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(match addr.ip() {
+    let addr: SocketAddr = bind.trim().parse().map_err(|_| format!("`bind` must be IP:PORT, got {bind:?}"))?;
+    Ok(format!("{}/readyz", local_base(addr)))
+}
+
+/// `http://IP:PORT` of a server listening on `bind`, as a process on this machine reaches
+/// it (a wildcard address through loopback).
+pub fn local_base(mut bind: SocketAddr) -> String {
+    if bind.ip().is_unspecified() {
+        bind.set_ip(match bind.ip() {
             IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
             IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
         });
     }
-    Ok(format!("http://{addr}/readyz"))
+    format!("http://{bind}")
 }
 
 /// Runs the check; `bind` is the configured listen address (used when no `--url` is given).

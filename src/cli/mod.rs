@@ -6,7 +6,7 @@
 mod admin_token;
 mod api;
 mod client;
-mod healthcheck;
+pub mod healthcheck;
 mod output;
 mod seed;
 mod token;
@@ -40,7 +40,8 @@ pub struct GlobalArgs {
     /// TOML configuration file (keys as in the README's configuration table).
     #[arg(long, global = true, env = "LANYARD_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Issuer URL [default: http://localhost:8080] [env: LANYARD_ISSUER].
+    /// Issuer URL [default: http://localhost:8080, or http://IP:PORT of --bind when only that
+    /// is given] [env: LANYARD_ISSUER].
     #[arg(long, global = true, value_name = "URL")]
     pub issuer: Option<String>,
     /// Base URL of the back-channel endpoints (token, userinfo, JWKS, introspection, revocation)
@@ -75,6 +76,10 @@ pub struct GlobalArgs {
     /// [env: LANYARD_DEV_LOGIN=true].
     #[arg(long, global = true)]
     pub dev_login: bool,
+    /// Development features without --dev-login: the playground at /playground (also on
+    /// with --dev-login or --ephemeral) [env: LANYARD_DEV=true].
+    #[arg(long, global = true)]
+    pub dev: bool,
     /// Allow --dev-login with a non-loopback issuer (a test network, never production)
     /// [env: LANYARD_DEV_LOGIN_ALLOW_NON_LOOPBACK=true].
     #[arg(long, global = true)]
@@ -126,7 +131,7 @@ pub fn run() -> ExitCode {
     // only the server uses (a seed file, dev-login's issuer check), nor open the database.
     if let Some(Command::Healthcheck(args)) = &cli.command {
         return match Settings::load(cli.global.config.as_ref(), &overrides(&cli.global)) {
-            Ok(settings) => healthcheck::run(args, &settings.bind),
+            Ok(settings) => healthcheck::run(args, settings.bind.as_deref().unwrap_or(crate::config::DEFAULT_BIND)),
             Err(e) => {
                 eprintln!("unhealthy: {e}");
                 ExitCode::FAILURE
@@ -186,6 +191,7 @@ fn overrides(global: &GlobalArgs) -> Overrides {
         ephemeral: global.ephemeral.then_some(true),
         demo: global.no_demo.then_some(false),
         dev_login: global.dev_login.then_some(true),
+        dev: global.dev.then_some(true),
         dev_login_allow_non_loopback: global.dev_login_allow_non_loopback.then_some(true),
     }
 }

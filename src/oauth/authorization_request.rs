@@ -64,13 +64,15 @@ impl AuthorizationRequest {
     /// Validates `params` for `client` (already looked up by client_id), in the order of
     /// RFC 6749 §4.1.2.1: the redirect_uri first (a page if it is wrong), then everything
     /// else (errors redirected to it).
-    /// `ring` checks an `id_token_hint`.
+    /// `ring` checks an `id_token_hint`; `narrow_scopes` drops scopes the client may not
+    /// ask for instead of refusing them.
     pub fn parse(
         params: &Params,
         client: &Client,
         apis: &[Api],
         iss: &str,
         ring: &KeyRing,
+        narrow_scopes: bool,
     ) -> Result<Self, AuthorizeError> {
         let bad_page = |message: String| AuthorizeError::page("Invalid request", message);
         let redirect_uri = match params.single("redirect_uri").map_err(|e| bad_page(e.into()))? {
@@ -151,10 +153,25 @@ impl AuthorizationRequest {
                 return Err(fail("invalid_scope", format!("{scope:?} is not a known scope")));
             }
         }
-        // Grant what the client is allowed, and offline_access only with the refresh grant.
-        let scope = requested.filter(|s| {
-            client.scope.contains(s) && (s != "offline_access" || client.allows_grant(GrantType::RefreshToken))
-        });
+        // A scope the client may not ask for is refused by name (a silently smaller grant
+        // is the harder bug to find), unless `scope_narrowing` asks for production servers'
+        // leniency. offline_access without the refresh grant is ignored either way, as OIDC
+        // Core §11 has it.
+        let offline_ignored = |s: &str| s == "offline_access" && !client.allows_grant(GrantType::RefreshToken);
+        let refused: Vec<&str> =
+            requested.iter().filter(|s| !client.scope.contains(s) && !offline_ignored(s)).collect();
+        if !refused.is_empty() && !narrow_scopes {
+            return Err(fail(
+                "invalid_scope",
+                format!(
+                    "client {:?} may not request {}; it is allowed \"{}\" (register the scope for the client, or set scope_narrowing to drop such scopes silently)",
+                    client.client_id,
+                    refused.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", "),
+                    client.scope
+                ),
+            ));
+        }
+        let scope = requested.filter(|s| client.scope.contains(s) && !offline_ignored(s));
         for s in scope.iter().filter(|s| !is_oidc_scope(s)) {
             if !resources.iter().any(|r| apis.iter().any(|a| &a.identifier == r && a.defines(s))) {
                 let owners: Vec<&str> = apis.iter().filter(|a| a.defines(s)).map(|a| a.identifier.as_str()).collect();

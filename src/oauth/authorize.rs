@@ -55,7 +55,14 @@ async fn start(req: &HttpRequest, state: &AppState, params: &Params) -> Result<H
     })?;
     let apis = state.registry.apis().await?;
     let ring = state.keys.ring();
-    let request = AuthorizationRequest::parse(params, &client, &apis, state.config.issuer.as_str(), &ring)?;
+    let request = AuthorizationRequest::parse(
+        params,
+        &client,
+        &apis,
+        state.config.issuer.as_str(),
+        &ring,
+        state.config.scope_narrowing,
+    )?;
     decide(req, state, &client, &request, None).await
 }
 
@@ -138,33 +145,52 @@ pub async fn decide(
         }
     }
     let mut dev_cookie = None;
+    // --dev-login with a login_hint naming nobody: say so rather than show a password form.
+    let mut unknown_hint = None;
     if user.is_none()
         && state.config.dev_login
         && acr_for(AuthMethod::Dev, request.claims.as_ref()).is_ok()
         && let Some(hint) = request.login_hint.as_deref()
-        && let Some(u) = state.store.user_by_username(hint).await?.filter(|u| !u.disabled)
     {
-        // --dev-login: headless sign-in for test suites (refused at start-up unless loopback).
-        let config = &state.config;
-        let (s, cookie) =
-            session::start(&state.store, &u.id, AuthMethod::Dev, config.session_ttl, config.issuer.is_https()).await?;
-        tracing::warn!(user = %u.username, client = %client.client_id, "dev-login: signed in without a password");
-        dev_cookie = Some(cookie);
-        user = Some((u, s));
+        match state.store.user_by_username(hint).await?.filter(|u| !u.disabled) {
+            Some(u) => {
+                // --dev-login: headless sign-in for test suites (refused at start-up unless loopback).
+                let config = &state.config;
+                let (s, cookie) =
+                    session::start(&state.store, &u.id, AuthMethod::Dev, config.session_ttl, config.issuer.is_https())
+                        .await?;
+                tracing::warn!(user = %u.username, client = %client.client_id, "dev-login: signed in without a password");
+                dev_cookie = Some(cookie);
+                user = Some((u, s));
+            }
+            None => {
+                tracing::warn!(
+                    login_hint = hint,
+                    client = %client.client_id,
+                    "dev-login: login_hint names no enabled user, so nobody was signed in; \
+                     create the user (lanyard user add) or fix the hint"
+                );
+                unknown_hint = Some(format!(
+                    "dev-login: login_hint names no enabled user \"{hint}\". Create that user, fix the hint, \
+                     or sign in below."
+                ));
+            }
+        }
     }
     let Some((user, session)) = user else {
         if request.prompt_none {
             return Err(request.error(iss, "login_required", "the user is not signed in"));
         }
         let pending = persist(state, request, pending).await?;
+        let personas = crate::web::login::personas(state).await?;
         return Ok(login_page(
             req,
             state,
             client,
             &pending.id,
             request.login_hint.as_deref().unwrap_or(""),
-            None,
-            StatusCode::OK,
+            unknown_hint,
+            &personas,
         ));
     };
     // Dev-login sign-ins are headless: no consent page in between.
@@ -246,10 +272,10 @@ pub fn login_page(
     request_id: &str,
     username: &str,
     error: Option<String>,
-    status: StatusCode,
+    personas: &[crate::web::pages::Persona],
 ) -> HttpResponse {
     let target = LoginTarget::Authorization { client_name: client.name.clone(), request_id: request_id.to_owned() };
-    crate::web::login::render(req, state, &target, username, error, status)
+    crate::web::login::render(req, state, &target, username, error, personas, StatusCode::OK)
 }
 
 async fn consent_page(

@@ -103,16 +103,24 @@ pub async fn authenticate(req: &HttpRequest, params: &Params, state: &AppState) 
         return authenticate_assertion(req, &assertion, state).await;
     }
     let presented = presented(req, params)?;
-    let client = state.find_client(&presented.client_id).await?.ok_or_else(failed)?;
+    // The caller learns only that authentication failed; the operator learns why.
+    let refused = |reason: &str| {
+        tracing::info!(client_id = %presented.client_id, reason, "client authentication failed");
+        failed()
+    };
+    let Some(client) = state.find_client(&presented.client_id).await? else {
+        return Err(refused("no such client"));
+    };
     if client.auth_method == AuthMethod::PrivateKeyJwt {
-        tracing::info!(client_id = %client.client_id, reason = "a private_key_jwt client sent no assertion", "client authentication failed");
-        return Err(failed());
+        return Err(refused("the client is registered for private_key_jwt but sent no client_assertion"));
     }
     match (client.client_type, presented.secret.as_deref()) {
         (ClientType::Confidential, Some(secret)) if client.secret_matches(secret) => Ok(client),
-        (ClientType::Confidential, _) => Err(failed()),
+        (ClientType::Confidential, Some(_)) => Err(refused("wrong client secret")),
+        (ClientType::Confidential, None) => Err(refused("a confidential client sent no secret")),
         (ClientType::Public, None) => Ok(client),
         (ClientType::Public, Some(_)) => {
+            tracing::info!(client_id = %client.client_id, reason = "a public client sent a secret", "client authentication failed");
             Err(TokenError::invalid_client("this is a public client: it has no secret to present"))
         }
     }

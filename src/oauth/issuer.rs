@@ -7,6 +7,8 @@ use url::Url;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issuer {
     value: String,
+    /// `host[:port]` as a browser's `Host` header names it (default ports left out).
+    authority: String,
     loopback: bool,
     https: bool,
 }
@@ -37,11 +39,21 @@ impl Issuer {
             None => return Err("must have a host".into()),
         };
         let value = url.as_str().trim_end_matches('/').to_owned();
-        Ok(Self { value, loopback, https })
+        let host = url.host_str().unwrap_or_default();
+        let authority = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        Ok(Self { value, authority, loopback, https })
     }
 
     pub fn as_str(&self) -> &str {
         &self.value
+    }
+
+    /// `host[:port]`, as the `Host` header of a request addressed to the issuer reads.
+    pub fn authority(&self) -> &str {
+        &self.authority
     }
 
     /// Whether the issuer's host is this machine (localhost, 127.0.0.0/8, ::1).

@@ -42,6 +42,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The database could not be reached at start-up, with the cause in words.
+    #[error("{0}")]
+    Unreachable(String),
 }
 
 impl StoreError {
@@ -67,6 +70,45 @@ pub struct Store {
     generation: Arc<AtomicU64>,
     /// This server's id in `replicas`, once its watcher runs (none for the CLI).
     replica: Arc<std::sync::OnceLock<String>>,
+}
+
+/// Connects once to PostgreSQL and says in words why that failed, if it did.
+async fn probe_postgres(options: &AnyConnectOptions, database_url: &str, timeout: Duration) -> Result<()> {
+    use sqlx::Connection;
+    let url = url::Url::parse(database_url).ok();
+    let host = url.as_ref().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_else(|| "localhost".into());
+    let port = url.as_ref().and_then(url::Url::port).unwrap_or(5432);
+    let database = url.as_ref().map(|u| u.path().trim_start_matches('/').to_owned()).unwrap_or_default();
+    match tokio::time::timeout(timeout, sqlx::AnyConnection::connect_with(options)).await {
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(StoreError::Unreachable(explain_connect_error(&e, &host, port, &database))),
+        Err(_) => Err(StoreError::Unreachable(format!(
+            "no answer from PostgreSQL at {host}:{port} within {:.1} s (is the host reachable, or a firewall dropping packets?)",
+            timeout.as_secs_f64()
+        ))),
+    }
+}
+
+/// The cause of a failed PostgreSQL connection, once, in words, with the fix when it is known.
+fn explain_connect_error(error: &sqlx::Error, host: &str, port: u16, database: &str) -> String {
+    match error {
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            format!("connection refused at {host}:{port}: is PostgreSQL running and listening there?")
+        }
+        sqlx::Error::Io(io) => format!("cannot reach PostgreSQL at {host}:{port}: {io}"),
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some("3D000") => format!(
+                "database \"{database}\" does not exist at {host}:{port} — create it with `createdb -h {host} -p {port} {database}` \
+                 (or `CREATE DATABASE \"{database}\";` in psql)"
+            ),
+            Some("28P01" | "28000") => format!("PostgreSQL at {host}:{port} refused the credentials: {}", db.message()),
+            _ => format!("PostgreSQL at {host}:{port} refused the connection: {}", db.message()),
+        },
+        other => format!("cannot connect to PostgreSQL at {host}:{port}: {other}"),
+    }
 }
 
 /// The deadline of a database call when none is configured (the CLI, tests).
@@ -109,6 +151,11 @@ impl Store {
                 // Every connection to a private in-memory database would see its own.
                 pool_options = pool_options.max_connections(1).idle_timeout(None).max_lifetime(None);
             }
+        }
+        if backend == Backend::Postgres {
+            // One plain connection first: the pool would retry until its timeout and report
+            // only "pool timed out", hiding a refused connection or a missing database.
+            probe_postgres(&options, database_url, timeout).await?;
         }
         let pool = pool_options.connect_with(options).await?;
         Ok(Self { pool, backend, generation: Default::default(), replica: Default::default() })

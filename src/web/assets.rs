@@ -4,9 +4,10 @@ use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{HttpResponse, web};
 
 /// (path, content type, content)
-const ASSETS: [(&str, &str, &str); 4] = [
+const ASSETS: [(&str, &str, &str); 5] = [
     ("/static/lanyard.css", "text/css; charset=utf-8", include_str!("../../static/lanyard.css")),
     ("/static/admin.css", "text/css; charset=utf-8", include_str!("../../static/admin.css")),
+    ("/static/playground.css", "text/css; charset=utf-8", include_str!("../../static/playground.css")),
     ("/static/admin.js", "text/javascript; charset=utf-8", include_str!("../../static/admin.js")),
     ("/static/form_post.js", "text/javascript; charset=utf-8", include_str!("../../static/form_post.js")),
 ];

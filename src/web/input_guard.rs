@@ -79,6 +79,12 @@ pub async fn guard(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let path = req.path().to_owned();
+    if crate::web::pages::is_browser_page(&path)
+        && let Some(state) = req.app_data::<actix_web::web::Data<crate::state::AppState>>()
+        && let Some(host) = req.headers().get(actix_web::http::header::HOST).and_then(|h| h.to_str().ok())
+    {
+        state.note_host(host);
+    }
     let refusal = if percent_encoding_decoded(&path).chars().any(is_forbidden_in_identifier) {
         Some(Refusal::NotFound)
     } else if PROTOCOL_PATHS.contains(&path.as_str()) {

@@ -9,12 +9,38 @@ use serde::Deserialize;
 use crate::oauth::authorize::load_pending;
 use crate::oauth::error::AuthorizeError;
 use crate::registry::password;
+use crate::registry::user::User;
 use crate::state::AppState;
 use crate::store::throttle::Reservation;
+use crate::web::pages::Persona;
 use crate::web::{csrf, pages, session};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/login", web::post().to(submit));
+    cfg.route("/login", web::post().to(submit)).route("/login/persona", web::post().to(persona));
+}
+
+/// Most personas a development login page lists.
+const MAX_PERSONAS: i64 = 50;
+
+/// The users a development login page offers as one-click sign-ins: none unless
+/// `--dev-login` is on (which start-up allows only for a loopback issuer).
+pub async fn personas(state: &AppState) -> Result<Vec<Persona>, AuthorizeError> {
+    if !state.config.dev_login {
+        return Ok(Vec::new());
+    }
+    let users = state.store.list_users("", MAX_PERSONAS).await?;
+    Ok(users.into_iter().filter(|u| !u.disabled).map(|u| persona_of(&u)).collect())
+}
+
+fn persona_of(user: &User) -> Persona {
+    let roles = match user.claims.get("roles") {
+        Some(serde_json::Value::Array(roles)) => {
+            roles.iter().filter_map(serde_json::Value::as_str).collect::<Vec<_>>().join(", ")
+        }
+        Some(serde_json::Value::String(role)) => role.clone(),
+        _ => String::new(),
+    };
+    Persona { username: user.username.clone(), name: user.display_name().to_owned(), roles }
 }
 
 /// What a successful sign-in continues to.
@@ -49,6 +75,7 @@ pub fn render(
     target: &LoginTarget,
     username: &str,
     error: Option<String>,
+    personas: &[Persona],
     status: StatusCode,
 ) -> HttpResponse {
     let (csrf_token, cookie) = csrf::token(req, state.config.issuer.is_https());
@@ -56,7 +83,11 @@ pub fn render(
         LoginTarget::Authorization { client_name, request_id } => (client_name.as_str(), request_id.as_str(), None),
         LoginTarget::Admin { return_to } => ("the Lanyard admin page", "", Some(return_to.as_str())),
     };
-    let page = pages::LoginPage { client_name, request_id, return_to, csrf_token: &csrf_token, username, error };
+    // Personas sign in without a password: offered for client sign-ins only, never for the
+    // admin page's own login form.
+    let personas = if return_to.is_some() { &[] } else { personas };
+    let page =
+        pages::LoginPage { client_name, request_id, return_to, csrf_token: &csrf_token, username, error, personas };
     let mut response = pages::html(status, &page);
     if let Some(cookie) = cookie {
         let _ = response.add_cookie(&cookie);
@@ -107,10 +138,14 @@ async fn submit(
         None => LoginTarget::admin(form.return_to.as_deref()),
     };
     let config = &state.config;
+    let personas = match target {
+        LoginTarget::Authorization { .. } => personas(&state).await?,
+        LoginTarget::Admin { .. } => Vec::new(),
+    };
     let username = form.username.trim().to_owned();
     // No account can have this name: nothing to look up, count or hash.
     if crate::registry::user::validate_username(&username).is_err() {
-        return Ok(render(&req, &state, &target, "", Some(FAILED.into()), StatusCode::UNAUTHORIZED));
+        return Ok(render(&req, &state, &target, "", Some(FAILED.into()), &personas, StatusCode::UNAUTHORIZED));
     }
     let user_key = format!("user:{}", username.to_lowercase());
     let ip_key = format!("ip:{}", client_ip(&req));
@@ -118,7 +153,8 @@ async fn submit(
     // guesses per account (and four times that per IP) are ever evaluated per window.
     let throttled = |retry_after: i64| {
         let message = format!("Too many failed sign-in attempts. Try again in {retry_after} seconds.");
-        let mut response = render(&req, &state, &target, &username, Some(message), StatusCode::TOO_MANY_REQUESTS);
+        let mut response =
+            render(&req, &state, &target, &username, Some(message), &personas, StatusCode::TOO_MANY_REQUESTS);
         response.headers_mut().insert(RETRY_AFTER, retry_after.into());
         Ok(response)
     };
@@ -137,10 +173,18 @@ async fn submit(
     };
     let user = state.store.user_by_username(&username).await?;
     let stored = user.as_ref().filter(|u| !u.disabled).map(|u| u.password_hash.clone());
-    let (true, Some(user)) = (password::verify(form.password, stored).await, user) else {
+    let verified = password::verify(form.password, stored).await;
+    // The page says only that sign-in failed (no account enumeration); the log says why.
+    let reason = match &user {
+        None => "no such user",
+        Some(u) if u.disabled => "the account is disabled",
+        Some(_) => "wrong password",
+    };
+    let (true, Some(user)) = (verified, user) else {
+        tracing::info!(%username, reason, "sign-in failed");
         state.store.lock_if_limit_reached(&user_key, user_count, user_limit, lockout).await?;
         state.store.lock_if_limit_reached(&ip_key, ip_count, ip_limit, lockout).await?;
-        return Ok(render(&req, &state, &target, &username, Some(FAILED.into()), StatusCode::UNAUTHORIZED));
+        return Ok(render(&req, &state, &target, &username, Some(FAILED.into()), &personas, StatusCode::UNAUTHORIZED));
     };
     state.store.clear_attempts(&user_key).await?;
     state.store.release_attempt(&ip_key).await?;
@@ -157,5 +201,51 @@ async fn submit(
         state.store.mark_request_authenticated(request_id, &session.sid).await?;
     }
     tracing::info!(user = %user.username, "user signed in");
+    Ok(HttpResponse::SeeOther().cookie(cookie).insert_header((LOCATION, target.continue_url())).finish())
+}
+
+#[derive(Deserialize)]
+struct PersonaForm {
+    csrf_token: Option<String>,
+    request_id: String,
+    username: String,
+}
+
+/// `--dev-login`'s one-click sign-in from a client's login page: the pending request goes
+/// on as the chosen user, signed in without a password (`amr: ["dev"]`, as a `login_hint`
+/// dev sign-in is). Not served (404) without `--dev-login`.
+async fn persona(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<PersonaForm>,
+) -> Result<HttpResponse, AuthorizeError> {
+    if !state.config.dev_login {
+        return Ok(HttpResponse::NotFound().finish());
+    }
+    let form = form.into_inner();
+    if !csrf::verify(&req, form.csrf_token.as_deref()) {
+        return Ok(csrf_failure());
+    }
+    let (_, client, pending) = load_pending(&state, &form.request_id).await?;
+    let user = state.store.user_by_username(form.username.trim()).await?.filter(|u| !u.disabled);
+    let Some(user) = user else {
+        tracing::warn!(username = %form.username, "dev-login: persona sign-in for a user that does not exist or is disabled");
+        let target = LoginTarget::Authorization { client_name: client.name, request_id: pending.id };
+        let error = format!("dev-login: there is no enabled user named \"{}\".", form.username.trim());
+        let personas = personas(&state).await?;
+        return Ok(render(&req, &state, &target, "", Some(error), &personas, StatusCode::UNPROCESSABLE_ENTITY));
+    };
+    let config = &state.config;
+    let (session, cookie) = session::start(
+        &state.store,
+        &user.id,
+        crate::oauth::claims_request::AuthMethod::Dev,
+        config.session_ttl,
+        config.issuer.is_https(),
+    )
+    .await?;
+    state.store.mark_request_authenticated(&pending.id, &session.sid).await?;
+    tracing::warn!(user = %user.username, client = %client.client_id, "dev-login: signed in as a persona without a password");
+    let target = LoginTarget::Authorization { client_name: client.name, request_id: pending.id };
     Ok(HttpResponse::SeeOther().cookie(cookie).insert_header((LOCATION, target.continue_url())).finish())
 }

@@ -11,4 +11,6 @@ pub mod health;
 pub mod input_guard;
 pub mod login;
 pub mod pages;
+pub mod playground;
 pub mod session;
+pub mod token_report;

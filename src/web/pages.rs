@@ -16,6 +16,17 @@ pub struct LoginPage<'a> {
     pub csrf_token: &'a str,
     pub username: &'a str,
     pub error: Option<String>,
+    /// With `--dev-login`: the users to sign in as with one click (empty otherwise).
+    pub personas: &'a [Persona],
+}
+
+/// A user offered as a one-click sign-in on a development login page.
+#[derive(Debug, Clone)]
+pub struct Persona {
+    pub username: String,
+    pub name: String,
+    /// The user's `roles` claim, comma-separated ("" when it has none).
+    pub roles: String,
 }
 
 #[derive(Template)]
@@ -71,7 +82,7 @@ pub fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
 pub fn is_browser_page(path: &str) -> bool {
     let under = |prefix: &str| path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
     (under("/admin") && !under("/admin/api"))
-        || ["/authorize", "/login", "/consent", "/logout"].iter().any(|p| under(p))
+        || ["/authorize", "/login", "/consent", "/logout", "/playground"].iter().any(|p| under(p))
 }
 
 /// An HTML page with a title and one sentence.

@@ -160,3 +160,59 @@ async fn an_admin_registers_a_client_in_the_browser_and_it_signs_a_user_in() {
     assert_eq!(id_claims["aud"], "browser-app");
     let _ = client.close().await;
 }
+
+/// Clicks the submit button of the form posting to `action`, and waits for `until`.
+async fn click_step(client: &Client, action: &str, until: &str) {
+    let button = format!("form[action='{action}'] button[type=submit]");
+    client.find(Locator::Css(&button)).await.unwrap_or_else(|_| panic!("{button}")).click().await.unwrap();
+    wait_for_text(client, until).await;
+}
+
+async fn wait_for_text(client: &Client, text: &str) {
+    for _ in 0..100 {
+        if client.source().await.unwrap().contains(text) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{text:?} never appeared: {}", client.source().await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_playground_signs_in_shows_tokens_refreshes_and_logs_out_in_the_browser() {
+    let Some((_driver, client)) = browser().await else { return };
+    let db = TestDb::create(Backend::Sqlite).await;
+    let server = TestServer::start_with(&db, |s| s.dev = true).await;
+    flow::fixture(&server).await;
+
+    client.goto(&server.url("/playground")).await.unwrap();
+    client.wait().for_element(Locator::Css("form[action='/playground/start']")).await.unwrap();
+    screenshot(&client, "playground-start").await;
+    submit(&client, "form[action='/playground/start']").await;
+
+    // Lanyard's login page, then consent for the playground client.
+    client.wait().for_element(Locator::Css("input[name=password]")).await.unwrap();
+    fill(&client, "input[name=username]", "alice").await;
+    fill(&client, "input[name=password]", flow::PASSWORD).await;
+    submit(&client, "form[action='/login']").await;
+    client.wait().for_element(Locator::Css("button[value=allow]")).await.unwrap();
+    client.find(Locator::Css("button[value=allow]")).await.unwrap().click().await.unwrap();
+
+    wait_for_text(&client, "Exchange the code").await;
+    assert_eq!(client.current_url().await.unwrap().path(), "/playground/callback");
+    screenshot(&client, "playground-callback").await;
+    click_step(&client, "/playground/exchange", "An id_token for client Lanyard playground").await;
+    screenshot(&client, "playground-tokens").await;
+    click_step(&client, "/playground/userinfo", "alice@example.test").await;
+    screenshot(&client, "playground-userinfo").await;
+    click_step(&client, "/playground/refresh", "<h1>Refresh</h1>").await;
+    screenshot(&client, "playground-refresh").await;
+
+    // Log out (RP-initiated, with the id_token as hint), back to the playground.
+    client.find(Locator::LinkText("Log out")).await.unwrap().click().await.unwrap();
+    wait_for_text(&client, "Start the flow").await;
+    assert_eq!(client.current_url().await.unwrap().path(), "/playground");
+    screenshot(&client, "playground-logged-out").await;
+    let _ = client.close().await;
+    server.stop().await;
+}

@@ -419,6 +419,13 @@ fn human_output_of_client_add_shows_the_secret_once_with_a_warning() {
         .unwrap_or_else(|| panic!("no secret line: {stdout}"));
     assert_eq!(secret_line.trim_start()["client_secret: ".len()..].len(), 43);
     assert!(stdout.contains("cannot show it again"), "{stdout}");
+    // No --scope: told on stderr that only openid may be requested; with --scope, not.
+    let output = cli.run_with_stdin(&["client", "add", "bare", "--redirect-uri", CALLBACK], "");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("warning: no --scope given: client bare may request only \"openid\""), "{stderr}");
+    let output =
+        cli.run_with_stdin(&["client", "add", "scoped", "--redirect-uri", CALLBACK, "--scope", "openid email"], "");
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("warning"));
 }
 
 #[test]

@@ -357,7 +357,7 @@ async fn a_seed_that_contradicts_itself_refuses_start_up_naming_the_file_and_fie
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let mut settings = Settings { ephemeral: true, demo: false, ..Settings::default() };
-    settings.issuer = format!("http://127.0.0.1:{port}");
+    settings.issuer = Some(format!("http://127.0.0.1:{port}"));
     settings.seed = Some(seed.clone());
     let config = settings.validate().expect("each entry is valid on its own");
     let Err(error) = Application::build_with_listener(config, listener).await else {
@@ -522,7 +522,7 @@ fn dev_login_is_refused_for_a_non_loopback_issuer_unless_explicitly_allowed() {
 
     // The same rule in-process.
     let settings = |allow| Settings {
-        issuer: "https://id.example.test".into(),
+        issuer: Some("https://id.example.test".into()),
         dev_login: true,
         dev_login_allow_non_loopback: allow,
         ephemeral: true,
@@ -532,7 +532,7 @@ fn dev_login_is_refused_for_a_non_loopback_issuer_unless_explicitly_allowed() {
     assert!(settings(true).validate().is_ok());
     // Loopback issuers need no permission.
     for issuer in ["http://localhost:8080", "http://127.0.0.1:8080", "http://[::1]:8080"] {
-        let s = Settings { issuer: issuer.into(), dev_login: true, ..Settings::default() };
+        let s = Settings { issuer: Some(issuer.into()), dev_login: true, ..Settings::default() };
         assert!(s.validate().is_ok(), "{issuer}");
     }
 }

@@ -175,8 +175,8 @@ async fn browser_clients_may_call_the_token_endpoints_cross_origin_but_not_the_p
 async fn a_backchannel_url_serves_other_services_while_browsers_and_tokens_keep_the_issuer(backend: Backend) {
     let db = TestDb::create(backend).await;
     let server = TestServer::start_with(&db, |s| {
-        s.backchannel_url = Some(s.issuer.clone());
-        s.issuer = s.issuer.replace("127.0.0.1", "localhost");
+        s.backchannel_url = s.issuer.clone();
+        s.issuer = s.issuer.as_ref().map(|i| i.replace("127.0.0.1", "localhost"));
         s.dev_login = true;
         // So that the registration endpoint is advertised too.
         s.registration_token = Some("an-initial-access-token-for-this-test".into());

@@ -109,8 +109,8 @@ impl Drop for TestDb {
 /// Settings for a test server on `port`: loopback issuer, small pools, one worker pair.
 pub fn test_settings(db: &TestDb, port: u16) -> Settings {
     Settings {
-        issuer: format!("http://127.0.0.1:{port}"),
-        bind: format!("127.0.0.1:{port}"),
+        issuer: Some(format!("http://127.0.0.1:{port}")),
+        bind: Some(format!("127.0.0.1:{port}")),
         database_url: db.url.clone(),
         database_max_connections: 5,
         workers: 2,

@@ -189,7 +189,7 @@ struct LoginQuery {
 
 async fn login_form(req: HttpRequest, state: web::Data<AppState>, query: web::Query<LoginQuery>) -> HttpResponse {
     let target = LoginTarget::admin(query.return_to.as_deref());
-    login::render(&req, &state, &target, "", None, StatusCode::OK)
+    login::render(&req, &state, &target, "", None, &[], StatusCode::OK)
 }
 
 #[derive(serde::Deserialize)]
