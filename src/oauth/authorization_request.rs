@@ -155,9 +155,13 @@ impl AuthorizationRequest {
         }
         // A scope the client may not ask for is refused by name (a silently smaller grant
         // is the harder bug to find), unless `scope_narrowing` asks for production servers'
-        // leniency. offline_access without the refresh grant is ignored either way, as OIDC
-        // Core §11 has it.
-        let offline_ignored = |s: &str| s == "offline_access" && !client.allows_grant(GrantType::RefreshToken);
+        // leniency. offline_access is only a wish for a refresh token, which OIDC Core §11
+        // lets the server ignore: it is dropped, never refused, for a client not allowed it
+        // or the refresh grant (RP libraries often ask for it by default).
+        let offline_ignored = |s: &str| {
+            s == "offline_access"
+                && !(client.scope.contains("offline_access") && client.allows_grant(GrantType::RefreshToken))
+        };
         let refused: Vec<&str> =
             requested.iter().filter(|s| !client.scope.contains(s) && !offline_ignored(s)).collect();
         if !refused.is_empty() && !narrow_scopes {

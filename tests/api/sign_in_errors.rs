@@ -803,7 +803,8 @@ async fn max_age_zero_asks_for_the_password_again_like_prompt_login(backend: Bac
 
 async fn tokens_carry_the_right_audiences_nonce_sid_and_only_granted_scopes(backend: Backend) {
     let db = TestDb::create(backend).await;
-    let server = TestServer::start(&db).await;
+    // Narrowing on: the extra scope is dropped (by default it is refused; see dev_loop.rs).
+    let server = TestServer::start_with(&db, |s| s.scope_narrowing = true).await;
     // Allowed `openid profile email read:appointments`; asks for write:appointments too.
     let fx = flow::fixture(&server).await;
     let browser = Browser::new(&server);
