@@ -82,6 +82,7 @@ use crate::tokens::mint::{MintError, mint};
 pub use crate::registry::api::{ApiSpec, ScopeSpec};
 pub use crate::registry::client::ClientSpec;
 pub use crate::registry::user::UserSpec;
+pub use crate::tokens::defects::Defect;
 pub use crate::tokens::mint::{MintRequest, MintedTokens};
 
 /// Why a `TestIdp` could not start or do what was asked.
@@ -301,8 +302,32 @@ impl TestIdp {
             api: Some(api.to_owned()).filter(|a| !a.is_empty()),
             scope: scope.to_owned(),
             id_token: false,
+            defect: None,
         };
         Ok(self.mint(&request).await?.access_token)
+    }
+
+    /// A token an API must refuse (test lab): otherwise a perfect access token for `user`
+    /// (or, with `None`, a client_credentials token of `client`) for `api` with `scope`,
+    /// broken as `defect` says. `MintedTokens::expected_status` is what a correct API
+    /// answers. Needs development features, which `TestIdp` always has.
+    pub async fn mint_defective(
+        &self,
+        defect: Defect,
+        user: Option<&str>,
+        client: &str,
+        api: &str,
+        scope: &str,
+    ) -> Result<MintedTokens, TestIdpError> {
+        let request = MintRequest {
+            user: user.map(str::to_owned),
+            client: client.to_owned(),
+            api: Some(api.to_owned()).filter(|a| !a.is_empty()),
+            scope: scope.to_owned(),
+            id_token: false,
+            defect: Some(defect),
+        };
+        self.mint(&request).await
     }
 
     /// Any token a flow could issue: a user's (with an id_token if asked) or, without a

@@ -77,6 +77,7 @@ impl Lanyard {
             api: Some(api.into()),
             scope: scope.into(),
             id_token,
+            defect: None,
         };
         let state = &self.state;
         mint(&state.store, &state.keys.ring(), &state.config.issuer, state.config.id_token_ttl, &request)

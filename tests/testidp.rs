@@ -1,7 +1,7 @@
 //! `lanyard::testing::TestIdp` used exactly as another crate's test suite would use it:
 //! builder, headless sign-in, minted tokens, and the tokens at `/userinfo` and at an API.
 
-use lanyard::testing::{ApiSpec, ClientSpec, MintRequest, ScopeSpec, SignIn, TestIdp, TestIdpError};
+use lanyard::testing::{ApiSpec, ClientSpec, Defect, MintRequest, ScopeSpec, SignIn, TestIdp, TestIdpError};
 use lanyard::verify::Verifier;
 use serde_json::{Value, json};
 
@@ -157,6 +157,22 @@ async fn minted_tokens_are_what_a_flow_would_issue() {
     // What the client may not have is refused, as at /token.
     let error = idp.mint_access_token("alice", "web", "", "write:notes").await.unwrap_err();
     assert!(error.to_string().contains("write:notes"), "{error}");
+    idp.stop().await;
+}
+
+#[tokio::test]
+async fn defective_tokens_are_minted_for_an_api_to_refuse() {
+    let idp = idp().await;
+    let verifier = Verifier::discover(idp.issuer(), NOTES).await.unwrap();
+    for defect in [Defect::Expired, Defect::WrongAudience, Defect::AlgNone, Defect::ForeignKey] {
+        let minted = idp.mint_defective(defect, Some("alice"), "web", NOTES, "read:notes").await.unwrap();
+        assert_eq!(minted.expected_status, Some(401));
+        assert!(verifier.verify(&minted.access_token).await.is_err(), "{defect} accepted");
+    }
+    // Without a user: a machine token, broken all the same.
+    let machine = idp.mint_defective(Defect::WrongIssuer, None, "notes-api", NOTES, "write:notes").await.unwrap();
+    let refused = verifier.verify(&machine.access_token).await.unwrap_err();
+    assert!(refused.to_string().contains("issued by"), "{refused}");
     idp.stop().await;
 }
 

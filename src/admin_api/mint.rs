@@ -13,13 +13,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Body: `{"user": "alice", "client": "web", "api": "https://…", "scope": "…", "id_token": true}`
-/// (`user` omitted: a client_credentials token).
+/// (`user` omitted: a client_credentials token); with `"defect": "expired"` (…) a token an
+/// API must refuse, with development features only.
 async fn mint_tokens(
     caller: Caller,
     state: web::Data<AppState>,
     body: web::Json<MintRequest>,
 ) -> Result<HttpResponse, Problem> {
     let request = body.into_inner();
+    if request.defect.is_some() && !state.config.dev_features() {
+        return Err(Problem::new(StatusCode::FORBIDDEN, crate::cli::token::DEV_ONLY));
+    }
     let minted = mint(&state.store, &state.keys.ring(), &state.config.issuer, state.config.id_token_ttl, &request)
         .await
         .map_err(|e| match e {

@@ -9,7 +9,7 @@ mod client;
 pub mod healthcheck;
 mod output;
 mod seed;
-mod token;
+pub mod token;
 mod user;
 
 use std::path::PathBuf;

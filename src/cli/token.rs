@@ -4,8 +4,20 @@ use clap::{Args, Subcommand};
 
 use crate::config::Config;
 use crate::store::Store;
+use crate::tokens::defects::Defect;
 use crate::tokens::keys::KeyManager;
 use crate::tokens::mint::{MintRequest, mint};
+
+fn parse_defect(raw: &str) -> Result<Defect, String> {
+    Defect::parse(raw).ok_or_else(|| {
+        let names: Vec<&str> = Defect::ALL.iter().map(|d| d.as_str()).collect();
+        format!("unknown defect {raw:?}; one of: {}", names.join(", "))
+    })
+}
+
+/// Why a defective token is refused without development features.
+pub const DEV_ONLY: &str = "defective tokens are a test-lab feature, on only with development features: \
+     start with --dev (or --dev-login, --ephemeral, LANYARD_DEV=true)";
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
@@ -34,6 +46,12 @@ pub struct MintArgs {
     /// Also mint an id_token for the client (printed after the access token).
     #[arg(long)]
     id_token: bool,
+    /// Test lab (development features only: --dev, --dev-login or --ephemeral): make the
+    /// access token one an API must refuse: id_token, wrong_audience, typ_jwt, alg_none,
+    /// hs256_public_key, unknown_kid, foreign_key, bad_signature, expired, not_yet_valid,
+    /// issued_in_future, wrong_issuer, missing_scope or revoked.
+    #[arg(long, value_name = "DEFECT", value_parser = parse_defect)]
+    defect: Option<Defect>,
     /// Print {"access_token", "token_type", "expires_in", "id_token", "scope"} as JSON.
     #[arg(long)]
     json: bool,
@@ -42,6 +60,9 @@ pub struct MintArgs {
 impl TokenCommand {
     pub async fn run(self, config: &Config, store: &Store) -> anyhow::Result<()> {
         let Self::Mint(args) = self;
+        if args.defect.is_some() && !config.dev_features() {
+            anyhow::bail!(DEV_ONLY);
+        }
         let keys = KeyManager::start(store.clone(), config.key_encryption_key).await?;
         let request = MintRequest {
             user: if args.client_credentials { None } else { args.user },
@@ -49,6 +70,7 @@ impl TokenCommand {
             api: args.api,
             scope: args.scope,
             id_token: args.id_token,
+            defect: args.defect,
         };
         let minted = mint(store, &keys.ring(), &config.issuer, config.id_token_ttl, &request).await?;
         if args.json {

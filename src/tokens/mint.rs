@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::defects::{self, Defect};
 use super::issue::{self, AccessTokenGrant, IdTokenGrant};
 use super::keys::{KeyError, KeyRing, SigningAlg};
 use crate::clock::now;
@@ -33,6 +34,9 @@ pub struct MintRequest {
     /// Also mint an id_token for the client (user tokens only).
     #[serde(default)]
     pub id_token: bool,
+    /// Test lab: make the access token one an API must refuse (development features only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defect: Option<Defect>,
 }
 
 /// Minted tokens.
@@ -44,6 +48,12 @@ pub struct MintedTokens {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
     pub scope: String,
+    /// What is wrong with `access_token`, when a defect was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub defect: Option<Defect>,
+    /// The status a correct API answers to it (401, or 403 for `missing_scope`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_status: Option<u16>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,8 +66,57 @@ pub enum MintError {
     Keys(#[from] KeyError),
 }
 
-/// Mints an access token (and optionally an id_token) as a flow would have.
+/// Mints an access token (and optionally an id_token) as a flow would have; with a
+/// `defect`, the access token is one an API must refuse (see [`Defect`]).
 pub async fn mint(
+    store: &Store,
+    ring: &KeyRing,
+    issuer: &Issuer,
+    id_token_ttl: i64,
+    request: &MintRequest,
+) -> Result<MintedTokens, MintError> {
+    let Some(defect) = request.defect else {
+        return mint_perfect(store, ring, issuer, id_token_ttl, request).await;
+    };
+    let mut perfect = MintRequest { defect: None, ..request.clone() };
+    match defect {
+        Defect::IdToken if request.user.is_none() => {
+            return Err(MintError::Invalid("the id_token defect needs a user: an id_token is about a user".into()));
+        }
+        Defect::IdToken => perfect.id_token = true,
+        Defect::MissingScope => {
+            let scope = ScopeSet::parse(&request.scope).map_err(MintError::Invalid)?;
+            if scope.iter().all(is_oidc_scope) {
+                return Err(MintError::Invalid(
+                    "the missing_scope defect needs the API scope the token must lack in scope".into(),
+                ));
+            }
+            perfect.scope = scope.filter(is_oidc_scope).to_string();
+        }
+        _ => {}
+    }
+    let mut minted = mint_perfect(store, ring, issuer, id_token_ttl, &perfect).await?;
+    minted.access_token = match defect {
+        Defect::IdToken => minted.id_token.clone().unwrap_or_default(),
+        Defect::Revoked => {
+            let claims = crate::web::token_report::decode(&minted.access_token).map(|(_, c)| c).unwrap_or_default();
+            let jti = claims.get("jti").and_then(serde_json::Value::as_str).unwrap_or_default();
+            let exp = claims.get("exp").and_then(serde_json::Value::as_i64).unwrap_or_else(|| now() + 3600);
+            store.revoke_access_token(jti, exp).await?;
+            minted.access_token
+        }
+        other => defects::rewrite(&minted.access_token, other, ring, now())?,
+    };
+    if !request.id_token {
+        minted.id_token = None;
+    }
+    minted.defect = Some(defect);
+    minted.expected_status = Some(defect.expected_status());
+    Ok(minted)
+}
+
+/// The perfect token a flow would have issued.
+async fn mint_perfect(
     store: &Store,
     ring: &KeyRing,
     issuer: &Issuer,
@@ -118,6 +177,8 @@ pub async fn mint(
             expires_in: access.expires_in,
             id_token: None,
             scope: scope_text,
+            defect: None,
+            expected_status: None,
         });
     };
     let user = store
@@ -182,5 +243,7 @@ pub async fn mint(
         expires_in: access.expires_in,
         id_token,
         scope: scope_text,
+        defect: None,
+        expected_status: None,
     })
 }

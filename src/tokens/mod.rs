@@ -2,6 +2,7 @@
 
 pub mod alg;
 pub mod claims;
+pub mod defects;
 pub mod issue;
 pub mod keys;
 pub mod mint;

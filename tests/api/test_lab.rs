@@ -1,0 +1,122 @@
+//! The test lab (development features only): tokens an API must refuse, minted through the
+//! admin API, the CLI and `TestIdp`, and refused by userinfo and by `lanyard::verify`.
+
+use lanyard::tokens::defects::Defect;
+use lanyard::verify::Verifier;
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::flow::{self, API};
+use crate::helpers::{Backend, TestDb, TestServer};
+
+both_backends!(
+    every_defective_token_is_refused_by_userinfo_and_by_lanyard_verify,
+    defective_tokens_are_refused_without_development_features,
+);
+
+const TOKEN: &str = "test-lab-admin-token-with-plenty-of-entropy";
+
+async fn mint(server: &TestServer, body: Value) -> (u16, Value) {
+    let response =
+        server.http.post(server.url("/admin/api/tokens/mint")).bearer_auth(TOKEN).json(&body).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn every_defective_token_is_refused_by_userinfo_and_by_lanyard_verify(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let server = TestServer::start_with(&db, |s| s.dev = true).await;
+    flow::fixture(&server).await;
+    server.store.insert_admin_token("ci", &lanyard::crypto::sha256_hex(TOKEN)).await.unwrap();
+    let verifier = Verifier::with_jwks_uri(&server.base, API, &server.url("/jwks")).expect("verifier");
+
+    // The perfect token passes both, so that each refusal below is the defect's doing.
+    let body = json!({"user": "alice", "client": "web", "api": API, "scope": "openid read:appointments"});
+    let (status, perfect) = mint(&server, body.clone()).await;
+    assert_eq!(status, 200, "{perfect}");
+    let perfect = perfect["access_token"].as_str().unwrap().to_owned();
+    assert!(verifier.authorize_header(Some(&format!("Bearer {perfect}")), &["read:appointments"]).await.is_ok());
+    assert_eq!(userinfo(&server, &perfect).await, 200);
+
+    for defect in Defect::ALL {
+        let mut request = body.clone();
+        request["defect"] = json!(defect.as_str());
+        let (status, minted) = mint(&server, request).await;
+        assert_eq!(status, 200, "{defect}: {minted}");
+        assert_eq!(minted["defect"], defect.as_str());
+        assert_eq!(minted["expected_status"], defect.expected_status());
+        let token = minted["access_token"].as_str().unwrap();
+        assert_ne!(token, perfect, "{defect}");
+
+        // lanyard::verify: a JWT verifier, so it cannot see a revocation (reported apart).
+        let verdict = verifier.authorize_header(Some(&format!("Bearer {token}")), &["read:appointments"]).await;
+        match (defect, verdict) {
+            (Defect::Revoked, Ok(_)) => {}
+            (Defect::Revoked, Err(e)) => panic!("a revoked token is valid in form: {e}"),
+            (_, Ok(_)) => panic!("lanyard::verify accepted the {defect} token"),
+            (_, Err(e)) => {
+                assert_eq!(e.status(), defect.expected_status(), "{defect}: {e}");
+                let said = e.to_string();
+                assert!(
+                    said.contains(expected_reason(defect)),
+                    "{defect}: {said:?} should say {:?}",
+                    expected_reason(defect)
+                );
+            }
+        }
+        // Userinfo checks revocation too; a token without the API scope is still fine there.
+        let expected = if defect == Defect::MissingScope { 200 } else { 401 };
+        assert_eq!(userinfo(&server, token).await, expected, "userinfo and {defect}");
+    }
+
+    // The id_token defect names what it hands over; client_credentials tokens can be broken too.
+    let (_, minted) =
+        mint(&server, json!({"user": "alice", "client": "web", "api": API, "scope": "openid", "defect": "id_token"}))
+            .await;
+    let (header, claims) = flow::decode_jwt(minted["access_token"].as_str().unwrap());
+    assert_eq!(header["typ"], "JWT");
+    assert_eq!(claims["aud"], "web");
+    let (status, refused) =
+        mint(&server, json!({"client": "web", "api": API, "scope": "read:appointments", "defect": "id_token"})).await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(refused["detail"].as_str().unwrap().contains("needs a user"), "{refused}");
+    server.stop().await;
+}
+
+/// What `lanyard::verify` says about each defect.
+fn expected_reason(defect: Defect) -> &'static str {
+    match defect {
+        Defect::IdToken => "this is an id_token",
+        Defect::TypJwt => "not at+jwt",
+        Defect::WrongAudience => "not meant for this audience",
+        Defect::AlgNone | Defect::Hs256PublicKey | Defect::UnknownKid | Defect::ForeignKey | Defect::BadSignature => {
+            "not a signed JWT issued by this server"
+        }
+        Defect::Expired => "has expired",
+        Defect::NotYetValid | Defect::IssuedInFuture => "not valid yet",
+        Defect::WrongIssuer => "was issued by",
+        Defect::MissingScope => "lacks the scope",
+        Defect::Revoked => "revoked",
+    }
+}
+
+async fn userinfo(server: &TestServer, token: &str) -> u16 {
+    server.http.get(server.url("/userinfo")).bearer_auth(token).send().await.unwrap().status().as_u16()
+}
+
+async fn defective_tokens_are_refused_without_development_features(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let server = TestServer::start(&db).await;
+    flow::fixture(&server).await;
+    server.store.insert_admin_token("ci", &lanyard::crypto::sha256_hex(TOKEN)).await.unwrap();
+    let body =
+        json!({"user": "alice", "client": "web", "api": API, "scope": "openid read:appointments", "defect": "expired"});
+    let (status, problem) = mint(&server, body).await;
+    assert_eq!(status, 403, "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("test-lab feature"), "{problem}");
+    // A perfect token is still minted.
+    let (status, _) =
+        mint(&server, json!({"user": "alice", "client": "web", "api": API, "scope": "read:appointments"})).await;
+    assert_eq!(status, 200);
+    server.stop().await;
+}
