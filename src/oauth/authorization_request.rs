@@ -7,7 +7,8 @@ use super::claims_request::ClaimsRequest;
 use super::error::{AuthorizeError, ErrorRedirect, ResponseMode};
 use super::params::Params;
 use super::pkce::CodeChallenge;
-use super::scope::{ScopeSet, is_oidc_scope};
+use super::scope::{ScopeCatalog, ScopeSet};
+use crate::tokens::claims::is_reserved_claim;
 use crate::registry::api::Api;
 use crate::registry::client::{Client, GrantType};
 use crate::tokens::keys::KeyRing;
@@ -64,11 +65,12 @@ impl AuthorizationRequest {
     /// Validates `params` for `client` (already looked up by client_id), in the order of
     /// RFC 6749 §4.1.2.1: the redirect_uri first (a page if it is wrong), then everything
     /// else (errors redirected to it).
-    /// `ring` checks an `id_token_hint`.
+    /// `ring` checks an `id_token_hint`; `catalog` knows the custom scopes.
     pub fn parse(
         params: &Params,
         client: &Client,
         apis: &[Api],
+        catalog: &ScopeCatalog,
         iss: &str,
         ring: &KeyRing,
     ) -> Result<Self, AuthorizeError> {
@@ -147,7 +149,7 @@ impl AuthorizationRequest {
 
         let requested = ScopeSet::parse(single("scope")?.unwrap_or("")).map_err(|e| fail("invalid_scope", e))?;
         for scope in requested.iter() {
-            if !is_oidc_scope(scope) && !apis.iter().any(|a| a.defines(scope)) {
+            if !catalog.is_user_scope(scope) && !apis.iter().any(|a| a.defines(scope)) {
                 return Err(fail("invalid_scope", format!("{scope:?} is not a known scope")));
             }
         }
@@ -155,7 +157,7 @@ impl AuthorizationRequest {
         let scope = requested.filter(|s| {
             client.scope.contains(s) && (s != "offline_access" || client.allows_grant(GrantType::RefreshToken))
         });
-        for s in scope.iter().filter(|s| !is_oidc_scope(s)) {
+        for s in scope.iter().filter(|s| !catalog.is_user_scope(s)) {
             if !resources.iter().any(|r| apis.iter().any(|a| &a.identifier == r && a.defines(s))) {
                 let owners: Vec<&str> = apis.iter().filter(|a| a.defines(s)).map(|a| a.identifier.as_str()).collect();
                 return Err(fail(
@@ -204,8 +206,14 @@ impl AuthorizationRequest {
             ),
             None => None,
         };
+        // Custom claims only as far as the client's allowed custom scopes reach (any other
+        // name is dropped, as an unknown claim would be: §5.5 lets the OP ignore it).
         let claims = match single("claims")? {
-            Some(raw) => Some(ClaimsRequest::parse(raw).map_err(invalid)?).filter(|c| !c.is_empty()),
+            Some(raw) => {
+                let mut claims = ClaimsRequest::parse(raw).map_err(invalid)?;
+                claims.retain(|name| is_reserved_claim(name) || catalog.may_request(name, &client.scope));
+                Some(claims).filter(|c| !c.is_empty())
+            }
             None => None,
         };
         let acr_values =

@@ -8,7 +8,7 @@ use super::issue::{self, AccessTokenGrant, IdTokenGrant};
 use super::keys::{KeyError, KeyRing, SigningAlg};
 use crate::clock::now;
 use crate::oauth::issuer::Issuer;
-use crate::oauth::scope::{ScopeSet, is_oidc_scope};
+use crate::oauth::scope::{ScopeCatalog, ScopeSet};
 use crate::registry::api::DEFAULT_ACCESS_TOKEN_TTL;
 use crate::registry::client::GrantType;
 use crate::store::grants::GrantRecord;
@@ -73,12 +73,13 @@ pub async fn mint(
         None => None,
     };
     let scope = ScopeSet::parse(&request.scope).map_err(invalid)?;
+    let catalog = ScopeCatalog::new(store.list_claim_scopes().await?);
     for s in scope.iter() {
         if !client.scope.contains(s) {
             return Err(invalid(format!("client {:?} is not allowed the scope {s:?}", client.client_id)));
         }
         let defined =
-            if is_oidc_scope(s) { request.user.is_some() } else { api.as_ref().is_some_and(|a| a.defines(s)) };
+            if catalog.is_user_scope(s) { request.user.is_some() } else { api.as_ref().is_some_and(|a| a.defines(s)) };
         if !defined {
             return Err(invalid(format!("{s:?} is not a scope of {}", api_id.as_deref().unwrap_or("OpenID Connect"))));
         }
@@ -110,6 +111,8 @@ pub async fn mint(
                 acr: None,
                 ttl,
                 alg,
+                // No user, so none of the user claims the API lists.
+                user_claims: serde_json::Map::new(),
             },
         )?;
         return Ok(MintedTokens {
@@ -148,6 +151,7 @@ pub async fn mint(
             acr: None,
             ttl,
             alg,
+            user_claims: api.as_ref().map(|a| user.access_token_claims(&a.access_token_claims)).unwrap_or_default(),
         },
     )?;
     let grant_id = uuid::Uuid::new_v4().to_string();
@@ -166,7 +170,7 @@ pub async fn mint(
                 nonce: None,
                 sid: &sid,
                 access_token: Some(&access.token),
-                profile: user.claims_for(&scope),
+                profile: user.claims_for(&scope, &catalog),
                 acr: None,
                 amr: None,
                 ttl: id_token_ttl,
