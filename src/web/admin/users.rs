@@ -350,6 +350,10 @@ async fn update(
     let mut user = load(&state, &path).await?;
     let mut values = Values::submitted(&fields);
     values.username.clone_from(&user.username);
+    if fields.get("other_claims").is_none() {
+        // A form without the JSON editor (a script's) leaves those claims as they are.
+        values.other_claims = other_claims_json(&user);
+    }
     let (claims, mut errors) = values.claims();
     if user.id == admin.user.id {
         if !values.is_admin {
