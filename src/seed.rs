@@ -198,7 +198,9 @@ impl Seed {
         for scope in &self.file.scopes {
             let spec = scope.get_ref().clone();
             let name = spec.name.clone();
-            registry::upsert_claim_scope(store, spec).await.map_err(|e| self.apply_error(&format!("scope {name:?}"), e))?;
+            registry::upsert_claim_scope(store, spec)
+                .await
+                .map_err(|e| self.apply_error(&format!("scope {name:?}"), e))?;
         }
         for client in &self.file.clients {
             let spec = client.get_ref().clone();

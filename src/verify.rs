@@ -283,7 +283,10 @@ impl Verifier {
         if claims.has_role(role) {
             return Ok(());
         }
-        Err(VerifyError::InsufficientRole { required: role.to_owned(), resource_metadata: self.resource_metadata.clone() })
+        Err(VerifyError::InsufficientRole {
+            required: role.to_owned(),
+            resource_metadata: self.resource_metadata.clone(),
+        })
     }
 
     /// The API's protected resource metadata (RFC 9728 §2): its identifier, Lanyard as its

@@ -111,8 +111,8 @@ fn claims_from_args(json: Option<&str>, claims: &[String], unset: &[String]) -> 
             anyhow::bail!("--claim {arg:?}: write NAME=VALUE (a string) or NAME:=JSON");
         };
         if let Some(name) = name.strip_suffix(':') {
-            let value: Value =
-                serde_json::from_str(value).with_context(|| format!("--claim {arg:?}: the value after := is not JSON"))?;
+            let value: Value = serde_json::from_str(value)
+                .with_context(|| format!("--claim {arg:?}: the value after := is not JSON"))?;
             if out.contains_key(name) || strings.iter().any(|(n, _)| n == name) {
                 anyhow::bail!("--claim {arg:?}: {name:?} is given more than once");
             }

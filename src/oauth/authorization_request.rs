@@ -8,9 +8,9 @@ use super::error::{AuthorizeError, ErrorRedirect, ResponseMode};
 use super::params::Params;
 use super::pkce::CodeChallenge;
 use super::scope::{ScopeCatalog, ScopeSet};
-use crate::tokens::claims::is_reserved_claim;
 use crate::registry::api::Api;
 use crate::registry::client::{Client, GrantType};
+use crate::tokens::claims::is_reserved_claim;
 use crate::tokens::keys::KeyRing;
 
 /// A validated authorization request.

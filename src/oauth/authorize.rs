@@ -224,8 +224,7 @@ async fn needs_consent(
     // Claims asked for beyond the scopes (OIDC Core §5.5) are not part of a remembered
     // consent: the user sees them each time.
     let catalog = state.registry.scopes().await?;
-    let extra_claims =
-        request.claims.as_ref().is_some_and(|c| !c.beyond_scopes(&request.scope, &catalog).is_empty());
+    let extra_claims = request.claims.as_ref().is_some_and(|c| !c.beyond_scopes(&request.scope, &catalog).is_empty());
     if extra_claims && !pending.is_some_and(|p| p.consented) {
         return Ok(true);
     }

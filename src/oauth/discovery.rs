@@ -90,9 +90,7 @@ fn cacheable_json(body: web::Bytes) -> HttpResponse {
 /// than no discovery at all.
 async fn current(state: &AppState) -> web::Bytes {
     match state.registry.scopes().await {
-        Ok(catalog) if !catalog.custom().is_empty() => {
-            web::Bytes::from(metadata(&state.config, &catalog).to_string())
-        }
+        Ok(catalog) if !catalog.custom().is_empty() => web::Bytes::from(metadata(&state.config, &catalog).to_string()),
         Ok(_) => state.metadata.clone(),
         Err(e) => {
             tracing::debug!(error = %e, "custom scopes unavailable; discovery shows the OpenID Connect scopes only");

@@ -170,7 +170,9 @@ async fn check_client_against_apis(store: &Store, client: &client::Client) -> Re
         if !catalog.is_user_scope(scope) && !apis.iter().any(|a| a.defines(scope)) {
             errors.add(
                 "scope",
-                format!("{scope:?} is neither an OpenID Connect scope nor defined by a registered API or as a custom scope"),
+                format!(
+                    "{scope:?} is neither an OpenID Connect scope nor defined by a registered API or as a custom scope"
+                ),
             );
         }
     }

@@ -26,13 +26,14 @@ impl Store {
 
     /// Replaces a custom scope's description and claims; `false` if there is none by that name.
     pub async fn update_claim_scope(&self, scope: &ClaimScope) -> Result<bool> {
-        let done = sqlx::query("UPDATE claim_scopes SET description = $1, claims = $2, updated_at = $3 WHERE name = $4")
-            .bind(&scope.description)
-            .bind(claims_json(scope))
-            .bind(now())
-            .bind(&scope.name)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("UPDATE claim_scopes SET description = $1, claims = $2, updated_at = $3 WHERE name = $4")
+                .bind(&scope.description)
+                .bind(claims_json(scope))
+                .bind(now())
+                .bind(&scope.name)
+                .execute(&self.pool)
+                .await?;
         self.registry_changed(Reach::Soon).await;
         Ok(done.rows_affected() == 1)
     }
@@ -40,8 +41,9 @@ impl Store {
     /// Every custom scope, by name, read from the database (request paths use
     /// `registry::cache` instead).
     pub async fn list_claim_scopes(&self) -> Result<Vec<ClaimScope>> {
-        let rows =
-            sqlx::query("SELECT name, description, claims FROM claim_scopes ORDER BY name").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT name, description, claims FROM claim_scopes ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|row| {
                 let claims: String = row.try_get("claims")?;

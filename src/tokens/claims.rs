@@ -67,9 +67,7 @@ pub fn check_claim_name(name: &str) -> Result<(), String> {
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
     if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || "_-.:/".contains(c)) || name.ends_with(':') {
-        return Err(format!(
-            "claim name {name:?} must start with a letter and use only letters, digits and _ - . : /"
-        ));
+        return Err(format!("claim name {name:?} must start with a letter and use only letters, digits and _ - . : /"));
     }
     Ok(())
 }

@@ -128,11 +128,7 @@ async fn seeded_custom_claims_reach_the_id_token_and_userinfo_per_custom_scope_a
     let browser = Browser::new(&server);
 
     // The consent page names the custom scope in its own words.
-    let url = flow::authorize_url(
-        &server,
-        "web",
-        &[("scope", "openid roles read:calendar"), ("resource", CALENDAR)],
-    );
+    let url = flow::authorize_url(&server, "web", &[("scope", "openid roles read:calendar"), ("resource", CALENDAR)]);
     let login = browser.open(&url).await;
     let consent = browser.login(&login, "alice", PASSWORD).await;
     assert!(consent.html().contains("Your roles in our apps"), "{}", consent.html());
@@ -188,9 +184,7 @@ async fn seeded_custom_claims_reach_the_id_token_and_userinfo_per_custom_scope_a
     }
 }
 
-async fn a_custom_scope_the_client_is_not_allowed_releases_nothing_even_through_the_claims_parameter(
-    backend: Backend,
-) {
+async fn a_custom_scope_the_client_is_not_allowed_releases_nothing_even_through_the_claims_parameter(backend: Backend) {
     let (_db, server) = start(backend).await;
     let narrow = registry::create_client(
         &server.store,
@@ -251,7 +245,9 @@ async fn admin(server: &TestServer, method: Method, path: &str, body: Option<Val
 
 /// The messages of a 422 problem, joined.
 fn messages(body: &Value) -> String {
-    body["errors"].as_array().map(|e| e.iter().filter_map(|e| e["message"].as_str()).map(str::to_owned).collect::<Vec<_>>().join(" | "))
+    body["errors"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|e| e["message"].as_str()).map(str::to_owned).collect::<Vec<_>>().join(" | "))
         .unwrap_or_else(|| body.to_string())
 }
 
@@ -311,7 +307,9 @@ async fn the_admin_api_sets_claims_manages_custom_scopes_and_refuses_reserved_cl
         &server,
         Method::POST,
         "/users",
-        Some(json!({"username": "mallory", "password": "mallory-password", "aud": "https://api.example.test/calendar"})),
+        Some(
+            json!({"username": "mallory", "password": "mallory-password", "aud": "https://api.example.test/calendar"}),
+        ),
     )
     .await;
     assert_eq!(status, 422);
@@ -376,7 +374,8 @@ async fn the_admin_pages_edit_claims_as_json_manage_custom_scopes_and_refuse_res
     let path = format!("/admin/users/{}", alice.id);
 
     // The editor shows the claims without a field of their own.
-    let page = lanyard::testing::decode_entities(&http.get(server.url(&path)).send().await.unwrap().text().await.unwrap());
+    let page =
+        lanyard::testing::decode_entities(&http.get(server.url(&path)).send().await.unwrap().text().await.unwrap());
     assert!(page.contains("\"roles\": [\n    \"admin\",\n    \"editor\"\n  ]"), "{page}");
     assert!(page.contains("\"tenant\": \"acme\""), "{page}");
 
@@ -419,7 +418,9 @@ async fn the_admin_pages_edit_claims_as_json_manage_custom_scopes_and_refuse_res
     )
     .await;
     assert_eq!(status, 303);
-    let list = lanyard::testing::decode_entities(&http.get(server.url("/admin/scopes")).send().await.unwrap().text().await.unwrap());
+    let list = lanyard::testing::decode_entities(
+        &http.get(server.url("/admin/scopes")).send().await.unwrap().text().await.unwrap(),
+    );
     assert!(list.contains("<code>teams</code>") && list.contains("Your teams"), "{list}");
     let (status, html) =
         post(&http, &server, "/admin/scopes", &[("csrf_token", &csrf), ("name", "ids"), ("claims", "jti")]).await;
@@ -452,9 +453,7 @@ async fn the_admin_pages_edit_claims_as_json_manage_custom_scopes_and_refuse_res
     assert_eq!(server.store.api(ORDERS).await.unwrap().unwrap().access_token_claims, ["groups"]);
 }
 
-async fn verify_require_role_accepts_a_listed_role_and_refuses_others_with_a_403_insufficient_scope(
-    backend: Backend,
-) {
+async fn verify_require_role_accepts_a_listed_role_and_refuses_others_with_a_403_insufficient_scope(backend: Backend) {
     let (_db, server) = start(backend).await;
     let verifier = lanyard::verify::Verifier::discover(&server.base, CALENDAR).await.expect("verifier");
     let mint = || json!({"user": "alice", "client": "web", "api": CALENDAR, "scope": "read:calendar"});
@@ -562,9 +561,11 @@ fn the_cli_sets_claims_custom_scopes_and_api_claims_and_refuses_reserved_claims_
     assert_eq!(user["groups"], json!(["staff"]));
     assert!(user.get("clearance").is_none(), "null removes a claim: {user}");
     assert_eq!(user["roles"], json!(["admin", "editor"]), "claims not named are kept");
-    let user: Value =
-        serde_json::from_str(&ok(&["user", "set-claims", "alice", "--claim", "roles:=[\"admin\"]", "--print-json"], url))
-            .unwrap();
+    let user: Value = serde_json::from_str(&ok(
+        &["user", "set-claims", "alice", "--claim", "roles:=[\"admin\"]", "--print-json"],
+        url,
+    ))
+    .unwrap();
     assert_eq!(user["roles"], json!(["admin"]), "an array of one with :=");
     let human = ok(&["user", "set-claims", "alice", "--unset", "groups"], url);
     assert!(human.contains("claims of user alice set") && !human.contains("groups"), "{human}");
@@ -582,10 +583,26 @@ fn the_cli_sets_claims_custom_scopes_and_api_claims_and_refuses_reserved_claims_
     assert!(scope.contains("saved scope roles"), "{scope}");
     let listed: Value = serde_json::from_str(&ok(&["scope", "list", "--json"], url)).unwrap();
     assert_eq!(listed, json!([{"name": "roles", "description": "Your roles", "claims": ["roles"]}]));
-    ok(&["api", "add", CALENDAR, "--name", "Calendar", "--scope", "read:calendar", "--access-token-claim", "roles"], url);
+    ok(
+        &["api", "add", CALENDAR, "--name", "Calendar", "--scope", "read:calendar", "--access-token-claim", "roles"],
+        url,
+    );
     ok(&["client", "add", "web", "--redirect-uri", REDIRECT_URI, "--scope", "openid roles read:calendar"], url);
     let minted: Value = serde_json::from_str(&ok(
-        &["token", "mint", "--user", "alice", "--client", "web", "--api", CALENDAR, "--scope", "openid roles", "--id-token", "--json"],
+        &[
+            "token",
+            "mint",
+            "--user",
+            "alice",
+            "--client",
+            "web",
+            "--api",
+            CALENDAR,
+            "--scope",
+            "openid roles",
+            "--id-token",
+            "--json",
+        ],
         url,
     ))
     .unwrap();
@@ -600,12 +617,12 @@ fn the_cli_sets_claims_custom_scopes_and_api_claims_and_refuses_reserved_claims_
 #[test]
 fn a_seed_with_a_reserved_claim_is_refused_naming_the_claim_and_the_line() {
     for (text, message, line) in [
-        ("[[users]]\nusername = \"eve\"\npassword = \"eve-password\"\nsub = \"admin\"\n", "\"sub\" is a reserved claim", 1),
         (
-            "\n[[scopes]]\nname = \"ids\"\nclaims = [\"jti\"]\n",
-            "\"jti\" is a reserved claim",
-            2,
+            "[[users]]\nusername = \"eve\"\npassword = \"eve-password\"\nsub = \"admin\"\n",
+            "\"sub\" is a reserved claim",
+            1,
         ),
+        ("\n[[scopes]]\nname = \"ids\"\nclaims = [\"jti\"]\n", "\"jti\" is a reserved claim", 2),
         (
             "[[apis]]\nidentifier = \"https://api.example.test/x\"\nname = \"X\"\naccess_token_claims = [\"aud\"]\n",
             "\"aud\" is a reserved claim",

@@ -172,7 +172,10 @@ pub async fn mint_user_tokens(state: &AppState, params: &Params, grant: &UserGra
             acr: grant.context.acr.as_deref(),
             ttl: shape.ttl,
             alg: shape.alg,
-            user_claims: api.as_ref().map(|a| grant.user.access_token_claims(&a.access_token_claims)).unwrap_or_default(),
+            user_claims: api
+                .as_ref()
+                .map(|a| grant.user.access_token_claims(&a.access_token_claims))
+                .unwrap_or_default(),
         },
     )?;
     let id_token = if grant.scope.contains("openid") {

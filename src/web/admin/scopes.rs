@@ -38,12 +38,7 @@ struct ListPage {
     errors: FieldErrors,
 }
 
-async fn page(
-    admin: &Admin,
-    state: &AppState,
-    values: Values,
-    errors: FieldErrors,
-) -> Result<ListPage, AdminError> {
+async fn page(admin: &Admin, state: &AppState, values: Values, errors: FieldErrors) -> Result<ListPage, AdminError> {
     let scopes = state.store.list_claim_scopes().await?;
     Ok(ListPage { chrome: admin.chrome(state, "scopes"), notice: None, scopes, values, errors })
 }
