@@ -88,7 +88,7 @@ impl Application {
         }
         let port =
             listener.local_addr().map_err(|source| StartError::Bind { addr: config.bind.to_string(), source })?.port();
-        let metadata = web::Bytes::from(crate::oauth::discovery::metadata(&config).to_string());
+        let metadata = web::Bytes::from(crate::oauth::discovery::metadata(&config, &Default::default()).to_string());
         let state = web::Data::new(AppState::new(config, store, keys, metadata));
         let server = serve(listener, state.clone())?;
         Ok(Self { port, server, state })

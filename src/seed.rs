@@ -1,4 +1,4 @@
-//! Seed files (`--seed FILE`, `LANYARD_SEED`): users, APIs, clients, admin tokens and,
+//! Seed files (`--seed FILE`, `LANYARD_SEED`): users, APIs, custom scopes, clients, admin tokens and,
 //! optionally, fixed signing keys, applied at every start. Applying is idempotent: each
 //! entry is upserted by its identifier and nothing else is touched. Every entry is
 //! validated before anything is written, and an error names the file, line and field.
@@ -11,6 +11,7 @@ use toml::Spanned;
 
 use crate::registry::api::{ApiSpec, ScopeSpec};
 use crate::registry::client::{ClientSpec, ClientType};
+use crate::registry::scope::ClaimScopeSpec;
 use crate::registry::user::{validate_claims, validate_username};
 use crate::registry::{self, FieldErrors, RegistryError, password};
 use crate::store::{Store, StoreError};
@@ -31,6 +32,9 @@ pub struct SeedFile {
     pub users: Vec<Spanned<SeedUser>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub apis: Vec<Spanned<ApiSpec>>,
+    /// Custom scopes: `name`, `claims` (the user claims released), `description`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<Spanned<ClaimScopeSpec>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clients: Vec<Spanned<ClientSpec>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -47,7 +51,8 @@ pub struct SeedUser {
     pub password: Option<String>,
     #[serde(default, alias = "admin", skip_serializing_if = "std::ops::Not::not")]
     pub is_admin: bool,
-    /// Standard claims: name, email, email_verified, …
+    /// Every other key is a claim: standard ones (name, email, email_verified, …) and
+    /// custom ones (roles, groups, tenant, nested tables, …).
     #[serde(flatten)]
     pub claims: Map<String, Value>,
 }
@@ -128,6 +133,11 @@ impl Seed {
                 return Err(invalid(api.span(), format!("apis[{i}] ({:?})", api.get_ref().identifier), errors));
             }
         }
+        for (i, scope) in file.scopes.iter().enumerate() {
+            if let Err(errors) = scope.get_ref().clone().validate() {
+                return Err(invalid(scope.span(), format!("scopes[{i}] ({:?})", scope.get_ref().name), errors));
+            }
+        }
         for (i, client) in file.clients.iter().enumerate() {
             let spec = client.get_ref();
             let what = format!("clients[{i}] ({:?})", spec.client_id.as_deref().unwrap_or(""));
@@ -173,7 +183,7 @@ impl Seed {
         SeedError::Apply { path: self.path.display().to_string(), what: what.to_owned(), message: message.to_string() }
     }
 
-    /// Upserts APIs, clients, users and admin tokens (keys are installed separately,
+    /// Upserts APIs, custom scopes, clients, users and admin tokens (keys are installed separately,
     /// before the key ring starts).
     pub async fn apply(&self, store: &Store) -> Result<(), SeedError> {
         let apis: Vec<ApiSpec> = self.file.apis.iter().map(|a| a.get_ref().clone()).collect();
@@ -182,6 +192,15 @@ impl Seed {
         for api in &apis {
             let first = ApiSpec { introspection_client_id: None, ..api.clone() };
             upsert_api(store, first).await.map_err(|e| self.apply_error(&format!("API {:?}", api.identifier), e))?;
+        }
+        // Custom scopes after the APIs (their names must differ) and before the clients
+        // (which may be allowed them).
+        for scope in &self.file.scopes {
+            let spec = scope.get_ref().clone();
+            let name = spec.name.clone();
+            registry::upsert_claim_scope(store, spec)
+                .await
+                .map_err(|e| self.apply_error(&format!("scope {name:?}"), e))?;
         }
         for client in &self.file.clients {
             let spec = client.get_ref().clone();
@@ -300,8 +319,12 @@ pub async fn export(store: &Store) -> Result<String, StoreError> {
                 access_token_ttl: Some(api.access_token_ttl),
                 signing_alg: Some(api.signing_alg.as_str().into()),
                 introspection_client_id: api.introspection_client_id,
+                access_token_claims: api.access_token_claims,
             },
         ));
+    }
+    for scope in store.list_claim_scopes().await? {
+        file.scopes.push(Spanned::new(0..0, ClaimScopeSpec::from(scope)));
     }
     for c in store.list_clients().await? {
         file.clients.push(Spanned::new(
@@ -388,6 +411,35 @@ grant_types = ["authorization_code", "refresh_token"]
         assert!(err.contains("line 5"), "{err}");
         assert!(err.contains("redirect_uris"), "{err}");
         assert!(err.contains("seed.toml"), "{err}");
+    }
+
+    #[test]
+    fn custom_claims_and_scopes_parse_and_reserved_claims_are_refused_by_name() {
+        let seed = Seed::parse(
+            "seed.toml",
+            r#"
+[[users]]
+username = "alice"
+password = "alice-password"
+roles = ["admin"]
+groups = ["staff"]
+tenant = "acme"
+org = { id = 7, name = "Acme" }
+
+[[scopes]]
+name = "roles"
+claims = ["roles"]
+description = "Your roles"
+"#,
+        )
+        .unwrap();
+        assert_eq!(seed.file.users[0].get_ref().claims["roles"], serde_json::json!(["admin"]));
+        assert_eq!(seed.file.scopes.len(), 1);
+        let err = Seed::parse("seed.toml", "[[users]]\nusername = \"bob\"\npassword = \"bob-password\"\naud = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"aud\" is a reserved claim"), "{err}");
+        assert!(err.contains("line 1"), "{err}");
     }
 
     #[test]

@@ -95,7 +95,8 @@ impl AppState {
         if !crate::oauth::client_metadata::is_metadata_url(client_id) {
             return Ok(None);
         }
-        let mut scopes: Vec<String> = crate::oauth::scope::OIDC_SCOPES.iter().map(|(s, _)| (*s).to_owned()).collect();
+        let catalog = self.registry.scopes().await?;
+        let mut scopes: Vec<String> = catalog.scope_names().into_iter().map(str::to_owned).collect();
         for api in self.registry.apis().await?.iter() {
             scopes.extend(api.scopes.iter().map(|s| s.name.clone()));
         }

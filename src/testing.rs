@@ -81,6 +81,7 @@ use crate::tokens::mint::{MintError, mint};
 
 pub use crate::registry::api::{ApiSpec, ScopeSpec};
 pub use crate::registry::client::ClientSpec;
+pub use crate::registry::scope::ClaimScopeSpec;
 pub use crate::registry::user::UserSpec;
 pub use crate::tokens::defects::Defect;
 pub use crate::tokens::mint::{MintRequest, MintedTokens};
@@ -112,6 +113,9 @@ pub struct TestIdpBuilder {
     apis: Vec<ApiSpec>,
     clients: Vec<ClientSpec>,
     adjust: Vec<Adjust>,
+    /// Claims given with [`TestIdpBuilder::claims`]: (username, JSON object).
+    claims: Vec<(String, Value)>,
+    scopes: Vec<ClaimScopeSpec>,
 }
 
 impl TestIdpBuilder {
@@ -119,6 +123,21 @@ impl TestIdpBuilder {
     /// `email_verified`, …), or `null` for none.
     pub fn user(mut self, username: &str, password: &str, claims: Value) -> Self {
         self.users.push((username.to_owned(), password.to_owned(), claims));
+        self
+    }
+
+    /// More claims for a user given with [`TestIdpBuilder::user`] or
+    /// [`TestIdpBuilder::user_spec`]: a JSON object such as `{"roles": ["admin"], "tenant":
+    /// "acme"}`, merged into the user's (a name given twice takes the later value).
+    pub fn claims(mut self, username: &str, claims: Value) -> Self {
+        self.claims.push((username.to_owned(), claims));
+        self
+    }
+
+    /// A custom scope that releases user claims to the id_token and userinfo (allow it to a
+    /// client in its `scope`), e.g. `name: "roles", claims: ["roles"]`.
+    pub fn scope(mut self, spec: ClaimScopeSpec) -> Self {
+        self.scopes.push(spec);
         self
     }
 
@@ -188,6 +207,26 @@ impl TestIdpBuilder {
                 }
             };
             users.push(UserSpec { username, password, is_admin: false, claims });
+        }
+        for (username, claims) in self.claims {
+            let failed = |message: String| TestIdpError::Register {
+                what: format!("claims of user {username:?}"),
+                source: FieldErrors::single("claims", message).into(),
+            };
+            let Value::Object(claims) = claims else {
+                return Err(failed("must be a JSON object".into()));
+            };
+            let user = users
+                .iter_mut()
+                .find(|u| u.username == username)
+                .ok_or_else(|| failed("no such user in the builder: add it with .user(…) first".into()))?;
+            user.claims.extend(claims);
+        }
+        for spec in self.scopes {
+            let what = format!("scope {:?}", spec.name);
+            registry::create_claim_scope(idp.store(), spec)
+                .await
+                .map_err(|source| TestIdpError::Register { what, source })?;
         }
         register(idp.store(), self.apis, self.clients, users).await?;
         Ok(idp)

@@ -19,6 +19,20 @@
 //! # Ok(()) }
 //! ```
 //!
+//! A token carries the user claims its API lists in `access_token_claims` (`roles`,
+//! `tenant`, …), in [`AccessTokenClaims::claims`]; [`Verifier::require_role`] checks the
+//! `roles` claim (an array of strings, or one string):
+//!
+//! ```no_run
+//! # use actix_web::{HttpRequest, HttpResponse, web};
+//! # use lanyard::verify::{Verifier, VerifyError};
+//! async fn delete_everything(req: HttpRequest, verifier: web::Data<Verifier>) -> Result<HttpResponse, VerifyError> {
+//!     let token = verifier.authorize(&req, &["write:appointments"]).await?;
+//!     verifier.require_role(&token, "admin")?; // 403 insufficient_scope otherwise
+//!     Ok(HttpResponse::NoContent().finish())
+//! }
+//! ```
+//!
 //! Revocation is not visible to a JWT verifier: APIs that must honour it at once call
 //! Lanyard's `/introspect` instead (with their introspection client).
 
@@ -58,6 +72,10 @@ pub enum VerifyError {
     Invalid { rejection: Rejection, resource_metadata: Option<String> },
     /// Valid, but lacks a scope the route needs (403 `insufficient_scope`).
     InsufficientScope { required: String, resource_metadata: Option<String> },
+    /// Valid, but its `roles` claim lacks the role the route needs: 403 with RFC 6750's
+    /// `insufficient_scope` (the token lacks the privileges; no scope would help, so the
+    /// challenge names none).
+    InsufficientRole { required: String, resource_metadata: Option<String> },
 }
 
 impl fmt::Display for VerifyError {
@@ -66,6 +84,7 @@ impl fmt::Display for VerifyError {
             Self::Missing { .. } => f.write_str("an access token is required"),
             Self::Invalid { rejection, .. } => write!(f, "{rejection}"),
             Self::InsufficientScope { required, .. } => write!(f, "the access token lacks the scope(s) {required}"),
+            Self::InsufficientRole { required, .. } => write!(f, "the access token lacks the role {required}"),
         }
     }
 }
@@ -83,6 +102,7 @@ impl VerifyError {
                 challenge.push_str(&format!(", scope=\"{required}\""));
                 (Some("insufficient_scope"), resource_metadata)
             }
+            Self::InsufficientRole { resource_metadata, .. } => (Some("insufficient_scope"), resource_metadata),
         };
         if let Some(error) = error {
             challenge.push_str(&format!(", error=\"{error}\", error_description=\"{description}\""));
@@ -93,10 +113,10 @@ impl VerifyError {
         challenge
     }
 
-    /// The HTTP status: 401, or 403 for a missing scope.
+    /// The HTTP status: 401, or 403 for a missing scope or role.
     pub fn status(&self) -> u16 {
         match self {
-            Self::InsufficientScope { .. } => 403,
+            Self::InsufficientScope { .. } | Self::InsufficientRole { .. } => 403,
             _ => 401,
         }
     }
@@ -113,7 +133,7 @@ impl VerifyError {
         match self {
             Self::Missing { .. } => None,
             Self::Invalid { .. } => Some("invalid_token"),
-            Self::InsufficientScope { .. } => Some("insufficient_scope"),
+            Self::InsufficientScope { .. } | Self::InsufficientRole { .. } => Some("insufficient_scope"),
         }
     }
 }
@@ -254,6 +274,19 @@ impl Verifier {
             return Err(VerifyError::InsufficientScope { required: required.join(" "), resource_metadata });
         }
         Ok(claims)
+    }
+
+    /// Checks that a verified token's `roles` claim (an array of strings, or one string)
+    /// names `role`; a 403 `insufficient_scope` challenge otherwise. The claim reaches the
+    /// token when the API lists `roles` in its `access_token_claims`.
+    pub fn require_role(&self, claims: &AccessTokenClaims, role: &str) -> Result<(), VerifyError> {
+        if claims.has_role(role) {
+            return Ok(());
+        }
+        Err(VerifyError::InsufficientRole {
+            required: role.to_owned(),
+            resource_metadata: self.resource_metadata.clone(),
+        })
     }
 
     /// The API's protected resource metadata (RFC 9728 §2): its identifier, Lanyard as its

@@ -219,3 +219,49 @@ async fn two_test_idps_are_independent_and_dropping_one_stops_it() {
     assert!(stopped, "a dropped TestIdp stops listening");
     first.stop().await;
 }
+
+/// `TestIdpBuilder::claims` and `::scope`: a user's roles reach the id_token through a
+/// custom scope, and the access token of an API that lists them.
+#[tokio::test]
+async fn a_test_idp_user_can_be_given_roles_that_reach_the_tokens() {
+    use lanyard::testing::ClaimScopeSpec;
+    let idp = TestIdp::builder()
+        .user("alice", "alice-password", json!({ "name": "Alice Example" }))
+        .claims("alice", json!({ "roles": ["admin"], "tenant": "acme" }))
+        .scope(ClaimScopeSpec { name: "roles".into(), description: "Your roles".into(), claims: vec!["roles".into()] })
+        .api(ApiSpec {
+            identifier: NOTES.into(),
+            name: "Notes".into(),
+            scopes: vec![ScopeSpec::Name("read:notes".into())],
+            access_token_claims: vec!["roles".into()],
+            ..Default::default()
+        })
+        .client(ClientSpec {
+            client_id: Some("web".into()),
+            client_secret: Some(SECRET.into()),
+            redirect_uris: vec![CALLBACK.into()],
+            scope: Some("openid roles read:notes".into()),
+            ..Default::default()
+        })
+        .start()
+        .await
+        .expect("the test IdP starts");
+    let tokens = idp.sign_in(alice_at_web("openid roles read:notes")).await.expect("signed in");
+    let id_token = payload(tokens.id_token.as_deref().expect("an id_token"));
+    assert_eq!(id_token["roles"], json!(["admin"]));
+    assert!(id_token.get("tenant").is_none(), "no scope releases tenant: {id_token}");
+    let verifier = Verifier::discover(idp.issuer(), NOTES).await.unwrap();
+    let access = verifier.verify(&tokens.access_token).await.unwrap();
+    verifier.require_role(&access, "admin").expect("alice is an admin of the notes API");
+    assert!(verifier.require_role(&access, "owner").is_err());
+
+    let unknown = TestIdp::builder().claims("nobody", json!({ "roles": ["admin"] })).start().await;
+    assert!(matches!(unknown, Err(TestIdpError::Register { .. })), "claims for a user that was never added");
+    idp.stop().await;
+}
+
+fn payload(token: &str) -> Value {
+    use base64::Engine;
+    let part = token.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}

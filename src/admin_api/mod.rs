@@ -1,5 +1,5 @@
 //! The admin API (`/admin/api/…`): JSON endpoints that create, list, read, replace and
-//! delete clients, users and APIs, for scripts and infrastructure tools. A caller
+//! delete clients, users, APIs and custom scopes, for scripts and infrastructure tools. A caller
 //! authenticates with an admin token (`Authorization: Bearer …`, created with
 //! `lanyard admin-token create`); every change is written to the audit log under the
 //! token's name. Errors are RFC 7807 problems ([`problem::Problem`]).
@@ -8,6 +8,7 @@ mod apis;
 mod clients;
 mod mint;
 pub mod problem;
+mod scopes;
 mod users;
 
 use actix_web::dev::Payload;
@@ -35,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(clients::configure)
             .configure(users::configure)
             .configure(apis::configure)
+            .configure(scopes::configure)
             .configure(mint::configure)
             .default_service(web::to(unknown_path)),
     );

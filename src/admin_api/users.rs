@@ -1,5 +1,5 @@
-//! `/admin/api/users[/{username}]`: users with their standard claims beside the account
-//! fields (as in a seed file), never a password or its hash.
+//! `/admin/api/users[/{username}]`: users with their claims (standard and custom, such as
+//! `roles`) beside the account fields (as in a seed file), never a password or its hash.
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;

@@ -45,6 +45,9 @@ pub struct AddApi {
     /// The confidential client this API authenticates with at /introspect (must exist).
     #[arg(long, value_name = "CLIENT_ID")]
     introspection_client_id: Option<String>,
+    /// A user claim copied into this API's access tokens, e.g. roles (repeat for several).
+    #[arg(long = "access-token-claim", value_name = "CLAIM")]
+    access_token_claims: Vec<String>,
     /// Print the created API as one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -75,6 +78,7 @@ impl AddApi {
             access_token_ttl: self.access_token_ttl,
             signing_alg: self.signing_alg,
             introspection_client_id: self.introspection_client_id,
+            access_token_claims: self.access_token_claims,
         };
         let api = registry::create_api(store, spec).await?;
         if self.json {
@@ -87,6 +91,7 @@ impl AddApi {
                 ("access_token_ttl", format!("{}s", api.access_token_ttl)),
                 ("signing_alg", api.signing_alg.to_string()),
                 ("introspection_client_id", api.introspection_client_id.clone().unwrap_or_default()),
+                ("access_token_claims", api.access_token_claims.join(" ")),
             ],
         );
         Ok(())

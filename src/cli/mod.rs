@@ -8,6 +8,7 @@ mod api;
 mod client;
 pub mod healthcheck;
 mod output;
+mod scope;
 mod seed;
 pub mod token;
 mod user;
@@ -103,7 +104,7 @@ pub enum Command {
 /// prints what it did and exits.
 #[derive(Debug, Subcommand)]
 pub enum Manage {
-    /// Manage users: add, list, set-password, remove.
+    /// Manage users: add, list, set-password, set-claims, remove.
     #[command(subcommand)]
     User(user::UserCommand),
     /// Manage clients (relying parties): add, list, show, remove, rotate-secret.
@@ -112,6 +113,9 @@ pub enum Manage {
     /// Manage APIs (resource servers, the `aud` of access tokens): add, list, remove.
     #[command(subcommand)]
     Api(api::ApiCommand),
+    /// Manage custom scopes (scopes that release user claims such as roles): add, list, remove.
+    #[command(subcommand)]
+    Scope(scope::ScopeCommand),
     /// Manage admin API tokens (Authorization: Bearer for /admin/api): create, list, remove.
     #[command(subcommand)]
     AdminToken(admin_token::AdminTokenCommand),
@@ -226,6 +230,7 @@ async fn manage(config: Config, command: Manage) -> anyhow::Result<()> {
         Manage::User(command) => command.run(&store).await,
         Manage::Client(command) => command.run(&store).await,
         Manage::Api(command) => command.run(&store).await,
+        Manage::Scope(command) => command.run(&store).await,
         Manage::AdminToken(command) => command.run(&store).await,
         Manage::Token(command) => command.run(&config, &store).await,
         Manage::Seed(command) => command.run(&store).await,

@@ -1,4 +1,4 @@
-//! `lanyard user …`: add, list, set-password, remove.
+//! `lanyard user …`: add, list, set-password, set-claims, remove.
 
 use std::io::BufRead;
 
@@ -28,6 +28,13 @@ pub enum UserCommand {
         #[command(flatten)]
         password: PasswordSource,
     },
+    /// Set or remove claims of a user (others are kept): custom ones such as roles, groups
+    /// or tenant, and standard ones.
+    ///
+    /// --claim NAME=VALUE sets a string; the same NAME again makes an array of strings
+    /// (--claim roles=admin --claim roles=editor → ["admin","editor"]); NAME:=JSON sets any
+    /// JSON value (--claim 'roles:=["admin"]' for an array of one, --claim level:=3).
+    SetClaims(SetClaims),
     /// Delete a user with their sessions, consents and grants (their tokens are revoked).
     Remove {
         /// The user to delete.
@@ -68,6 +75,82 @@ pub struct AddUser {
     /// Print the created user as one JSON object instead of text.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SetClaims {
+    /// The user whose claims change.
+    username: String,
+    /// A JSON object of claims to set, e.g. '{"roles":["admin"],"tenant":"acme"}' (null removes one).
+    #[arg(long, value_name = "JSON")]
+    json: Option<String>,
+    /// NAME=VALUE (a string; repeat NAME for an array) or NAME:=JSON (any JSON value).
+    #[arg(long = "claim", value_name = "NAME=VALUE")]
+    claims: Vec<String>,
+    /// Remove a claim (repeat for several).
+    #[arg(long, value_name = "NAME")]
+    unset: Vec<String>,
+    /// Print the updated user as one JSON object instead of text.
+    #[arg(long = "print-json")]
+    print_json: bool,
+}
+
+/// The claims that `--json`, `--claim` and `--unset` describe, `null` meaning "remove".
+fn claims_from_args(json: Option<&str>, claims: &[String], unset: &[String]) -> anyhow::Result<Map<String, Value>> {
+    let mut out = match json {
+        Some(raw) => match serde_json::from_str::<Value>(raw).context("--json is not valid JSON")? {
+            Value::Object(object) => object,
+            _ => anyhow::bail!("--json must be a JSON object, such as '{{\"roles\":[\"admin\"]}}'"),
+        },
+        None => Map::new(),
+    };
+    // Names given with `=`, whose values collect into a string or an array of strings.
+    let mut strings: Vec<(String, Vec<String>)> = Vec::new();
+    for arg in claims {
+        let Some((name, value)) = arg.split_once('=') else {
+            anyhow::bail!("--claim {arg:?}: write NAME=VALUE (a string) or NAME:=JSON");
+        };
+        if let Some(name) = name.strip_suffix(':') {
+            let value: Value = serde_json::from_str(value)
+                .with_context(|| format!("--claim {arg:?}: the value after := is not JSON"))?;
+            if out.contains_key(name) || strings.iter().any(|(n, _)| n == name) {
+                anyhow::bail!("--claim {arg:?}: {name:?} is given more than once");
+            }
+            out.insert(name.to_owned(), value);
+        } else {
+            if out.contains_key(name) {
+                anyhow::bail!("--claim {arg:?}: {name:?} is given more than once");
+            }
+            match strings.iter_mut().find(|(n, _)| n == name) {
+                Some((_, values)) => values.push(value.to_owned()),
+                None => strings.push((name.to_owned(), vec![value.to_owned()])),
+            }
+        }
+    }
+    for (name, mut values) in strings {
+        let value = if values.len() == 1 { Value::from(values.remove(0)) } else { Value::from(values) };
+        out.insert(name, value);
+    }
+    for name in unset {
+        out.insert(name.clone(), Value::Null);
+    }
+    if out.is_empty() {
+        anyhow::bail!("nothing to set: give --json, --claim or --unset");
+    }
+    Ok(out)
+}
+
+impl SetClaims {
+    async fn run(self, store: &Store) -> anyhow::Result<()> {
+        let changes = claims_from_args(self.json.as_deref(), &self.claims, &self.unset)?;
+        let user = registry::set_user_claims(store, &self.username, changes).await?;
+        if self.print_json {
+            return print_json(&user);
+        }
+        let fields: Vec<(&str, String)> = user.claims.iter().map(|(k, v)| (k.as_str(), v.to_string())).collect();
+        print_details(&format!("claims of user {} set", user.username), &fields);
+        Ok(())
+    }
 }
 
 /// Where a new password comes from.
@@ -120,6 +203,7 @@ impl UserCommand {
                 println!("password of user {username} changed");
                 Ok(())
             }
+            Self::SetClaims(set) => set.run(store).await,
             Self::Remove { username } => remove(store, &username).await,
         }
     }
@@ -181,4 +265,41 @@ async fn remove(store: &Store, username: &str) -> anyhow::Result<()> {
     }
     println!("removed user {} (id {})", user.username, user.id);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::claims_from_args;
+    use serde_json::json;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn claim_flags_make_strings_arrays_and_json() {
+        let claims = claims_from_args(
+            None,
+            &args(&["tenant=acme", "roles=admin", "roles=editor", "level:=3", "groups:=[\"staff\"]", "motto=a=b"]),
+            &args(&["old"]),
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::Value::Object(claims),
+            json!({"tenant": "acme", "roles": ["admin", "editor"], "level": 3, "groups": ["staff"], "motto": "a=b", "old": null})
+        );
+    }
+
+    #[test]
+    fn claim_flags_that_cannot_be_read_are_refused_with_a_reason() {
+        for (list, why) in [
+            (&["roles"][..], "NAME=VALUE"),
+            (&["level:=three"][..], "not JSON"),
+            (&["roles=a", "roles:=[]"][..], "more than once"),
+        ] {
+            let err = claims_from_args(None, &args(list), &[]).unwrap_err().to_string();
+            assert!(err.contains(why), "{list:?}: {err}");
+        }
+        assert!(claims_from_args(Some("[1]"), &[], &[]).unwrap_err().to_string().contains("JSON object"));
+    }
 }

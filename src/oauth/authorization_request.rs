@@ -7,9 +7,10 @@ use super::claims_request::ClaimsRequest;
 use super::error::{AuthorizeError, ErrorRedirect, ResponseMode};
 use super::params::Params;
 use super::pkce::CodeChallenge;
-use super::scope::{ScopeSet, is_oidc_scope};
+use super::scope::{ScopeCatalog, ScopeSet};
 use crate::registry::api::Api;
 use crate::registry::client::{Client, GrantType};
+use crate::tokens::claims::is_reserved_claim;
 use crate::tokens::keys::KeyRing;
 
 /// A validated authorization request.
@@ -64,12 +65,13 @@ impl AuthorizationRequest {
     /// Validates `params` for `client` (already looked up by client_id), in the order of
     /// RFC 6749 §4.1.2.1: the redirect_uri first (a page if it is wrong), then everything
     /// else (errors redirected to it).
-    /// `ring` checks an `id_token_hint`; `narrow_scopes` drops scopes the client may not
-    /// ask for instead of refusing them.
+    /// `ring` checks an `id_token_hint`; `catalog` knows the custom scopes; `narrow_scopes`
+    /// drops scopes the client may not ask for instead of refusing them.
     pub fn parse(
         params: &Params,
         client: &Client,
         apis: &[Api],
+        catalog: &ScopeCatalog,
         iss: &str,
         ring: &KeyRing,
         narrow_scopes: bool,
@@ -149,7 +151,7 @@ impl AuthorizationRequest {
 
         let requested = ScopeSet::parse(single("scope")?.unwrap_or("")).map_err(|e| fail("invalid_scope", e))?;
         for scope in requested.iter() {
-            if !is_oidc_scope(scope) && !apis.iter().any(|a| a.defines(scope)) {
+            if !catalog.is_user_scope(scope) && !apis.iter().any(|a| a.defines(scope)) {
                 return Err(fail("invalid_scope", format!("{scope:?} is not a known scope")));
             }
         }
@@ -176,7 +178,7 @@ impl AuthorizationRequest {
             ));
         }
         let scope = requested.filter(|s| client.scope.contains(s) && !offline_ignored(s));
-        for s in scope.iter().filter(|s| !is_oidc_scope(s)) {
+        for s in scope.iter().filter(|s| !catalog.is_user_scope(s)) {
             if !resources.iter().any(|r| apis.iter().any(|a| &a.identifier == r && a.defines(s))) {
                 let owners: Vec<&str> = apis.iter().filter(|a| a.defines(s)).map(|a| a.identifier.as_str()).collect();
                 return Err(fail(
@@ -225,8 +227,14 @@ impl AuthorizationRequest {
             ),
             None => None,
         };
+        // Custom claims only as far as the client's allowed custom scopes reach (any other
+        // name is dropped, as an unknown claim would be: §5.5 lets the OP ignore it).
         let claims = match single("claims")? {
-            Some(raw) => Some(ClaimsRequest::parse(raw).map_err(invalid)?).filter(|c| !c.is_empty()),
+            Some(raw) => {
+                let mut claims = ClaimsRequest::parse(raw).map_err(invalid)?;
+                claims.retain(|name| is_reserved_claim(name) || catalog.may_request(name, &client.scope));
+                Some(claims).filter(|c| !c.is_empty())
+            }
             None => None,
         };
         let acr_values =

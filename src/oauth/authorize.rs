@@ -9,7 +9,6 @@ use super::authorization_request::AuthorizationRequest;
 use super::claims_request::{ACR_VALUES_SUPPORTED, AuthMethod, acr_for};
 use super::error::AuthorizeError;
 use super::params::Params;
-use super::scope::OIDC_SCOPES;
 use crate::clock::now;
 use crate::crypto::{random_token, sha256_hex};
 use crate::registry::client::Client;
@@ -54,11 +53,13 @@ async fn start(req: &HttpRequest, state: &AppState, params: &Params) -> Result<H
         AuthorizeError::page("Unknown application", format!("There is no client with the id {client_id:?}."))
     })?;
     let apis = state.registry.apis().await?;
+    let catalog = state.registry.scopes().await?;
     let ring = state.keys.ring();
     let request = AuthorizationRequest::parse(
         params,
         &client,
         &apis,
+        &catalog,
         state.config.issuer.as_str(),
         &ring,
         state.config.scope_narrowing,
@@ -249,7 +250,8 @@ async fn needs_consent(
     }
     // Claims asked for beyond the scopes (OIDC Core §5.5) are not part of a remembered
     // consent: the user sees them each time.
-    let extra_claims = request.claims.as_ref().is_some_and(|c| !c.beyond_scopes(&request.scope).is_empty());
+    let catalog = state.registry.scopes().await?;
+    let extra_claims = request.claims.as_ref().is_some_and(|c| !c.beyond_scopes(&request.scope, &catalog).is_empty());
     if extra_claims && !pending.is_some_and(|p| p.consented) {
         return Ok(true);
     }
@@ -287,14 +289,14 @@ async fn consent_page(
     request_id: &str,
 ) -> Result<HttpResponse, AuthorizeError> {
     let apis = state.registry.apis().await?;
+    let catalog = state.registry.scopes().await?;
     let scopes = request
         .scope
         .iter()
         .map(|s| {
-            let description = OIDC_SCOPES
-                .iter()
-                .find(|(name, _)| *name == s)
-                .map(|(_, d)| (*d).to_owned())
+            let description = catalog
+                .description(s)
+                .map(str::to_owned)
                 .or_else(|| apis.iter().find_map(|a| a.scope_description(s).map(str::to_owned)))
                 .unwrap_or_default();
             (s.to_owned(), description)
@@ -316,7 +318,7 @@ async fn consent_page(
         csrf_token: &csrf_token,
         scopes,
         apis: api_names,
-        claims: request.claims.as_ref().map(|c| c.beyond_scopes(&request.scope)).unwrap_or_default(),
+        claims: request.claims.as_ref().map(|c| c.beyond_scopes(&request.scope, &catalog)).unwrap_or_default(),
     };
     let mut response = pages::html(StatusCode::OK, &page);
     if let Some(cookie) = cookie {

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::scope::{STANDARD_CLAIMS, ScopeSet, claims_for_scope};
+use super::scope::{ScopeCatalog, ScopeSet};
 use crate::registry::user::User;
 
 /// `acr` of a sign-in with a password on Lanyard's login page.
@@ -132,15 +132,21 @@ impl ClaimsRequest {
         self.id_token.get("acr").map(ClaimSpec::string_values).unwrap_or_default()
     }
 
+    /// Keeps only the claims `keep` accepts, in both places.
+    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        self.userinfo.retain(|name, _| keep(name));
+        self.id_token.retain(|name, _| keep(name));
+    }
+
     /// The user claims asked for (in either place) that the granted scopes do not release:
     /// what the user must be shown on the consent page.
-    pub fn beyond_scopes(&self, scopes: &ScopeSet) -> Vec<String> {
-        let released: Vec<&str> = scopes.iter().flat_map(claims_for_scope).copied().collect();
+    pub fn beyond_scopes(&self, scopes: &ScopeSet, catalog: &ScopeCatalog) -> Vec<String> {
+        let released: Vec<&str> = scopes.iter().flat_map(|s| catalog.claims_for(s)).collect();
         let mut names: Vec<String> = self
             .userinfo
             .keys()
             .chain(self.id_token.keys())
-            .filter(|name| STANDARD_CLAIMS.contains(&name.as_str()) && !released.contains(&name.as_str()))
+            .filter(|name| catalog.is_releasable(name) && !released.contains(&name.as_str()))
             .cloned()
             .collect();
         names.sort();

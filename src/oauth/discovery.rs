@@ -1,5 +1,6 @@
 //! OpenID Provider metadata (OIDC Discovery 1.0) and OAuth AS metadata (RFC 8414).
-//! Built once at start-up; only what is implemented is advertised.
+//! Built once at start-up, and again while custom scopes exist (they change at run time);
+//! only what is implemented is advertised.
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, web};
@@ -7,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::config::Config;
 use crate::oauth::claims_request::ACR_VALUES_SUPPORTED;
-use crate::oauth::scope::STANDARD_CLAIMS;
+use crate::oauth::scope::ScopeCatalog;
 use crate::registry::client_keys::AssertionAlg;
 use crate::state::AppState;
 
@@ -22,12 +23,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// `backchannel_url` when one is set, so a relying party in a container network reaches them
 /// at `http://lanyard:8080` while its users' browsers use the public URL. `issuer` itself, and
 /// every token's `iss`, stay the issuer (OIDC Discovery §4.3: they must match byte for byte).
-pub fn metadata(config: &Config) -> Value {
+///
+/// `scopes_supported` and `claims_supported` include the custom scopes of `catalog` and
+/// the claims they release.
+pub fn metadata(config: &Config, catalog: &ScopeCatalog) -> Value {
     let issuer = &config.issuer;
     let backchannel = config.backchannel_url.as_ref().unwrap_or(issuer);
     let mut claims: Vec<&str> =
         vec!["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "azp", "acr", "amr"];
-    claims.extend(STANDARD_CLAIMS);
+    claims.extend(catalog.claim_names());
     // private_key_jwt (RFC 7523): asymmetric algorithms only.
     let assertion_algs: Vec<&str> = AssertionAlg::ALL.iter().map(|a| a.as_str()).collect();
     let mut doc = json!({
@@ -39,7 +43,7 @@ pub fn metadata(config: &Config) -> Value {
         "introspection_endpoint": backchannel.endpoint("/introspect"),
         "revocation_endpoint": backchannel.endpoint("/revoke"),
         "end_session_endpoint": issuer.endpoint("/logout"),
-        "scopes_supported": ["openid", "profile", "email", "address", "phone", "offline_access"],
+        "scopes_supported": catalog.scope_names(),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
@@ -81,14 +85,28 @@ fn cacheable_json(body: web::Bytes) -> HttpResponse {
         .body(body)
 }
 
+/// The document as it stands: the one built at start-up unless custom scopes exist. Should
+/// the database be away, the start-up document (the OpenID Connect scopes only) is better
+/// than no discovery at all.
+async fn current(state: &AppState) -> web::Bytes {
+    match state.registry.scopes().await {
+        Ok(catalog) if !catalog.custom().is_empty() => web::Bytes::from(metadata(&state.config, &catalog).to_string()),
+        Ok(_) => state.metadata.clone(),
+        Err(e) => {
+            tracing::debug!(error = %e, "custom scopes unavailable; discovery shows the OpenID Connect scopes only");
+            state.metadata.clone()
+        }
+    }
+}
+
 #[get("/.well-known/openid-configuration")]
 async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
-    cacheable_json(state.metadata.clone())
+    cacheable_json(current(&state).await)
 }
 
 #[get("/.well-known/oauth-authorization-server")]
 async fn oauth_authorization_server(state: web::Data<AppState>) -> HttpResponse {
-    cacheable_json(state.metadata.clone())
+    cacheable_json(current(&state).await)
 }
 
 /// Public keys only: active, next (published before they sign) and retired ones.

@@ -36,8 +36,9 @@ pub const OIDC_SCOPES: [(&str, &str); 6] = [
     ("offline_access", "Stay signed in (keep access while you are away)"),
 ];
 
-/// The claims a scope releases (OIDC Core §5.4).
-pub fn claims_for_scope(scope: &str) -> &'static [&'static str] {
+/// The claims an OpenID Connect scope releases (OIDC Core §5.4); see
+/// [`ScopeCatalog::claims_for`] for every scope.
+fn oidc_claims(scope: &str) -> &'static [&'static str] {
     match scope {
         "profile" => &[
             "name",
@@ -59,6 +60,90 @@ pub fn claims_for_scope(scope: &str) -> &'static [&'static str] {
         "address" => &["address"],
         "phone" => &["phone_number", "phone_number_verified"],
         _ => &[],
+    }
+}
+
+/// A custom scope (`[[scopes]]` in a seed file): like `profile`, it releases user claims
+/// to the id_token and userinfo, here claims of the administrator's choosing (`roles`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ClaimScope {
+    pub name: String,
+    /// Shown on the consent page.
+    pub description: String,
+    pub claims: Vec<String>,
+}
+
+/// Every scope that releases user claims: OpenID Connect's and the custom ones. The one
+/// place that answers "what does this scope release?", so that the id_token, userinfo,
+/// the `claims` parameter and discovery cannot disagree.
+#[derive(Debug, Clone, Default)]
+pub struct ScopeCatalog {
+    custom: Vec<ClaimScope>,
+}
+
+impl ScopeCatalog {
+    pub fn new(custom: Vec<ClaimScope>) -> Self {
+        Self { custom }
+    }
+
+    /// The custom scopes.
+    pub fn custom(&self) -> &[ClaimScope] {
+        &self.custom
+    }
+
+    fn find(&self, scope: &str) -> Option<&ClaimScope> {
+        self.custom.iter().find(|s| s.name == scope)
+    }
+
+    /// The claims `scope` releases (none for an API scope or an unknown one).
+    pub fn claims_for<'a>(&'a self, scope: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        let custom = self.find(scope).map(|s| s.claims.as_slice()).unwrap_or_default();
+        oidc_claims(scope).iter().copied().chain(custom.iter().map(String::as_str))
+    }
+
+    /// Whether `scope` is about the user (an OpenID Connect scope or a custom one) rather
+    /// than an API's: such scopes go with `openid` and the userinfo audience.
+    pub fn is_user_scope(&self, scope: &str) -> bool {
+        is_oidc_scope(scope) || self.find(scope).is_some()
+    }
+
+    /// The consent page's words for a user scope.
+    pub fn description(&self, scope: &str) -> Option<&str> {
+        OIDC_SCOPES
+            .iter()
+            .find(|(name, _)| *name == scope)
+            .map(|(_, d)| *d)
+            .or_else(|| self.find(scope).map(|s| s.description.as_str()))
+    }
+
+    /// Every user scope's name (discovery `scopes_supported`).
+    pub fn scope_names(&self) -> Vec<&str> {
+        OIDC_SCOPES.iter().map(|(name, _)| *name).chain(self.custom.iter().map(|s| s.name.as_str())).collect()
+    }
+
+    /// Every user claim some scope can release (discovery `claims_supported`), standard first.
+    pub fn claim_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = STANDARD_CLAIMS.to_vec();
+        for claim in self.custom.iter().flat_map(|s| &s.claims) {
+            if !names.contains(&claim.as_str()) {
+                names.push(claim);
+            }
+        }
+        names
+    }
+
+    /// Whether a client allowed `allowed` may ask for the user claim `name` by name (the
+    /// `claims` parameter, OIDC Core §5.5): a standard claim, or a claim that a custom
+    /// scope the client is allowed releases. So a client never reaches, through the
+    /// `claims` parameter, a custom claim its scopes would not give it.
+    pub fn may_request(&self, name: &str, allowed: &ScopeSet) -> bool {
+        STANDARD_CLAIMS.contains(&name)
+            || self.custom.iter().any(|s| allowed.contains(&s.name) && s.claims.iter().any(|c| c == name))
+    }
+
+    /// Whether some scope releases the user claim `name`.
+    pub fn is_releasable(&self, name: &str) -> bool {
+        STANDARD_CLAIMS.contains(&name) || self.custom.iter().any(|s| s.claims.iter().any(|c| c == name))
     }
 }
 
@@ -139,7 +224,27 @@ impl From<ScopeSet> for String {
 
 #[cfg(test)]
 mod tests {
-    use super::ScopeSet;
+    use super::{ClaimScope, ScopeCatalog, ScopeSet};
+
+    #[test]
+    fn custom_scopes_release_their_claims_beside_the_oidc_ones() {
+        let catalog = ScopeCatalog::new(vec![ClaimScope {
+            name: "roles".into(),
+            description: "Your roles".into(),
+            claims: vec!["roles".into(), "email".into()],
+        }]);
+        assert_eq!(catalog.claims_for("roles").collect::<Vec<_>>(), ["roles", "email"]);
+        assert_eq!(catalog.claims_for("email").collect::<Vec<_>>(), ["email", "email_verified"]);
+        assert!(catalog.is_user_scope("roles") && catalog.is_user_scope("openid"));
+        assert!(!catalog.is_user_scope("read:notes"));
+        assert_eq!(catalog.description("roles"), Some("Your roles"));
+        assert!(catalog.claim_names().contains(&"roles"));
+        let allowed = ScopeSet::parse("openid roles").unwrap();
+        assert!(catalog.may_request("roles", &allowed));
+        assert!(!catalog.may_request("roles", &ScopeSet::parse("openid").unwrap()));
+        assert!(!catalog.may_request("tenant", &allowed));
+        assert!(catalog.may_request("name", &ScopeSet::default()));
+    }
 
     #[test]
     fn scopes_parse_dedupe_and_print_sorted() {

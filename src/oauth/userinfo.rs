@@ -95,7 +95,8 @@ async fn userinfo(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes
         .filter(|u| !u.disabled)
         .ok_or_else(|| BearerError::invalid_token("the user of this token no longer exists"))?;
     let scopes = ScopeSet::parse(&claims.scope).unwrap_or_default();
-    let mut released = user.claims_for(&scopes);
+    let catalog = state.registry.scopes().await?;
+    let mut released = user.claims_for(&scopes, &catalog);
     // OIDC Core §5.5: claims the authorization request asked for at userinfo, found through
     // the grant this token was issued under.
     let context = state.store.access_token_context(&claims.jti).await?;

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::field_errors::FieldErrors;
 use crate::oauth::scope::{ScopeSet, is_oidc_scope};
 use crate::tokens::alg::SigningAlg;
+use crate::tokens::claims::check_claim_name;
 
 /// Default access token lifetime, seconds.
 pub const DEFAULT_ACCESS_TOKEN_TTL: i64 = 3600;
@@ -29,6 +30,10 @@ pub struct Api {
     pub introspection_client_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    // Per-API access token claims:
+    /// The user claims copied into this API's access tokens (`roles`, `tenant`, …), as
+    /// the user has them; never into client_credentials tokens (no user).
+    pub access_token_claims: Vec<String>,
 }
 
 impl Api {
@@ -57,6 +62,10 @@ pub struct ApiSpec {
     /// A confidential client the API uses to call `/introspect` for its own tokens.
     #[serde(default)]
     pub introspection_client_id: Option<String>,
+    // Per-API access token claims:
+    /// User claims to copy into this API's access tokens, e.g. `["roles"]`.
+    #[serde(default)]
+    pub access_token_claims: Vec<String>,
 }
 
 /// A scope as written in a spec: `"read:x"` or `{ name = "read:x", description = "…" }`.
@@ -112,6 +121,17 @@ impl ApiSpec {
                 SigningAlg::RS256
             }
         };
+        let mut access_token_claims: Vec<String> = Vec::new();
+        for claim in self.access_token_claims {
+            let claim = claim.trim().to_owned();
+            if let Err(e) = check_claim_name(&claim) {
+                errors.add("access_token_claims", e);
+            } else if access_token_claims.contains(&claim) {
+                errors.add("access_token_claims", format!("{claim:?} is listed twice"));
+            } else {
+                access_token_claims.push(claim);
+            }
+        }
         let now = crate::clock::now();
         let introspection_client_id =
             self.introspection_client_id.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
@@ -124,6 +144,7 @@ impl ApiSpec {
             introspection_client_id,
             created_at: now,
             updated_at: now,
+            access_token_claims,
         })
     }
 }
@@ -141,9 +162,11 @@ mod tests {
             access_token_ttl: Some(5),
             signing_alg: Some("HS256".into()),
             introspection_client_id: None,
+            access_token_claims: vec!["roles".into(), "aud".into()],
         };
         let errors = spec.validate().unwrap_err();
-        for field in ["identifier", "name", "scopes", "access_token_ttl", "signing_alg"] {
+        assert!(errors.to_string().contains("\"aud\" is a reserved claim"), "{errors}");
+        for field in ["identifier", "name", "scopes", "access_token_ttl", "signing_alg", "access_token_claims"] {
             assert!(errors.get(field).is_some(), "{field} not reported: {errors}");
         }
     }

@@ -1,5 +1,5 @@
-//! In-memory caches of clients and APIs for the hot paths (the token endpoint reads a
-//! client and the API list on every request), above the store.
+//! In-memory caches of clients, APIs and custom scopes for the hot paths (the token
+//! endpoint reads a client and the API list on every request), above the store.
 //!
 //! An entry is trusted while the store's change generation is the one it was filled under
 //! (a write by this process moves it at once; a write by another process, through the
@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::api::Api;
 use super::client::Client;
+use crate::oauth::scope::ScopeCatalog;
 use crate::store::{Result, Store};
 
 /// The longest an entry is trusted, whatever the generation says.
@@ -42,11 +43,12 @@ pub struct RegistryCache {
     store: Store,
     clients: RwLock<HashMap<String, Entry<Client>>>,
     apis: RwLock<Option<Entry<Arc<Vec<Api>>>>>,
+    scopes: RwLock<Option<Entry<Arc<ScopeCatalog>>>>,
 }
 
 impl RegistryCache {
     pub fn new(store: Store) -> Self {
-        Self { store, clients: RwLock::default(), apis: RwLock::default() }
+        Self { store, clients: RwLock::default(), apis: RwLock::default(), scopes: RwLock::default() }
     }
 
     /// A registered client (not one known by a metadata document: see `AppState::find_client`).
@@ -77,6 +79,19 @@ impl RegistryCache {
             *apis = Some(Entry { value: list.clone(), generation, at: Instant::now() });
         }
         Ok(list)
+    }
+
+    /// Every scope that releases user claims (OpenID Connect's and the custom ones).
+    pub async fn scopes(&self) -> Result<Arc<ScopeCatalog>> {
+        let generation = self.store.generation();
+        if let Some(catalog) = self.scopes.read().ok().and_then(|s| s.as_ref()?.fresh(generation)) {
+            return Ok(catalog);
+        }
+        let catalog = Arc::new(ScopeCatalog::new(self.store.list_claim_scopes().await?));
+        if let Ok(mut scopes) = self.scopes.write() {
+            *scopes = Some(Entry { value: catalog.clone(), generation, at: Instant::now() });
+        }
+        Ok(catalog)
     }
 
     /// One API by its identifier.

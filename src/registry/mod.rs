@@ -1,4 +1,4 @@
-//! What is registered with Lanyard: clients, users and APIs. Each has a `…Spec` (what a
+//! What is registered with Lanyard: clients, users, APIs and custom scopes. Each has a `…Spec` (what a
 //! caller asks for, with RFC 7591 names for clients) whose one `validate` serves the CLI,
 //! the admin page, the admin API and the seed file alike.
 
@@ -8,6 +8,7 @@ pub mod client;
 pub mod client_keys;
 mod field_errors;
 pub mod password;
+pub mod scope;
 pub mod user;
 
 pub use field_errors::{FieldError, FieldErrors};
@@ -46,6 +47,7 @@ use crate::store::Store;
 pub async fn create_api(store: &Store, spec: api::ApiSpec) -> Result<api::Api, RegistryError> {
     let api = spec.validate()?;
     check_introspection_client(store, &api).await?;
+    check_api_scopes_against_custom(store, &api).await?;
     store.insert_api(&api).await?;
     Ok(api)
 }
@@ -60,6 +62,7 @@ pub async fn update_api(store: &Store, spec: api::ApiSpec) -> Result<api::Api, R
         .ok_or_else(|| RegistryError::NotFound(format!("API {:?}", api.identifier)))?;
     api.created_at = existing.created_at;
     check_introspection_client(store, &api).await?;
+    check_api_scopes_against_custom(store, &api).await?;
     if !store.update_api(&api).await? {
         return Err(RegistryError::NotFound(format!("API {:?}", api.identifier)));
     }
@@ -77,6 +80,61 @@ async fn check_introspection_client(store: &Store, api: &api::Api) -> Result<(),
                 .into())
         }
     }
+}
+
+/// An API scope may not have a custom scope's name: a scope means one thing.
+async fn check_api_scopes_against_custom(store: &Store, api: &api::Api) -> Result<(), RegistryError> {
+    let custom = store.list_claim_scopes().await?;
+    let mut errors = FieldErrors::default();
+    for scope in api.scopes.iter().filter(|s| custom.iter().any(|c| c.name == s.name)) {
+        errors.add("scopes", format!("{:?} is a custom scope that releases user claims", scope.name));
+    }
+    errors.into_result(()).map_err(RegistryError::Invalid)
+}
+
+/// Registers a custom scope.
+pub async fn create_claim_scope(
+    store: &Store,
+    spec: scope::ClaimScopeSpec,
+) -> Result<crate::oauth::scope::ClaimScope, RegistryError> {
+    let scope = spec.validate()?;
+    check_custom_scope_against_apis(store, &scope).await?;
+    store.insert_claim_scope(&scope).await?;
+    Ok(scope)
+}
+
+/// Replaces a custom scope's description and claims.
+pub async fn update_claim_scope(
+    store: &Store,
+    spec: scope::ClaimScopeSpec,
+) -> Result<crate::oauth::scope::ClaimScope, RegistryError> {
+    let scope = spec.validate()?;
+    if !store.update_claim_scope(&scope).await? {
+        return Err(RegistryError::NotFound(format!("scope {:?}", scope.name)));
+    }
+    Ok(scope)
+}
+
+/// Creates or replaces a custom scope (the seed file).
+pub async fn upsert_claim_scope(store: &Store, spec: scope::ClaimScopeSpec) -> Result<(), RegistryError> {
+    let scope = spec.validate()?;
+    check_custom_scope_against_apis(store, &scope).await?;
+    if !store.update_claim_scope(&scope).await? {
+        store.insert_claim_scope(&scope).await?;
+    }
+    Ok(())
+}
+
+async fn check_custom_scope_against_apis(
+    store: &Store,
+    scope: &crate::oauth::scope::ClaimScope,
+) -> Result<(), RegistryError> {
+    let owners: Vec<String> =
+        store.list_apis().await?.into_iter().filter(|a| a.defines(&scope.name)).map(|a| a.identifier).collect();
+    if owners.is_empty() {
+        return Ok(());
+    }
+    Err(FieldErrors::single("name", format!("{:?} is already a scope of {}", scope.name, owners.join(", "))).into())
 }
 
 /// Registers a user (password hashed with argon2id).
@@ -106,11 +164,16 @@ pub async fn update_client(store: &Store, client: &client::Client) -> Result<(),
 
 async fn check_client_against_apis(store: &Store, client: &client::Client) -> Result<(), RegistryError> {
     let apis = store.list_apis().await?;
+    let catalog = crate::oauth::scope::ScopeCatalog::new(store.list_claim_scopes().await?);
     let mut errors = FieldErrors::default();
     for scope in client.scope.iter() {
-        if !crate::oauth::scope::is_oidc_scope(scope) && !apis.iter().any(|a| a.defines(scope)) {
-            errors
-                .add("scope", format!("{scope:?} is neither an OpenID Connect scope nor defined by a registered API"));
+        if !catalog.is_user_scope(scope) && !apis.iter().any(|a| a.defines(scope)) {
+            errors.add(
+                "scope",
+                format!(
+                    "{scope:?} is neither an OpenID Connect scope nor defined by a registered API or as a custom scope"
+                ),
+            );
         }
     }
     if let Some(default_api) = &client.default_api
@@ -128,6 +191,30 @@ pub async fn rotate_client_secret(store: &Store, client_id: &str) -> Result<Stri
         return Err(RegistryError::NotFound(format!("confidential client {client_id:?}")));
     }
     Ok(secret)
+}
+
+/// Sets (or, with `null`, removes) some of a user's claims, keeping the others; the result
+/// is validated as a whole (reserved names refused, standard claims type-checked).
+pub async fn set_user_claims(
+    store: &Store,
+    username: &str,
+    changes: serde_json::Map<String, serde_json::Value>,
+) -> Result<user::User, RegistryError> {
+    let mut found =
+        store.user_by_username(username).await?.ok_or_else(|| RegistryError::NotFound(format!("user {username:?}")))?;
+    let mut claims = found.claims.clone();
+    for (name, value) in changes {
+        if value.is_null() {
+            claims.remove(&name);
+        } else {
+            claims.insert(name, value);
+        }
+    }
+    found.claims = user::validate_claims(claims)?;
+    if !store.update_user(&found).await? {
+        return Err(RegistryError::NotFound(format!("user {username:?}")));
+    }
+    Ok(found)
 }
 
 /// Sets a user's password (checked for strength, hashed with argon2id).

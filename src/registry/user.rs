@@ -1,10 +1,13 @@
-//! Users: who signs in, with the standard OIDC claims Lanyard releases about them.
+//! Users: who signs in, with the claims Lanyard releases about them: the standard OIDC
+//! ones, type-checked, and any custom ones (`roles`, `groups`, `tenant`, objects) that
+//! custom scopes and APIs' `access_token_claims` release.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::field_errors::FieldErrors;
-use crate::oauth::scope::STANDARD_CLAIMS;
+use crate::oauth::scope::{STANDARD_CLAIMS, ScopeCatalog, ScopeSet};
+use crate::tokens::claims::check_claim_name;
 
 /// A registered user. Serialized (CLI `--json`, admin API) with the standard claims beside
 /// the account fields and never the password hash.
@@ -14,7 +17,7 @@ pub struct User {
     pub username: String,
     #[serde(skip)]
     pub password_hash: String,
-    /// Standard claims (never `sub`, which is `id`).
+    /// Standard and custom claims (never a reserved one such as `sub`, which is `id`).
     #[serde(flatten)]
     pub claims: Map<String, Value>,
     pub is_admin: bool,
@@ -24,26 +27,26 @@ pub struct User {
 }
 
 impl User {
-    /// The claims released for `scopes`, with `sub` (OIDC Core §5.4); `preferred_username`
-    /// defaults to the username.
-    pub fn claims_for(&self, scopes: &crate::oauth::scope::ScopeSet) -> Map<String, Value> {
+    /// The claims released for `scopes` (OIDC Core §5.4, and the custom scopes of
+    /// `catalog`), with `sub`; `preferred_username` defaults to the username.
+    pub fn claims_for(&self, scopes: &ScopeSet, catalog: &ScopeCatalog) -> Map<String, Value> {
         let mut out = Map::new();
         out.insert("sub".into(), Value::String(self.id.clone()));
-        for scope in scopes.iter() {
-            for claim in crate::oauth::scope::claims_for_scope(scope) {
-                if let Some(value) = self.claims.get(*claim) {
-                    out.insert((*claim).into(), value.clone());
-                } else if *claim == "preferred_username" {
-                    out.insert("preferred_username".into(), Value::String(self.username.clone()));
-                } else if *claim == "updated_at" {
-                    out.insert("updated_at".into(), Value::from(self.updated_at));
-                }
+        for claim in scopes.iter().flat_map(|scope| catalog.claims_for(scope)) {
+            if let Some(value) = self.claim(claim) {
+                out.insert(claim.to_owned(), value);
             }
         }
         out
     }
 
-    /// One standard claim of this user, if the user has it (`sub`, and the defaults of
+    /// The claims an API puts into its access tokens for this user (those of `names` the
+    /// user has), copied as they are.
+    pub fn access_token_claims(&self, names: &[String]) -> Map<String, Value> {
+        names.iter().filter_map(|name| Some((name.clone(), self.claims.get(name)?.clone()))).collect()
+    }
+
+    /// One claim of this user, if the user has it (`sub`, and the defaults of
     /// `preferred_username` and `updated_at`, included).
     pub fn claim(&self, name: &str) -> Option<Value> {
         match name {
@@ -73,7 +76,18 @@ pub fn validate_username(raw: &str) -> Result<String, String> {
     Ok(name.to_owned())
 }
 
-/// Checks standard claims: known names only, and the JSON type each one has in OIDC Core §5.1.
+/// The account fields a user is serialized with beside the claims (the admin API, a seed
+/// file): a claim of the same name would collide with them.
+pub const ACCOUNT_FIELDS: [&str; 8] =
+    ["id", "username", "password", "password_hash", "is_admin", "admin", "disabled", "created_at"];
+
+/// The most JSON a user's claims may take together: they travel in tokens and headers.
+pub const MAX_CLAIMS_BYTES: usize = 8192;
+
+/// Checks a user's claims. Standard claims (OIDC Core §5.1) must have their JSON type;
+/// any other name is a custom claim with any JSON value (`roles`, `groups`, `tenant`, an
+/// object), as long as the name is sane and not reserved (`sub`, `aud`, `scope`, … are
+/// Lanyard's: [`crate::tokens::claims::RESERVED_CLAIMS`]). `null` and `""` mean "not set".
 pub fn validate_claims(claims: Map<String, Value>) -> Result<Map<String, Value>, FieldErrors> {
     let mut errors = FieldErrors::default();
     let mut out = Map::new();
@@ -81,21 +95,33 @@ pub fn validate_claims(claims: Map<String, Value>) -> Result<Map<String, Value>,
         if value.is_null() || value.as_str().is_some_and(str::is_empty) {
             continue;
         }
-        if !STANDARD_CLAIMS.contains(&name.as_str()) || name == "updated_at" {
-            errors.add("claims", format!("{name:?} is not a standard claim Lanyard stores"));
+        if name == "updated_at" {
+            errors.add("claims", "\"updated_at\" is set by Lanyard (the time the user last changed)");
+            continue;
+        }
+        if ACCOUNT_FIELDS.contains(&name.as_str()) {
+            errors.add("claims", format!("{name:?} is an account field, not a claim"));
+            continue;
+        }
+        if let Err(e) = check_claim_name(&name) {
+            errors.add("claims", e);
             continue;
         }
         let ok = match name.as_str() {
             "email_verified" | "phone_number_verified" => value.is_boolean(),
             "address" => value.is_object(),
             "email" => value.as_str().is_some_and(|e| e.contains('@') && !e.contains(char::is_whitespace)),
-            _ => value.is_string(),
+            standard if STANDARD_CLAIMS.contains(&standard) => value.is_string(),
+            _ => true,
         };
         if ok {
             out.insert(name, value);
         } else {
             errors.add("claims", format!("{name:?} has the wrong type or form"));
         }
+    }
+    if errors.is_empty() && Value::Object(out.clone()).to_string().len() > MAX_CLAIMS_BYTES {
+        errors.add("claims", format!("the claims together must be at most {MAX_CLAIMS_BYTES} bytes of JSON"));
     }
     errors.into_result(out)
 }
@@ -107,7 +133,8 @@ pub struct UserSpec {
     pub password: String,
     #[serde(default)]
     pub is_admin: bool,
-    /// Standard claims: `name`, `email`, `email_verified`, `address` (object), ….
+    /// Claims: standard ones (`name`, `email`, `email_verified`, `address` (object), …)
+    /// and custom ones (`roles`, `groups`, `tenant`, …).
     #[serde(default, flatten)]
     pub claims: Map<String, Value>,
 }
@@ -150,7 +177,6 @@ impl UserSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oauth::scope::ScopeSet;
     use serde_json::json;
 
     #[test]
@@ -168,7 +194,7 @@ mod tests {
             created_at: 0,
             updated_at: 0,
         };
-        let claims = user.claims_for(&ScopeSet::parse("openid email").unwrap());
+        let claims = user.claims_for(&ScopeSet::parse("openid email").unwrap(), &ScopeCatalog::default());
         assert_eq!(claims.get("email"), Some(&json!("alice@example.test")));
         assert!(claims.get("name").is_none());
         assert!(claims.get("phone_number").is_none());
@@ -178,6 +204,22 @@ mod tests {
     #[test]
     fn claims_are_type_checked() {
         let bad = json!({"email_verified": "yes", "sub": "x", "favourite": "tea"}).as_object().unwrap().clone();
-        assert_eq!(validate_claims(bad).unwrap_err().0.len(), 3);
+        assert_eq!(validate_claims(bad).unwrap_err().0.len(), 2);
+    }
+
+    #[test]
+    fn custom_claims_are_kept_and_reserved_ones_refused_by_name() {
+        let good = json!({"roles": ["admin"], "groups": ["staff"], "tenant": "acme", "org": {"id": 7}});
+        assert_eq!(validate_claims(good.as_object().unwrap().clone()).unwrap().len(), 4);
+        for (claims, message) in [
+            (json!({"aud": "x"}), "\"aud\" is a reserved claim"),
+            (json!({"scope": "admin"}), "\"scope\" is a reserved claim"),
+            (json!({"is_admin": true}), "account field"),
+            (json!({"has space": 1}), "must start with a letter"),
+            (json!({"big": "x".repeat(9000)}), "at most 8192 bytes"),
+        ] {
+            let err = validate_claims(claims.as_object().unwrap().clone()).unwrap_err().to_string();
+            assert!(err.contains(message), "{err}");
+        }
     }
 }

@@ -12,8 +12,8 @@ impl Store {
     pub async fn insert_api(&self, api: &Api) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO apis (identifier, name, access_token_ttl, signing_alg, introspection_client_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO apis (identifier, name, access_token_ttl, signing_alg, introspection_client_id, created_at, updated_at, \
+             access_token_claims) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&api.identifier)
         .bind(&api.name)
@@ -22,6 +22,7 @@ impl Store {
         .bind(&api.introspection_client_id)
         .bind(api.created_at)
         .bind(api.updated_at)
+        .bind(claims_json(api))
         .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::on_unique(e, format!("API {:?}", api.identifier)))?;
@@ -35,8 +36,8 @@ impl Store {
     pub async fn update_api(&self, api: &Api) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
-            "UPDATE apis SET name = $1, access_token_ttl = $2, signing_alg = $3, introspection_client_id = $4, updated_at = $5 \
-             WHERE identifier = $6",
+            "UPDATE apis SET name = $1, access_token_ttl = $2, signing_alg = $3, introspection_client_id = $4, updated_at = $5, \
+             access_token_claims = $7 WHERE identifier = $6",
         )
         .bind(&api.name)
         .bind(api.access_token_ttl)
@@ -44,6 +45,7 @@ impl Store {
         .bind(&api.introspection_client_id)
         .bind(super::now())
         .bind(&api.identifier)
+        .bind(claims_json(api))
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
@@ -64,8 +66,8 @@ impl Store {
     /// Every API with its scopes, read from the database (two queries).
     pub async fn list_apis(&self) -> Result<Vec<Api>> {
         let rows = sqlx::query(
-            "SELECT identifier, name, access_token_ttl, signing_alg, introspection_client_id, created_at, updated_at \
-             FROM apis ORDER BY identifier",
+            "SELECT identifier, name, access_token_ttl, signing_alg, introspection_client_id, created_at, updated_at, \
+             access_token_claims FROM apis ORDER BY identifier",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -83,6 +85,7 @@ impl Store {
             .map(|row| {
                 let identifier: String = row.try_get("identifier")?;
                 let alg: String = row.try_get("signing_alg")?;
+                let claims: String = row.try_get("access_token_claims")?;
                 Ok(Api {
                     scopes: scopes.remove(&identifier).unwrap_or_default(),
                     identifier,
@@ -92,6 +95,8 @@ impl Store {
                     introspection_client_id: row.try_get("introspection_client_id")?,
                     created_at: row.try_get("created_at")?,
                     updated_at: row.try_get("updated_at")?,
+                    access_token_claims: serde_json::from_str(&claims)
+                        .map_err(|e| StoreError::Corrupt(format!("API access_token_claims: {e}")))?,
                 })
             })
             .collect()
@@ -136,6 +141,11 @@ impl Store {
         self.registry_changed(super::Reach::Soon).await;
         Ok(done.rows_affected() == 1)
     }
+}
+
+/// An API's `access_token_claims` as stored: a JSON array.
+fn claims_json(api: &Api) -> String {
+    serde_json::to_string(&api.access_token_claims).unwrap_or_else(|_| "[]".into())
 }
 
 async fn insert_scopes(tx: &mut sqlx::Transaction<'_, sqlx::Any>, api: &Api) -> Result<()> {

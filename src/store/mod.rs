@@ -12,6 +12,7 @@ pub mod logout;
 mod migrations;
 pub mod refresh;
 pub mod replicas;
+pub mod scopes;
 pub mod sessions;
 pub mod throttle;
 pub mod users;

@@ -8,6 +8,70 @@ pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 /// `typ` of id_tokens.
 pub const ID_TOKEN_TYP: &str = "JWT";
 
+/// Claims a user, a custom scope or an API can never set: the ones Lanyard itself puts in
+/// its tokens (RFC 7519 §4.1, RFC 9068 §2.2, OIDC Core §2 and §3.1.3.6, RFC 8693 §4, RFC
+/// 7800 §3, Back-Channel Logout §2.4), the aggregated-claims members (OIDC Core §5.6.2),
+/// and the JOSE header names that libraries mix up with claims. A user claim named `aud`
+/// or `scope` would let whoever edits users widen what a token grants.
+pub const RESERVED_CLAIMS: [&str; 29] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "scope",
+    "scp",
+    "client_id",
+    "azp",
+    "auth_time",
+    "nonce",
+    "acr",
+    "amr",
+    "at_hash",
+    "c_hash",
+    "s_hash",
+    "sid",
+    "cnf",
+    "act",
+    "may_act",
+    "events",
+    "typ",
+    "alg",
+    "kid",
+    "_claim_names",
+    "_claim_sources",
+    "token_type",
+];
+
+/// Whether Lanyard reserves `name` (see [`RESERVED_CLAIMS`]).
+pub fn is_reserved_claim(name: &str) -> bool {
+    RESERVED_CLAIMS.contains(&name)
+}
+
+/// The longest claim name accepted.
+pub const MAX_CLAIM_NAME: usize = 128;
+
+/// Checks the name of a claim that an administrator sets (on a user, in a custom scope, in
+/// an API's `access_token_claims`): not reserved, 1–128 characters, a letter first, then
+/// letters, digits and `_ - . : /` (so that namespaced names such as
+/// `https://example.test/roles` work, and the name survives a command line and a URL).
+pub fn check_claim_name(name: &str) -> Result<(), String> {
+    if is_reserved_claim(name) {
+        return Err(format!("{name:?} is a reserved claim: Lanyard sets it, so it cannot be set or released"));
+    }
+    if name.is_empty() || name.len() > MAX_CLAIM_NAME {
+        return Err(format!("claim name {name:?} must be 1–{MAX_CLAIM_NAME} characters"));
+    }
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+    if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || "_-.:/".contains(c)) || name.ends_with(':') {
+        return Err(format!("claim name {name:?} must start with a letter and use only letters, digits and _ - . : /"));
+    }
+    Ok(())
+}
+
 /// One audience or several (RFC 7519 §4.1.3): a string when there is one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -60,9 +124,33 @@ pub struct AccessTokenClaims {
     /// The sign-in's Authentication Context Class Reference (RFC 9068 §2.2.3.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acr: Option<String>,
+    /// The user's claims the API lists in its `access_token_claims` (`roles`, `tenant`, …;
+    /// never for client_credentials tokens). When a token is read, any member not named
+    /// above lands here.
+    #[serde(flatten)]
+    pub claims: Map<String, Value>,
 }
 
 impl AccessTokenClaims {
+    /// A claim beyond the registered ones (`roles`, `tenant`, …), if the token has it.
+    pub fn claim(&self, name: &str) -> Option<&Value> {
+        self.claims.get(name)
+    }
+
+    /// The `roles` claim: an array of strings, or one string (non-strings are ignored).
+    pub fn roles(&self) -> Vec<&str> {
+        match self.claims.get("roles") {
+            Some(Value::String(role)) => vec![role.as_str()],
+            Some(Value::Array(roles)) => roles.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether the `roles` claim names `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles().contains(&role)
+    }
+
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
         self.scope.split(' ').filter(|s| !s.is_empty())
     }

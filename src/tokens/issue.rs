@@ -2,7 +2,7 @@
 
 use serde_json::Map;
 
-use super::claims::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, ID_TOKEN_TYP, IdTokenClaims};
+use super::claims::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, ID_TOKEN_TYP, IdTokenClaims, is_reserved_claim};
 use super::keys::{KeyError, KeyRing, SigningAlg};
 use crate::clock::now;
 
@@ -29,6 +29,8 @@ pub struct AccessTokenGrant<'a> {
     pub acr: Option<&'a str>,
     pub ttl: i64,
     pub alg: SigningAlg,
+    /// The user's claims the API asks for (its `access_token_claims`); empty otherwise.
+    pub user_claims: Map<String, serde_json::Value>,
 }
 
 /// Signs an RFC 9068 access token (`typ: at+jwt`).
@@ -49,6 +51,14 @@ pub fn access_token(ring: &KeyRing, grant: &AccessTokenGrant<'_>) -> Result<Issu
         auth_time: grant.auth_time,
         sid: grant.sid.map(str::to_owned),
         acr: grant.acr.map(str::to_owned),
+        // Validated on the way in already; dropped here too so that no path can make a
+        // user claim shadow a registered one (serde would write both).
+        claims: grant
+            .user_claims
+            .iter()
+            .filter(|(name, _)| !is_reserved_claim(name))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect(),
     };
     let token = ring.sign(grant.alg, ACCESS_TOKEN_TYP, &claims)?;
     Ok(IssuedAccessToken { token, jti, expires_at: claims.exp, expires_in: grant.ttl })

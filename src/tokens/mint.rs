@@ -9,7 +9,7 @@ use super::issue::{self, AccessTokenGrant, IdTokenGrant};
 use super::keys::{KeyError, KeyRing, SigningAlg};
 use crate::clock::now;
 use crate::oauth::issuer::Issuer;
-use crate::oauth::scope::{ScopeSet, is_oidc_scope};
+use crate::oauth::scope::{ScopeCatalog, ScopeSet};
 use crate::registry::api::DEFAULT_ACCESS_TOKEN_TTL;
 use crate::registry::client::GrantType;
 use crate::store::grants::GrantRecord;
@@ -86,12 +86,12 @@ pub async fn mint(
         Defect::IdToken => perfect.id_token = true,
         Defect::MissingScope => {
             let scope = ScopeSet::parse(&request.scope).map_err(MintError::Invalid)?;
-            if scope.iter().all(is_oidc_scope) {
+            if scope.iter().all(crate::oauth::scope::is_oidc_scope) {
                 return Err(MintError::Invalid(
                     "the missing_scope defect needs the API scope the token must lack in scope".into(),
                 ));
             }
-            perfect.scope = scope.filter(is_oidc_scope).to_string();
+            perfect.scope = scope.filter(crate::oauth::scope::is_oidc_scope).to_string();
         }
         _ => {}
     }
@@ -132,12 +132,13 @@ async fn mint_perfect(
         None => None,
     };
     let scope = ScopeSet::parse(&request.scope).map_err(invalid)?;
+    let catalog = ScopeCatalog::new(store.list_claim_scopes().await?);
     for s in scope.iter() {
         if !client.scope.contains(s) {
             return Err(invalid(format!("client {:?} is not allowed the scope {s:?}", client.client_id)));
         }
         let defined =
-            if is_oidc_scope(s) { request.user.is_some() } else { api.as_ref().is_some_and(|a| a.defines(s)) };
+            if catalog.is_user_scope(s) { request.user.is_some() } else { api.as_ref().is_some_and(|a| a.defines(s)) };
         if !defined {
             return Err(invalid(format!("{s:?} is not a scope of {}", api_id.as_deref().unwrap_or("OpenID Connect"))));
         }
@@ -169,6 +170,8 @@ async fn mint_perfect(
                 acr: None,
                 ttl,
                 alg,
+                // No user, so none of the user claims the API lists.
+                user_claims: serde_json::Map::new(),
             },
         )?;
         return Ok(MintedTokens {
@@ -209,6 +212,7 @@ async fn mint_perfect(
             acr: None,
             ttl,
             alg,
+            user_claims: api.as_ref().map(|a| user.access_token_claims(&a.access_token_claims)).unwrap_or_default(),
         },
     )?;
     let grant_id = uuid::Uuid::new_v4().to_string();
@@ -227,7 +231,7 @@ async fn mint_perfect(
                 nonce: None,
                 sid: &sid,
                 access_token: Some(&access.token),
-                profile: user.claims_for(&scope),
+                profile: user.claims_for(&scope, &catalog),
                 acr: None,
                 amr: None,
                 ttl: id_token_ttl,

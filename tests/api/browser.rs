@@ -216,3 +216,47 @@ async fn the_playground_signs_in_shows_tokens_refreshes_and_logs_out_in_the_brow
     let _ = client.close().await;
     server.stop().await;
 }
+
+/// The user page's claims editor: a reserved claim is refused beside the editor with what was
+/// typed kept, and valid JSON is saved. Screenshots: user-claims-refused, user-claims-saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_edits_a_users_custom_claims_in_the_json_editor() {
+    let Some((_driver, client)) = browser().await else { return };
+    let db = TestDb::create(Backend::Sqlite).await;
+    let server = TestServer::start_with(&db, |s| s.admin_password = Some("admin-password".into())).await;
+    let alice = flow::add_user(&server, "alice").await;
+
+    client.goto(&server.url("/admin")).await.unwrap();
+    fill(&client, "input[name=username]", "admin").await;
+    fill(&client, "input[name=password]", "admin-password").await;
+    submit(&client, "form").await;
+    client.wait().for_element(Locator::Css("nav.sidebar")).await.unwrap();
+
+    let form = format!("form[action='/admin/users/{alice}']");
+    client.goto(&server.url(&format!("/admin/users/{alice}"))).await.unwrap();
+    fill(&client, "#other_claims", r#"{"roles": ["admin"], "sub": "someone-else"}"#).await;
+    submit(&client, &form).await;
+    let error = client.wait().for_element(Locator::Css("#other_claims ~ p.field-error")).await.unwrap();
+    let message = error.text().await.unwrap();
+    assert!(message.contains("\"sub\" is a reserved claim"), "{message}");
+    let kept = client.find(Locator::Css("#other_claims")).await.unwrap().prop("value").await.unwrap();
+    assert!(kept.is_some_and(|v| v.contains("someone-else")), "the editor keeps what was typed");
+    show_editor(&client).await;
+    screenshot(&client, "user-claims-refused").await;
+
+    fill(&client, "#other_claims", r#"{"roles": ["admin", "editor"], "tenant": "acme"}"#).await;
+    submit(&client, &form).await;
+    client.wait().for_element(Locator::Css("p.notice")).await.unwrap();
+    show_editor(&client).await;
+    screenshot(&client, "user-claims-saved").await;
+    let user = server.store.user_by_username("alice").await.unwrap().unwrap();
+    assert_eq!(user.claims["roles"], serde_json::json!(["admin", "editor"]));
+    assert_eq!(user.claims["tenant"], "acme");
+    let _ = client.close().await;
+}
+
+/// Scrolls the claims editor to the middle of the window, for the screenshots.
+async fn show_editor(client: &Client) {
+    let script = "document.getElementById('other_claims').scrollIntoView({block: 'center'})";
+    client.execute(script, vec![]).await.expect("scroll to the editor");
+}

@@ -60,6 +60,8 @@ pub async fn issue(state: &AppState, client: &Client, params: &Params) -> Result
             acr: None,
             ttl: api.access_token_ttl,
             alg: api.signing_alg,
+            // No user, so none of the user claims the API lists.
+            user_claims: serde_json::Map::new(),
         },
     )?;
     Ok(TokenResponse {

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::client_auth;
 use super::error::TokenError;
 use super::params::Params;
-use super::scope::{ScopeSet, is_oidc_scope};
+use super::scope::{ScopeCatalog, ScopeSet};
 use crate::clock::now;
 use crate::crypto::{random_token, sha256_hex};
 use crate::oauth::claims_request::{AuthMethod, ClaimsRequest};
@@ -97,7 +97,12 @@ pub struct AccessTokenShape {
     pub alg: SigningAlg,
 }
 
-pub fn shape_user_token(state: &AppState, granted: &ScopeSet, api: Option<&Api>) -> AccessTokenShape {
+pub fn shape_user_token(
+    state: &AppState,
+    granted: &ScopeSet,
+    api: Option<&Api>,
+    catalog: &ScopeCatalog,
+) -> AccessTokenShape {
     let openid = granted.contains("openid");
     let mut audience = Vec::new();
     if let Some(api) = api {
@@ -106,8 +111,8 @@ pub fn shape_user_token(state: &AppState, granted: &ScopeSet, api: Option<&Api>)
     if openid {
         audience.push(state.config.issuer.endpoint("/userinfo"));
     }
-    let scope =
-        granted.filter(|s| (openid && is_oidc_scope(s) && s != "offline_access") || api.is_some_and(|a| a.defines(s)));
+    let scope = granted
+        .filter(|s| (openid && catalog.is_user_scope(s) && s != "offline_access") || api.is_some_and(|a| a.defines(s)));
     AccessTokenShape {
         audience,
         scope,
@@ -146,7 +151,8 @@ pub async fn mint_user_tokens(state: &AppState, params: &Params, grant: &UserGra
         })?),
         None => None,
     };
-    let shape = shape_user_token(state, grant.scope, api.as_ref());
+    let catalog = state.registry.scopes().await?;
+    let shape = shape_user_token(state, grant.scope, api.as_ref(), &catalog);
     if shape.audience.is_empty() {
         return Err(TokenError::new("invalid_scope", "the remaining scopes give the access token no audience"));
     }
@@ -166,6 +172,10 @@ pub async fn mint_user_tokens(state: &AppState, params: &Params, grant: &UserGra
             acr: grant.context.acr.as_deref(),
             ttl: shape.ttl,
             alg: shape.alg,
+            user_claims: api
+                .as_ref()
+                .map(|a| grant.user.access_token_claims(&a.access_token_claims))
+                .unwrap_or_default(),
         },
     )?;
     let id_token = if grant.scope.contains("openid") {
@@ -180,7 +190,7 @@ pub async fn mint_user_tokens(state: &AppState, params: &Params, grant: &UserGra
                 nonce: grant.nonce,
                 sid: grant.sid,
                 access_token: Some(&access.token),
-                profile: id_token_profile(grant),
+                profile: id_token_profile(grant, &catalog),
                 acr: grant.context.acr.as_deref(),
                 amr: Some(amr.amr()),
                 ttl: state.config.id_token_ttl,
@@ -196,9 +206,9 @@ pub async fn mint_user_tokens(state: &AppState, params: &Params, grant: &UserGra
 /// The user claims an id_token carries: those the scopes release (unless the client asked
 /// for minimal id_tokens, OIDC Core §5.4, as an access token is always issued alongside),
 /// plus those the `claims` request names for the id_token (§5.5).
-fn id_token_profile(grant: &UserGrant<'_>) -> serde_json::Map<String, serde_json::Value> {
+fn id_token_profile(grant: &UserGrant<'_>, catalog: &ScopeCatalog) -> serde_json::Map<String, serde_json::Value> {
     let mut profile = match grant.client.id_token_claims {
-        IdTokenClaimsPolicy::All => grant.user.claims_for(grant.scope),
+        IdTokenClaimsPolicy::All => grant.user.claims_for(grant.scope, catalog),
         IdTokenClaimsPolicy::Minimal => serde_json::Map::new(),
     };
     if let Some(request) = claims_request(grant.context) {

@@ -80,6 +80,9 @@ struct Values {
     access_token_ttl: String,
     signing_alg: String,
     introspection_client_id: String,
+    // Per-API access token claims:
+    /// Claim names, separated by spaces or commas.
+    access_token_claims: String,
 }
 
 impl Values {
@@ -91,6 +94,7 @@ impl Values {
             access_token_ttl: DEFAULT_ACCESS_TOKEN_TTL.to_string(),
             signing_alg: SigningAlg::RS256.as_str().into(),
             introspection_client_id: String::new(),
+            access_token_claims: String::new(),
         }
     }
 
@@ -114,6 +118,7 @@ impl Values {
             access_token_ttl: api.access_token_ttl.to_string(),
             signing_alg: api.signing_alg.as_str().into(),
             introspection_client_id: api.introspection_client_id.clone().unwrap_or_default(),
+            access_token_claims: api.access_token_claims.join(" "),
         }
     }
 
@@ -125,6 +130,7 @@ impl Values {
             access_token_ttl: fields.text("access_token_ttl"),
             signing_alg: fields.text("signing_alg"),
             introspection_client_id: fields.text("introspection_client_id"),
+            access_token_claims: fields.text("access_token_claims"),
         }
     }
 
@@ -147,6 +153,12 @@ impl Values {
             access_token_ttl: form::seconds(&self.access_token_ttl, "access_token_ttl", errors),
             signing_alg: form::non_blank(&self.signing_alg),
             introspection_client_id: form::non_blank(&self.introspection_client_id),
+            access_token_claims: self
+                .access_token_claims
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect(),
         }
     }
 }

@@ -8,6 +8,7 @@ mod dashboard;
 mod form;
 mod inspect;
 mod keys;
+mod scopes;
 mod users;
 
 use std::fmt;
@@ -30,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     dashboard::configure(cfg);
     clients::configure(cfg);
     apis::configure(cfg);
+    scopes::configure(cfg);
     keys::configure(cfg);
     inspect::configure(cfg);
     users::configure(cfg);

@@ -125,8 +125,22 @@ struct Values {
     username: String,
     claims: Vec<Claim>,
     email_verified: bool,
+    /// Every other claim (`roles`, `groups`, `address`, …) as one JSON object.
+    other_claims: String,
     is_admin: bool,
     disabled: bool,
+}
+
+/// Whether the form has a field of its own for `claim`.
+fn has_own_field(claim: &str) -> bool {
+    claim == "email_verified" || TEXT_CLAIMS.iter().any(|(name, _, _)| *name == claim)
+}
+
+/// The claims without a field of their own, as the JSON editor shows them (`{}` for none).
+fn other_claims_json(user: &User) -> String {
+    let others: Map<String, Value> =
+        user.claims.iter().filter(|(name, _)| !has_own_field(name)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    serde_json::to_string_pretty(&Value::Object(others)).unwrap_or_else(|_| "{}".into())
 }
 
 impl Values {
@@ -135,6 +149,7 @@ impl Values {
             username: String::new(),
             claims: claim_fields(|_| String::new()),
             email_verified: false,
+            other_claims: "{}".into(),
             is_admin: false,
             disabled: false,
         }
@@ -145,6 +160,7 @@ impl Values {
             username: user.username.clone(),
             claims: claim_fields(|claim| claim_text(user, claim)),
             email_verified: user.claims.get("email_verified") == Some(&Value::Bool(true)),
+            other_claims: other_claims_json(user),
             is_admin: user.is_admin,
             disabled: user.disabled,
         }
@@ -155,17 +171,19 @@ impl Values {
             username: fields.text("username"),
             claims: claim_fields(|claim| fields.text(claim)),
             email_verified: fields.checked("email_verified"),
+            other_claims: fields.text("other_claims"),
             is_admin: fields.checked("is_admin"),
             disabled: fields.checked("disabled"),
         }
     }
 
-    /// `base` with the form's claims applied (a blank field removes its claim). Each claim
-    /// is checked on its own by `validate_claims`, so that its error shows beside it.
-    fn claims(&self, mut base: Map<String, Value>) -> (Map<String, Value>, FieldErrors) {
+    /// The claims the form asks for: the JSON editor's, then each text field's (a blank
+    /// field removes its claim). Each text claim is checked on its own by `validate_claims`,
+    /// so that its error shows beside it; the editor's errors show below the editor.
+    fn claims(&self) -> (Map<String, Value>, FieldErrors) {
         let mut errors = FieldErrors::default();
+        let mut base = self.other_claims(&mut errors);
         for claim in &self.claims {
-            base.remove(claim.name);
             let value = claim.value.trim();
             if value.is_empty() {
                 continue;
@@ -182,6 +200,37 @@ impl Values {
             base.remove("email_verified");
         }
         (base, errors)
+    }
+
+    /// The JSON editor's claims, validated (errors under `other_claims`).
+    fn other_claims(&self, errors: &mut FieldErrors) -> Map<String, Value> {
+        let raw = self.other_claims.trim();
+        if raw.is_empty() {
+            return Map::new();
+        }
+        let object = match serde_json::from_str::<Value>(raw) {
+            Ok(Value::Object(object)) => object,
+            Ok(_) => {
+                errors.add("other_claims", "must be a JSON object, such as {\"roles\": [\"admin\"]}");
+                return Map::new();
+            }
+            Err(e) => {
+                errors.add("other_claims", format!("is not valid JSON: {e}"));
+                return Map::new();
+            }
+        };
+        let mut own: Vec<&str> = object.keys().map(String::as_str).filter(|name| has_own_field(name)).collect();
+        own.sort_unstable();
+        for name in own {
+            errors.add("other_claims", format!("{name:?} has its own field above"));
+        }
+        match validate_claims(object) {
+            Ok(valid) => valid.into_iter().filter(|(name, _)| !has_own_field(name)).collect(),
+            Err(e) => {
+                e.0.into_iter().for_each(|e| errors.add("other_claims", e.message));
+                Map::new()
+            }
+        }
     }
 }
 
@@ -208,7 +257,7 @@ async fn create(
     let (admin, fields) = require_admin_form(&req, &state, submitted).await?;
     let values = Values::submitted(&fields);
     let password = fields.text("password");
-    let (claims, mut errors) = values.claims(Map::new());
+    let (claims, mut errors) = values.claims();
     let outcome = if errors.is_empty() {
         let spec = UserSpec { username: values.username.clone(), password, is_admin: values.is_admin, claims };
         registry::create_user(&state.store, spec).await
@@ -301,7 +350,11 @@ async fn update(
     let mut user = load(&state, &path).await?;
     let mut values = Values::submitted(&fields);
     values.username.clone_from(&user.username);
-    let (claims, mut errors) = values.claims(user.claims.clone());
+    if fields.get("other_claims").is_none() {
+        // A form without the JSON editor (a script's) leaves those claims as they are.
+        values.other_claims = other_claims_json(&user);
+    }
+    let (claims, mut errors) = values.claims();
     if user.id == admin.user.id {
         if !values.is_admin {
             errors.add("is_admin", "you cannot remove your own admin role (another admin can)");
