@@ -88,19 +88,20 @@ async fn userinfo(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes
     if !claims.has_scope("openid") {
         return Err(BearerError::insufficient_scope("the access token was not granted the openid scope"));
     }
-    let user = state
-        .store
-        .user_by_id(&claims.sub)
-        .await?
-        .filter(|u| !u.disabled)
-        .ok_or_else(|| BearerError::invalid_token("the user of this token no longer exists"))?;
+    // The user is found through the grant the token was issued under, not by its `sub`: a
+    // pairwise `sub` names nobody by itself (and is not reversible).
+    let gone = || BearerError::invalid_token("the user of this token no longer exists");
+    let (user_id, context) = state.store.access_token_grant(&claims.jti).await?.ok_or_else(gone)?;
+    let user = state.store.user_by_id(&user_id).await?.filter(|u| !u.disabled).ok_or_else(gone)?;
     let scopes = ScopeSet::parse(&claims.scope).unwrap_or_default();
     let mut released = user.claims_for(&scopes);
     // OIDC Core §5.5: claims the authorization request asked for at userinfo, found through
     // the grant this token was issued under.
-    let context = state.store.access_token_context(&claims.jti).await?;
     if let Some(request) = crate::oauth::token::claims_request(&context) {
         ClaimsRequest::add_user_claims(&request.userinfo, &user, &mut released);
     }
+    // OIDC Core §5.3.2: the `sub` the client knows the user by, which is the token's (it
+    // was issued to this client with the client's view of the user).
+    released.insert("sub".into(), serde_json::Value::String(claims.sub.clone()));
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(serde_json::Value::Object(released)))
 }

@@ -120,6 +120,37 @@ impl IdTokenClaimsPolicy {
     }
 }
 
+/// `subject_type` (OIDC Core §8): which `sub` the client sees for a user.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectType {
+    /// The user's own id, the same for every client (the default).
+    #[default]
+    Public,
+    /// A different, stable `sub` per sector (§8.1), so that clients of different sectors
+    /// cannot correlate their users through it.
+    Pairwise,
+}
+
+impl SubjectType {
+    pub const ALL: [SubjectType; 2] = [Self::Public, Self::Pairwise];
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "public" => Some(Self::Public),
+            "pairwise" => Some(Self::Pairwise),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Pairwise => "pairwise",
+        }
+    }
+}
+
 /// A registered client.
 #[derive(Debug, Clone, Serialize)]
 pub struct Client {
@@ -160,6 +191,12 @@ pub struct Client {
     /// (consent is then always asked, showing the document's host).
     #[serde(skip)]
     pub from_metadata_document: bool,
+    // Pairwise subjects.
+    /// `public` or `pairwise` (OIDC Core §8).
+    pub subject_type: SubjectType,
+    /// OIDC Registration §2: its host is the client's sector; it lists the client's
+    /// redirect URIs (checked when they or it change: `registry::check_sector_document`).
+    pub sector_identifier_uri: Option<url::Url>,
 }
 
 impl Client {
@@ -170,6 +207,18 @@ impl Client {
     /// The registered redirect URI that `requested` matches, if any.
     pub fn redirect_uri(&self, requested: &str) -> Option<&RedirectUri> {
         self.redirect_uris.iter().find(|r| r.matches(requested))
+    }
+
+    /// The sector identifier a pairwise `sub` is computed for (OIDC Core §8.1): the host of
+    /// the `sector_identifier_uri`, else the host of the redirect URIs (validation makes a
+    /// pairwise client's redirect URIs share one), else, for a client with neither (no
+    /// user flow: minted tokens only), its client_id.
+    pub fn sector_identifier(&self) -> String {
+        self.sector_identifier_uri
+            .as_ref()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .or_else(|| self.redirect_uris.iter().find_map(RedirectUri::host))
+            .unwrap_or_else(|| self.client_id.clone())
     }
 
     /// Checks a presented secret against the stored SHA-256, in constant time.
@@ -234,6 +283,14 @@ pub struct ClientSpec {
     pub frontchannel_logout_uri: Option<String>,
     #[serde(default)]
     pub frontchannel_logout_session_required: Option<bool>,
+    // Pairwise subjects.
+    /// `public` (default) or `pairwise`: see [`SubjectType`].
+    #[serde(default)]
+    pub subject_type: Option<String>,
+    /// An https URL whose host is the pairwise sector, serving a JSON array that lists
+    /// every redirect URI (OIDC Registration §5).
+    #[serde(default)]
+    pub sector_identifier_uri: Option<String>,
 }
 
 /// A validated client and, for confidential clients, the secret in the clear (shown once).
@@ -348,6 +405,8 @@ impl ClientSpec {
             logout_channel_uri("backchannel_logout_uri", self.backchannel_logout_uri.as_deref(), &mut errors);
         let frontchannel_logout_uri =
             logout_channel_uri("frontchannel_logout_uri", self.frontchannel_logout_uri.as_deref(), &mut errors);
+        let (subject_type, sector_identifier_uri) =
+            subject(self.subject_type.as_deref(), self.sector_identifier_uri.as_deref(), &redirect_uris, &mut errors);
         let secret = match (client_type, self.client_secret.filter(|s| !s.is_empty())) {
             (_, Some(_)) if auth_method == AuthMethod::PrivateKeyJwt => {
                 errors.add("client_secret", "a private_key_jwt client authenticates with its keys, not a secret");
@@ -390,6 +449,8 @@ impl ClientSpec {
             created_at: now,
             updated_at: now,
             from_metadata_document: false,
+            subject_type,
+            sector_identifier_uri,
         };
         errors.into_result(NewClient { client, secret })
     }
@@ -434,6 +495,46 @@ impl ClientSpec {
         });
         (jwks, jwks_uri, assertion_alg)
     }
+}
+
+/// The subject type and `sector_identifier_uri`. The URI is `https` (or `http` on a
+/// loopback host, which only dev mode will fetch, as for `jwks_uri`); its document is
+/// fetched by `registry` (validation does no I/O). A pairwise client without one needs
+/// redirect URIs on a single host: that host is its sector (OIDC Core §8.1), and with
+/// several there would be no telling which.
+fn subject(
+    subject_type: Option<&str>,
+    sector_identifier_uri: Option<&str>,
+    redirect_uris: &[RedirectUri],
+    errors: &mut FieldErrors,
+) -> (SubjectType, Option<url::Url>) {
+    let subject_type = match subject_type.map(str::trim).filter(|s| !s.is_empty()) {
+        None => SubjectType::Public,
+        Some(raw) => SubjectType::parse(raw).unwrap_or_else(|| {
+            errors.add("subject_type", format!("{raw:?} is not supported: use public or pairwise"));
+            SubjectType::Public
+        }),
+    };
+    let sector_uri = sector_identifier_uri
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .and_then(|raw| parse_jwks_uri(raw).map_err(|e| errors.add("sector_identifier_uri", e)).ok());
+    if subject_type == SubjectType::Pairwise && sector_identifier_uri.is_none_or(|s| s.trim().is_empty()) {
+        let mut hosts: Vec<String> = redirect_uris.iter().filter_map(RedirectUri::host).collect();
+        hosts.sort_unstable();
+        hosts.dedup();
+        if hosts.len() > 1 {
+            errors.add(
+                "sector_identifier_uri",
+                format!(
+                    "a pairwise client whose redirect URIs are on several hosts ({}) needs a sector_identifier_uri \
+                     naming its sector (OIDC Core §8.1)",
+                    hosts.join(", ")
+                ),
+            );
+        }
+    }
+    (subject_type, sector_uri)
 }
 
 /// A `backchannel_logout_uri` or `frontchannel_logout_uri`: an absolute http(s) URL without

@@ -149,6 +149,20 @@ impl Store {
         Ok(row.map(|row| context_from_row(&row)).transpose()?.unwrap_or_default())
     }
 
+    /// The user and sign-in context of the grant an access token was issued under; `None`
+    /// for a token recorded under no grant (client_credentials). Userinfo finds the user
+    /// this way: a pairwise `sub` names nobody by itself.
+    pub async fn access_token_grant(&self, jti: &str) -> Result<Option<(String, GrantContext)>> {
+        let row = sqlx::query(
+            "SELECT g.user_id, g.claims, g.acr, g.amr FROM access_tokens a JOIN grants g ON g.id = a.grant_id \
+             WHERE a.jti = $1",
+        )
+        .bind(jti)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| Ok((row.try_get("user_id")?, context_from_row(&row)?))).transpose()
+    }
+
     /// Puts one access token on the revocation list until it expires.
     pub async fn revoke_access_token(&self, jti: &str, expires_at: i64) -> Result<()> {
         sqlx::query("INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")

@@ -12,6 +12,7 @@ pub mod logout;
 mod migrations;
 pub mod refresh;
 pub mod replicas;
+pub mod secrets;
 pub mod sessions;
 pub mod throttle;
 pub mod users;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::issue::{self, AccessTokenGrant, IdTokenGrant};
 use super::keys::{KeyError, KeyRing, SigningAlg};
+use super::subject::Subjects;
 use crate::clock::now;
 use crate::oauth::issuer::Issuer;
 use crate::oauth::scope::{ScopeSet, is_oidc_scope};
@@ -61,6 +62,7 @@ pub async fn mint(
     store: &Store,
     ring: &KeyRing,
     issuer: &Issuer,
+    subjects: &Subjects,
     id_token_ttl: i64,
     request: &MintRequest,
 ) -> Result<MintedTokens, MintError> {
@@ -133,12 +135,14 @@ pub async fn mint(
     }
     let scope_text = scope.to_string();
     let auth_time = now();
+    // As a flow would: the client's view of the user (pairwise for a pairwise client).
+    let subject = subjects.for_client(&client, &user.id);
     let sid = format!("minted-{}", uuid::Uuid::new_v4());
     let access = issue::access_token(
         ring,
         &AccessTokenGrant {
             issuer: issuer.as_str(),
-            subject: &user.id,
+            subject: &subject,
             audience,
             client_id: &client.client_id,
             scope: &scope_text,
@@ -160,7 +164,7 @@ pub async fn mint(
             ring,
             IdTokenGrant {
                 issuer: issuer.as_str(),
-                subject: &user.id,
+                subject: &subject,
                 client_id: &client.client_id,
                 auth_time,
                 nonce: None,

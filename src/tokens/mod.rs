@@ -5,4 +5,5 @@ pub mod claims;
 pub mod issue;
 pub mod keys;
 pub mod mint;
+pub mod subject;
 pub mod verify;
