@@ -589,7 +589,7 @@ mod tests {
     #[test]
     fn invalid_registrations_name_their_fields() {
         type Case = (&'static str, fn(&mut ClientSpec));
-        let cases: [Case; 10] = [
+        let cases: [Case; 13] = [
             ("backchannel_logout_uri", |s| s.backchannel_logout_uri = Some("/relative".into())),
             ("backchannel_logout_uri", |s| s.backchannel_logout_uri = Some("https://rp.example.test/bc#x".into())),
             ("frontchannel_logout_uri", |s| s.frontchannel_logout_uri = Some("javascript:alert(1)".into())),
@@ -606,6 +606,12 @@ mod tests {
                 s.grant_types = vec!["client_credentials".into()];
             }),
             ("scope", |s| s.scope = Some("open\"id".into())),
+            ("subject_type", |s| s.subject_type = Some("ephemeral".into())),
+            ("sector_identifier_uri", |s| s.sector_identifier_uri = Some("http://rp.example.test/uris.json".into())),
+            ("sector_identifier_uri", |s| {
+                s.subject_type = Some("pairwise".into());
+                s.redirect_uris.push("https://other.example.test/cb".into());
+            }),
         ];
         for (field, mutate) in cases {
             let mut s = spec();
@@ -613,6 +619,21 @@ mod tests {
             let errors = s.validate().expect_err(field);
             assert!(errors.get(field).is_some(), "{field}: {errors}");
         }
+    }
+
+    #[test]
+    fn the_sector_is_the_sector_uri_host_else_the_redirect_uris_host() {
+        let mut s = spec();
+        s.subject_type = Some("pairwise".into());
+        s.redirect_uris.push("https://APP.example.test/other".into());
+        let client = s.clone().validate().expect("one host (case aside): no sector URI needed").client;
+        assert_eq!(client.subject_type, SubjectType::Pairwise);
+        assert_eq!(client.sector_identifier(), "app.example.test");
+        s.redirect_uris.push("https://elsewhere.example.test/cb".into());
+        s.sector_identifier_uri = Some("https://sector.example.test/uris.json".into());
+        let client = s.validate().expect("several hosts with a sector URI").client;
+        assert_eq!(client.sector_identifier(), "sector.example.test");
+        assert_eq!(spec().validate().unwrap().client.subject_type, SubjectType::Public, "the default");
     }
 
     #[test]

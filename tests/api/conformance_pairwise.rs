@@ -37,6 +37,7 @@ both_backends!(
     a_pairwise_client_whose_redirect_uris_span_hosts_needs_a_sector_identifier_uri,
     the_sector_identifier_uri_must_be_https_outside_dev_mode,
     changing_the_redirect_uris_fetches_the_sector_document_again,
+    the_admin_api_applies_the_same_rules_to_pairwise_clients,
 );
 
 /// The initial access token of the registration tests.
@@ -585,4 +586,37 @@ async fn changing_the_redirect_uris_fetches_the_sector_document_again(backend: B
     assert!(error.to_string().contains("http://127.0.0.1/new"), "{error}");
     let stored = server.store.client(&fx.client_id).await.unwrap().unwrap();
     assert_eq!((stored.name.as_str(), stored.redirect_uris.len()), ("Renamed", 1), "only the rename was saved");
+}
+
+async fn the_admin_api_applies_the_same_rules_to_pairwise_clients(backend: Backend) {
+    let (_db, server) = server(backend, true).await;
+    let token = "admin-api-token-for-the-pairwise-tests-0123456789";
+    server.store.insert_admin_token("ci", &lanyard::crypto::sha256_hex(token)).await.unwrap();
+    let call = |method: reqwest::Method, path: &str, body: &Value| {
+        server.http.request(method, server.url(&format!("/admin/api{path}"))).bearer_auth(token).json(body).send()
+    };
+    let two_hosts = [REDIRECT_URI, "https://rp.example.test/cb"];
+    let mut body = json!({ "client_id": "web", "redirect_uris": two_hosts, "subject_type": "pairwise" });
+
+    let reply = Reply::read(call(reqwest::Method::POST, "/clients", &body).await.unwrap()).await;
+    assert_eq!(reply.status, 422, "{}", reply.text);
+    assert_eq!(reply.body["errors"][0]["field"], "sector_identifier_uri", "{}", reply.text);
+
+    body["sector_identifier_uri"] = json!(sector_listing("localhost", &two_hosts).await);
+    let reply = Reply::read(call(reqwest::Method::POST, "/clients", &body).await.unwrap()).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    assert_eq!(
+        (&reply.body["subject_type"], &reply.body["sector_identifier_uri"]),
+        (&body["subject_type"], &body["sector_identifier_uri"])
+    );
+
+    // A replacement adding a redirect URI the document does not list is refused.
+    let mut shown = Reply::read(call(reqwest::Method::GET, "/clients/web", &Value::Null).await.unwrap()).await.body;
+    for read_only in ["client_id_issued_at", "client_secret_expires_at"] {
+        shown.as_object_mut().unwrap().remove(read_only);
+    }
+    shown["redirect_uris"].as_array_mut().unwrap().push(json!("https://rp.example.test/new"));
+    let reply = Reply::read(call(reqwest::Method::PUT, "/clients/web", &shown).await.unwrap()).await;
+    assert_eq!(reply.status, 422, "{}", reply.text);
+    assert!(reply.text.contains("https://rp.example.test/new"), "{}", reply.text);
 }
