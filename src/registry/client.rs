@@ -133,8 +133,6 @@ pub enum SubjectType {
 }
 
 impl SubjectType {
-    pub const ALL: [SubjectType; 2] = [Self::Public, Self::Pairwise];
-
     pub fn parse(raw: &str) -> Option<Self> {
         match raw {
             "public" => Some(Self::Public),
@@ -195,7 +193,7 @@ pub struct Client {
     /// `public` or `pairwise` (OIDC Core §8).
     pub subject_type: SubjectType,
     /// OIDC Registration §2: its host is the client's sector; it lists the client's
-    /// redirect URIs (checked when they or it change: `registry::check_sector_document`).
+    /// redirect URIs (checked when they or it change: `registry::sector::check_sector_document`).
     pub sector_identifier_uri: Option<url::Url>,
 }
 
