@@ -620,3 +620,45 @@ async fn the_admin_api_applies_the_same_rules_to_pairwise_clients(backend: Backe
     assert_eq!(reply.status, 422, "{}", reply.text);
     assert!(reply.text.contains("https://rp.example.test/new"), "{}", reply.text);
 }
+
+/// `lanyard client add --subject-type … --sector-identifier-uri …` on a fresh SQLite file
+/// (the CLI path of the same rules; `LANYARD_DEV_LOGIN` lets it fetch from loopback). The
+/// CLI runs synchronously: the document's listener needs another worker thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_registers_pairwise_clients_with_the_same_rules() {
+    let dir = std::env::temp_dir().join(format!("lanyard-pairwise-cli-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let database_url = format!("sqlite://{}", dir.join("x.db").display());
+    let run = |args: &[String], dev: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lanyard"));
+        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("LANYARD_")) {
+            cmd.env_remove(key);
+        }
+        cmd.env_remove("RUST_LOG").args(args).args(["--json", "--database-url", &database_url]);
+        if dev {
+            cmd.env("LANYARD_DEV_LOGIN", "true");
+        }
+        cmd.output().expect("lanyard runs")
+    };
+    let add = |id: &str, extra: &[&str]| -> Vec<String> {
+        let two_hosts = ["--redirect-uri", REDIRECT_URI, "--redirect-uri", "https://rp.example.test/cb"];
+        let base = ["client", "add", id, "--subject-type", "pairwise"];
+        base.iter().chain(&two_hosts).chain(extra).map(|a| (*a).to_owned()).collect()
+    };
+
+    let refused = run(&add("spans", &[]), false);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("sector_identifier_uri") && stderr.contains("rp.example.test"), "{stderr}");
+
+    let listing = sector_listing("localhost", &[REDIRECT_URI, "https://rp.example.test/cb"]).await;
+    let created = run(&add("shared", &["--sector-identifier-uri", &listing]), true);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let created: Value = serde_json::from_slice(&created.stdout).expect("JSON");
+    assert_eq!((&created["subject_type"], &created["sector_identifier_uri"]), (&json!("pairwise"), &json!(listing)));
+    // Outside dev mode the same loopback document is not fetched.
+    let refused = run(&add("strict", &["--sector-identifier-uri", &listing]), false);
+    assert_eq!(refused.status.code(), Some(1), "{}", String::from_utf8_lossy(&refused.stdout));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("https"), "says why");
+    let _ = std::fs::remove_dir_all(dir);
+}
