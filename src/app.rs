@@ -28,7 +28,7 @@ pub enum StartError {
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
     #[error("cannot load the pairwise subject salt: {0}")]
-    Subjects(crate::store::StoreError),
+    Subjects(#[from] crate::tokens::subject::SubjectsError),
 }
 
 /// A server bound to its port, not yet running.
@@ -61,7 +61,7 @@ impl Application {
             crate::tokens::keys::install_fixed(&store, &fixed).await?;
         }
         let keys = KeyManager::start(store.clone(), config.key_encryption_key).await?;
-        let subjects = Subjects::load(&store).await.map_err(StartError::Subjects)?;
+        let subjects = Subjects::load(&store, config.key_encryption_key.as_ref()).await?;
         if let Some(seed) = &config.seed {
             seed.apply(&store, crate::registry::FetchPolicy::for_dev_mode(config.dev_login)).await?;
         }

@@ -50,7 +50,7 @@ impl TokenCommand {
             scope: args.scope,
             id_token: args.id_token,
         };
-        let subjects = crate::tokens::subject::Subjects::load(store).await?;
+        let subjects = crate::tokens::subject::Subjects::load(store, config.key_encryption_key.as_ref()).await?;
         let minted = mint(store, &keys.ring(), &config.issuer, &subjects, config.id_token_ttl, &request).await?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&minted)?);

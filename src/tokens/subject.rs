@@ -7,8 +7,9 @@
 //! through it; only the server, holding the salt, can tell two of them apart or alike.
 //!
 //! The salt is generated once and kept in the database (every replica computes the same
-//! subs, and a restart changes none), read once at start-up and held in memory: it never
-//! changes (changing it would change every pairwise sub).
+//! subs, and a restart changes none; encrypted when a key-encryption key is configured),
+//! read once at start-up and held in memory: it never changes (changing it would change
+//! every pairwise sub).
 
 use std::fmt;
 
@@ -34,17 +35,42 @@ impl fmt::Debug for Subjects {
     }
 }
 
+/// Why the salt could not be loaded: the server cannot start without it.
+#[derive(Debug, thiserror::Error)]
+pub enum SubjectsError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the pairwise salt is encrypted but no key-encryption key is configured (set LANYARD_KEY_ENCRYPTION_KEY)")]
+    NoKeyEncryptionKey,
+    #[error("the pairwise salt cannot be read: wrong LANYARD_KEY_ENCRYPTION_KEY, or corrupt")]
+    Unreadable,
+}
+
 impl Subjects {
-    /// Reads the salt, generating it (256 random bits) on the first start. Concurrent
-    /// first starts converge on one salt (see [`Store::server_secret_or_insert`]).
-    pub async fn load(store: &Store) -> Result<Self, StoreError> {
-        let candidate = crate::crypto::random_token(32);
+    /// Reads the salt, generating it (256 random bits) on the first start, encrypted with
+    /// the key-encryption key when one is configured (as the private signing keys are).
+    /// Concurrent first starts converge on one salt (see [`Store::server_secret_or_insert`]).
+    pub async fn load(store: &Store, kek: Option<&[u8; 32]>) -> Result<Self, SubjectsError> {
+        let mut salt = [0u8; 32];
+        openssl::rand::rand_bytes(&mut salt).map_err(|_| SubjectsError::Unreadable)?;
+        let candidate = match kek {
+            Some(kek) => super::keys::encrypt(kek, SALT_NAME, &salt).map_err(|_| SubjectsError::Unreadable)?,
+            None => URL_SAFE_NO_PAD.encode(salt),
+        };
         let stored = store.server_secret_or_insert(SALT_NAME, &candidate).await?;
-        let salt = URL_SAFE_NO_PAD
-            .decode(stored.as_bytes())
-            .ok()
-            .filter(|s| s.len() >= 16)
-            .ok_or_else(|| StoreError::Corrupt("the pairwise salt".into()))?;
+        let opened = super::keys::decrypt(kek, SALT_NAME, &stored).map_err(|e| match e {
+            super::keys::KeyError::NoKeyEncryptionKey(_) => SubjectsError::NoKeyEncryptionKey,
+            _ => SubjectsError::Unreadable,
+        })?;
+        // Sealed: the salt's bytes; in the clear: their base64url text.
+        let salt = if stored.starts_with("v1:") {
+            opened
+        } else {
+            URL_SAFE_NO_PAD.decode(&opened).map_err(|_| SubjectsError::Unreadable)?
+        };
+        if salt.len() < 16 {
+            return Err(SubjectsError::Unreadable);
+        }
         Ok(Self { salt })
     }
 
@@ -89,6 +115,16 @@ mod tests {
         assert_ne!(a, subjects(b"another salt, another server!!!!").pairwise("rp.example", "u1"), "per salt");
         // The separator keeps (sector, id) pairs apart that would concatenate alike.
         assert_ne!(s.pairwise("rp.example1", "23"), s.pairwise("rp.example", "123"));
+    }
+
+    #[test]
+    fn a_sealed_salt_opens_only_with_its_key_encryption_key() {
+        let kek = [7u8; 32];
+        let sealed = crate::tokens::keys::encrypt(&kek, SALT_NAME, b"0123456789abcdef").unwrap();
+        assert!(sealed.starts_with("v1:") && !sealed.contains("0123456789abcdef"));
+        assert_eq!(crate::tokens::keys::decrypt(Some(&kek), SALT_NAME, &sealed).unwrap(), b"0123456789abcdef");
+        assert!(crate::tokens::keys::decrypt(Some(&[8u8; 32]), SALT_NAME, &sealed).is_err());
+        assert!(crate::tokens::keys::decrypt(None, SALT_NAME, &sealed).is_err());
     }
 
     #[test]

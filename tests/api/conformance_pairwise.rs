@@ -38,6 +38,7 @@ both_backends!(
     the_sector_identifier_uri_must_be_https_outside_dev_mode,
     changing_the_redirect_uris_fetches_the_sector_document_again,
     the_admin_api_applies_the_same_rules_to_pairwise_clients,
+    the_salt_is_encrypted_at_rest_when_a_key_encryption_key_is_set,
 );
 
 /// The initial access token of the registration tests.
@@ -287,6 +288,22 @@ async fn pairwise_subs_are_stable_across_sign_ins_and_restarts(backend: Backend)
     let (one, other) =
         tokio::join!(store.server_secret_or_insert("race", "one"), store.server_secret_or_insert("race", "other"));
     assert_eq!(one.unwrap(), other.unwrap(), "one value wins");
+}
+
+async fn the_salt_is_encrypted_at_rest_when_a_key_encryption_key_is_set(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let kek = "cd".repeat(32);
+    let first = TestServer::start_with(&db, |s| s.key_encryption_key = Some(kek.clone())).await;
+    let user = flow::fixture(&first).await.user_id;
+    let fx = client(&first, &user, pairwise("a", &[REDIRECT_URI], None)).await;
+    let sub = id_token_sub(&first, &Browser::new(&first), &fx).await;
+    // Stored sealed (the candidate offered here loses: the salt exists).
+    let stored = first.store.server_secret_or_insert("pairwise_salt", "not-this").await.unwrap();
+    assert!(stored.starts_with("v1:"), "the salt is not stored in the clear: {stored}");
+    first.stop().await;
+
+    let again = TestServer::start_with(&db, |s| s.key_encryption_key = Some(kek.clone())).await;
+    assert_eq!(id_token_sub(&again, &Browser::new(&again), &fx).await, sub, "opened with the same key");
 }
 
 /// An API whose introspection client is `rs`, for the access token tests.
