@@ -13,6 +13,7 @@ use crate::config::{Config, redact_database_url};
 use crate::state::AppState;
 use crate::store::Store;
 use crate::tokens::keys::{KeyError, KeyManager};
+use crate::tokens::subject::Subjects;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -26,6 +27,8 @@ pub enum StartError {
     Seed(#[from] crate::seed::SeedError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
+    #[error("cannot load the pairwise subject salt: {0}")]
+    Subjects(#[from] crate::tokens::subject::SubjectsError),
 }
 
 /// A server bound to its port, not yet running.
@@ -58,8 +61,9 @@ impl Application {
             crate::tokens::keys::install_fixed(&store, &fixed).await?;
         }
         let keys = KeyManager::start(store.clone(), config.key_encryption_key).await?;
+        let subjects = Subjects::load(&store, config.key_encryption_key.as_ref()).await?;
         if let Some(seed) = &config.seed {
-            seed.apply(&store).await?;
+            seed.apply(&store, crate::registry::FetchPolicy::for_dev_mode(config.dev_login)).await?;
         }
         // An ephemeral server built from a seed is what the seed says (and starts faster
         // without hashing a password nobody will see), plus the admin user that
@@ -89,7 +93,7 @@ impl Application {
         let port =
             listener.local_addr().map_err(|source| StartError::Bind { addr: config.bind.to_string(), source })?.port();
         let metadata = web::Bytes::from(crate::oauth::discovery::metadata(&config, &Default::default()).to_string());
-        let state = web::Data::new(AppState::new(config, store, keys, metadata));
+        let state = web::Data::new(AppState::new(config, store, keys, subjects, metadata));
         let server = serve(listener, state.clone())?;
         Ok(Self { port, server, state })
     }

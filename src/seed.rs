@@ -183,9 +183,10 @@ impl Seed {
         SeedError::Apply { path: self.path.display().to_string(), what: what.to_owned(), message: message.to_string() }
     }
 
-    /// Upserts APIs, custom scopes, clients, users and admin tokens (keys are installed separately,
-    /// before the key ring starts).
-    pub async fn apply(&self, store: &Store) -> Result<(), SeedError> {
+    /// Upserts APIs, custom scopes, clients, users and admin tokens (keys are installed
+    /// separately, before the key ring starts). `fetch`: how a client's sector document may
+    /// be fetched.
+    pub async fn apply(&self, store: &Store, fetch: registry::FetchPolicy) -> Result<(), SeedError> {
         let apis: Vec<ApiSpec> = self.file.apis.iter().map(|a| a.get_ref().clone()).collect();
         // APIs may name an introspection client that the seed creates below: first
         // without it, then again once the clients exist.
@@ -205,7 +206,7 @@ impl Seed {
         for client in &self.file.clients {
             let spec = client.get_ref().clone();
             let id = spec.client_id.clone().unwrap_or_default();
-            upsert_client(store, spec).await.map_err(|e| self.apply_error(&format!("client {id:?}"), e))?;
+            upsert_client(store, spec, fetch).await.map_err(|e| self.apply_error(&format!("client {id:?}"), e))?;
         }
         for api in apis.into_iter().filter(|a| a.introspection_client_id.is_some()) {
             let identifier = api.identifier.clone();
@@ -251,12 +252,12 @@ async fn upsert_api(store: &Store, spec: ApiSpec) -> Result<(), RegistryError> {
     }
 }
 
-async fn upsert_client(store: &Store, spec: ClientSpec) -> Result<(), RegistryError> {
+async fn upsert_client(store: &Store, spec: ClientSpec, fetch: registry::FetchPolicy) -> Result<(), RegistryError> {
     let fixed_secret = spec.client_secret.clone().filter(|s| !s.is_empty());
     let id = spec.client_id.clone().unwrap_or_default();
     match store.client(&id).await? {
         None => {
-            let new = registry::create_client(store, spec).await?;
+            let new = registry::create_client_with(store, spec, fetch).await?;
             if let (Some(secret), None) = (&new.secret, &fixed_secret) {
                 tracing::warn!(client_id = %id, "seeded client has a generated secret (shown once): {secret}");
             }
@@ -264,7 +265,7 @@ async fn upsert_client(store: &Store, spec: ClientSpec) -> Result<(), RegistryEr
         Some(existing) => {
             let mut client = spec.validate()?.client;
             client.created_at = existing.created_at;
-            registry::update_client(store, &client).await?;
+            registry::update_client_with(store, &client, fetch).await?;
             match (client.client_type, fixed_secret) {
                 (ClientType::Confidential, Some(secret)) => {
                     store.set_client_secret(&id, &crate::crypto::sha256_hex(&secret)).await?;
@@ -352,6 +353,8 @@ pub async fn export(store: &Store) -> Result<String, StoreError> {
                 backchannel_logout_session_required: Some(c.backchannel_logout_session_required),
                 frontchannel_logout_uri: c.frontchannel_logout_uri.map(String::from),
                 frontchannel_logout_session_required: Some(c.frontchannel_logout_session_required),
+                subject_type: Some(c.subject_type.as_str().into()),
+                sector_identifier_uri: c.sector_identifier_uri.map(String::from),
             },
         ));
     }

@@ -13,6 +13,7 @@ use crate::registry::cache::RegistryCache;
 use crate::registry::client::Client;
 use crate::store::Store;
 use crate::tokens::keys::KeyManager;
+use crate::tokens::subject::Subjects;
 
 /// Shared state of every request handler.
 pub struct AppState {
@@ -29,6 +30,8 @@ pub struct AppState {
     pub client_jwks: JwksCache,
     /// This server's id among the servers on the database (`replicas`).
     pub replica_id: String,
+    /// The `sub` each client sees for a user (public or pairwise; the salt, loaded once).
+    pub subjects: Subjects,
     /// Set on SIGTERM: `/readyz` answers 503 while requests are still served.
     draining: AtomicBool,
     /// Set once a browser page was asked for under a host that is not the issuer's.
@@ -45,7 +48,7 @@ pub enum FindClientError {
 }
 
 impl AppState {
-    pub fn new(config: Config, store: Store, keys: KeyManager, metadata: web::Bytes) -> Self {
+    pub fn new(config: Config, store: Store, keys: KeyManager, subjects: Subjects, metadata: web::Bytes) -> Self {
         let client_documents = MetadataResolver::new(config.dev_login);
         let client_jwks = JwksCache::new(config.dev_login);
         Self {
@@ -57,6 +60,7 @@ impl AppState {
             client_documents,
             client_jwks,
             replica_id: uuid::Uuid::new_v4().to_string(),
+            subjects,
             draining: AtomicBool::new(false),
             host_mismatch_logged: AtomicBool::new(false),
         }

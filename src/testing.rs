@@ -374,7 +374,7 @@ impl TestIdp {
     pub async fn mint(&self, request: &MintRequest) -> Result<MintedTokens, TestIdpError> {
         let config = &self.state.config;
         let ring = self.state.keys.ring();
-        Ok(mint(&self.state.store, &ring, &config.issuer, config.id_token_ttl, request).await?)
+        Ok(mint(&self.state.store, &ring, &config.issuer, &self.state.subjects, config.id_token_ttl, request).await?)
     }
 
     /// Runs the authorization code flow over HTTP as a browser and a client would, without

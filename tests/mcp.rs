@@ -80,9 +80,16 @@ impl Lanyard {
             defect: None,
         };
         let state = &self.state;
-        mint(&state.store, &state.keys.ring(), &state.config.issuer, state.config.id_token_ttl, &request)
-            .await
-            .expect("token minted")
+        mint(
+            &state.store,
+            &state.keys.ring(),
+            &state.config.issuer,
+            &state.subjects,
+            state.config.id_token_ttl,
+            &request,
+        )
+        .await
+        .expect("token minted")
     }
 }
 

@@ -26,7 +26,8 @@ async fn create(
     state: web::Data<AppState>,
     spec: web::Json<ClientSpec>,
 ) -> Result<HttpResponse, Problem> {
-    let new = registry::create_client(&state.store, spec.into_inner()).await?;
+    let fetch = registry::FetchPolicy::for_dev_mode(state.config.dev_login);
+    let new = registry::create_client_with(&state.store, spec.into_inner(), fetch).await?;
     let client = &new.client;
     caller.audit(&state.store, "client.create", &client.client_id, client.client_type.as_str()).await;
     Ok(created(&item_path("clients", &client.client_id), &ClientMetadata::new(client, new.secret.as_deref())))
@@ -75,7 +76,8 @@ async fn apply(
     let client_id = existing.client_id.clone();
     let spec: ClientSpec = replacement(body, &READ_ONLY)?;
     let client = replace(&existing, spec)?;
-    registry::update_client(&state.store, &client).await?;
+    let fetch = registry::FetchPolicy::for_dev_mode(state.config.dev_login);
+    registry::update_client_with(&state.store, &client, fetch).await?;
     caller.audit(&state.store, "client.update", &client.client_id, "").await;
     // A public client made confidential needs a secret: shown once, as on creation.
     let secret = if existing.client_type == ClientType::Public && client.auth_method.uses_secret() {

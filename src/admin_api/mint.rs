@@ -24,13 +24,20 @@ async fn mint_tokens(
     if request.defect.is_some() && !state.config.dev_features() {
         return Err(Problem::new(StatusCode::FORBIDDEN, crate::cli::token::DEV_ONLY));
     }
-    let minted = mint(&state.store, &state.keys.ring(), &state.config.issuer, state.config.id_token_ttl, &request)
-        .await
-        .map_err(|e| match e {
-            MintError::Invalid(message) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, message),
-            MintError::Store(e) => e.into(),
-            MintError::Keys(e) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        })?;
+    let minted = mint(
+        &state.store,
+        &state.keys.ring(),
+        &state.config.issuer,
+        &state.subjects,
+        state.config.id_token_ttl,
+        &request,
+    )
+    .await
+    .map_err(|e| match e {
+        MintError::Invalid(message) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, message),
+        MintError::Store(e) => e.into(),
+        MintError::Keys(e) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    })?;
     let subject = request.user.as_deref().unwrap_or("client_credentials");
     caller.audit(&state.store, "token.mint", &request.client, subject).await;
     Ok(ok(&minted))

@@ -4,6 +4,7 @@
 use clap::{Args, Subcommand};
 
 use super::output::{print_details, print_json, print_table, yes_no};
+use crate::config::Config;
 use crate::oauth::redirect_uri::RedirectUri;
 use crate::oauth::register::ClientMetadata;
 use crate::registry::{
@@ -119,6 +120,15 @@ pub struct AddClient {
     /// (`minimal`, OIDC Core §5.4) [default: all].
     #[arg(long, value_name = "all|minimal")]
     id_token_claims: Option<String>,
+    // Pairwise subjects.
+    /// The `sub` the client sees: `public` (the user's id, the same for every client) or
+    /// `pairwise` (one per sector, OIDC Core §8.1) [default: public].
+    #[arg(long, value_name = "public|pairwise")]
+    subject_type: Option<String>,
+    /// An https URL serving a JSON array of every redirect URI of the client; its host is
+    /// the pairwise sector (needed when the redirect URIs are on several hosts). Fetched now.
+    #[arg(long, value_name = "URI")]
+    sector_identifier_uri: Option<String>,
     /// Use this fixed secret instead of a generated one (for development only: it ends
     /// up in shell history and process listings).
     #[arg(long, value_name = "SECRET")]
@@ -129,9 +139,10 @@ pub struct AddClient {
 }
 
 impl ClientCommand {
-    pub async fn run(self, store: &Store) -> anyhow::Result<()> {
+    /// `config`: dev mode lets a sector document be fetched from loopback.
+    pub async fn run(self, config: &Config, store: &Store) -> anyhow::Result<()> {
         match self {
-            Self::Add(add) => add.run(store).await,
+            Self::Add(add) => add.run(store, registry::FetchPolicy::for_dev_mode(config.dev_login)).await,
             Self::List { json } => list(store, json).await,
             Self::Show { client_id, json } => {
                 let client = store
@@ -169,7 +180,7 @@ impl ClientCommand {
 }
 
 impl AddClient {
-    async fn run(self, store: &Store) -> anyhow::Result<()> {
+    async fn run(self, store: &Store, fetch: registry::FetchPolicy) -> anyhow::Result<()> {
         let jwks = match &self.jwks_file {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -212,8 +223,10 @@ impl AddClient {
             backchannel_logout_session_required: self.backchannel_logout_session_required.then_some(true),
             frontchannel_logout_uri: self.frontchannel_logout_uri,
             frontchannel_logout_session_required: self.frontchannel_logout_session_required.then_some(true),
+            subject_type: self.subject_type,
+            sector_identifier_uri: self.sector_identifier_uri,
         };
-        let new = registry::create_client(store, spec).await?;
+        let new = registry::create_client_with(store, spec, fetch).await?;
         if no_scope {
             // On stderr, so that --json output stays one JSON document.
             eprintln!(
@@ -269,6 +282,11 @@ fn print_client(heading: &str, client: &Client) {
             ),
             ("frontchannel_logout_session_required", yes_no(client.frontchannel_logout_session_required)),
             ("id_token_claims", client.id_token_claims.as_str().to_owned()),
+            ("subject_type", client.subject_type.as_str().to_owned()),
+            (
+                "sector_identifier_uri",
+                client.sector_identifier_uri.as_ref().map(ToString::to_string).unwrap_or_default(),
+            ),
         ],
     );
 }

@@ -72,7 +72,8 @@ impl TokenCommand {
             id_token: args.id_token,
             defect: args.defect,
         };
-        let minted = mint(store, &keys.ring(), &config.issuer, config.id_token_ttl, &request).await?;
+        let subjects = crate::tokens::subject::Subjects::load(store, config.key_encryption_key.as_ref()).await?;
+        let minted = mint(store, &keys.ring(), &config.issuer, &subjects, config.id_token_ttl, &request).await?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&minted)?);
         } else {

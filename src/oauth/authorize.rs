@@ -135,10 +135,11 @@ pub async fn decide(
         if acr_met && (fresh || !(request.prompt_login || too_old)) {
             let u = state.store.user_by_id(&s.user_id).await?;
             // login_hint and id_token_hint name who the client expects: another signed-in
-            // user must sign in again (with prompt=none, that is login_required).
+            // user must sign in again (with prompt=none, that is login_required). The hint's
+            // `sub` is the client's view of the user (pairwise for a pairwise client).
             let hint_differs = u.as_ref().is_some_and(|u| {
                 request.login_hint.as_deref().is_some_and(|h| u.username != h)
-                    || request.hinted_sub.as_deref().is_some_and(|sub| u.id != sub)
+                    || request.hinted_sub.as_deref().is_some_and(|sub| state.subjects.for_client(client, &u.id) != sub)
             });
             if !hint_differs || fresh {
                 user = u.map(|u| (u, s));

@@ -25,10 +25,13 @@ pub const ATTEMPTS: i64 = 3;
 /// The wait before the second attempt; doubled before each further one.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 
-/// Signs a logout token for `client` about session `sid` of user `sub` and starts
-/// delivering it. Returns at once.
-pub fn dispatch(state: &AppState, client: &Client, sub: &str, sid: &str) {
+/// Signs a logout token for `client` about session `sid` of user `user_id` and starts
+/// delivering it. Returns at once. The token's `sub` is the one the client knows the user
+/// by (pairwise for a pairwise client: §2.4 wants it to match the id_token's).
+pub fn dispatch(state: &AppState, client: &Client, user_id: &str, sid: &str) {
     let Some(target) = client.backchannel_logout_uri.clone() else { return };
+    let sub = state.subjects.for_client(client, user_id);
+    let sub = sub.as_str();
     // Always `sid` and `sub`: a client that requires the session id gets it, and one that
     // does not may use either (§2.4 asks for at least one).
     let claims = LogoutTokenClaims::new(state.config.issuer.as_str(), &client.client_id, sub, sid, crate::clock::now());

@@ -309,6 +309,9 @@ fn to_client(url: &str, doc: Document, known_scopes: ScopeSet) -> Result<Client,
         created_at: now,
         updated_at: now,
         from_metadata_document: true,
+        // Pairwise subjects: a document client sees public ones.
+        subject_type: crate::registry::client::SubjectType::Public,
+        sector_identifier_uri: None,
     })
 }
 

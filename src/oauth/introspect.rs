@@ -11,7 +11,7 @@ use super::error::TokenError;
 use super::token::form_params;
 use crate::clock::now;
 use crate::crypto::sha256_hex;
-use crate::registry::client::ClientType;
+use crate::registry::client::{Client, ClientType};
 use crate::state::AppState;
 use crate::tokens::verify;
 
@@ -44,7 +44,7 @@ async fn introspect(
         .collect();
     let answer = match access_token(&state, token, &audiences).await? {
         Some(active) => active,
-        None => refresh_token(&state, token, &client.client_id).await?.unwrap_or_else(|| json!({ "active": false })),
+        None => refresh_token(&state, token, &client).await?.unwrap_or_else(|| json!({ "active": false })),
     };
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(answer))
 }
@@ -76,8 +76,10 @@ async fn access_token(state: &AppState, token: &str, audiences: &[String]) -> Re
     Ok(Some(answer))
 }
 
-/// A refresh token is described only to the client it was issued to.
-async fn refresh_token(state: &AppState, token: &str, client_id: &str) -> Result<Option<Value>, TokenError> {
+/// A refresh token is described only to the client it was issued to, with the `sub` that
+/// client knows the user by (pairwise or public).
+async fn refresh_token(state: &AppState, token: &str, client: &Client) -> Result<Option<Value>, TokenError> {
+    let client_id = client.client_id.as_str();
     Ok(state
         .store
         .refresh_token(&sha256_hex(token))
@@ -88,7 +90,7 @@ async fn refresh_token(state: &AppState, token: &str, client_id: &str) -> Result
                 "active": true,
                 "token_type": "refresh_token",
                 "client_id": r.client_id,
-                "sub": r.user_id,
+                "sub": state.subjects.for_client(client, &r.user_id),
                 "scope": r.scope,
                 "iat": r.issued_at,
                 "exp": r.expires_at,

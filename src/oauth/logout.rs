@@ -86,8 +86,12 @@ async fn logout(req: &HttpRequest, state: &AppState, params: &Params) -> Result<
         return Ok(response);
     };
     let mut told = session_end::end_session(state, &hint.sid).await?;
+    // The hint's `sub` is its client's view of the user: pairwise for a pairwise client. A
+    // client deleted since has no subject type any more: its hint is compared with the
+    // public id, so a pairwise one then ends only the session it names.
     if let Some(current) = session::current(req, &state.store).await?
-        && current.user_id == hint.sub
+        && client.as_ref().map_or_else(|| current.user_id.clone(), |c| state.subjects.for_client(c, &current.user_id))
+            == hint.sub
     {
         told.extend(session_end::end_session(state, &current.sid).await?);
     }

@@ -36,6 +36,12 @@ impl RedirectUri {
         &self.0
     }
 
+    /// The host, normalized (lowercase), if the URI has one (a private-use scheme URI such
+    /// as `com.example.app:/cb` has none): a pairwise client's sector (OIDC Core §8.1).
+    pub fn host(&self) -> Option<String> {
+        Url::parse(&self.0).ok()?.host_str().filter(|h| !h.is_empty()).map(str::to_owned)
+    }
+
     /// Whether a redirect_uri from a request matches this registered one: exactly, except
     /// that an http loopback URI may use any port (RFC 8252 §7.3).
     pub fn matches(&self, requested: &str) -> bool {

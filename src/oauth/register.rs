@@ -38,7 +38,7 @@ pub const OPEN_REGISTRATIONS_PER_IP: i64 = 10;
 pub const OPEN_LOCKOUT: i64 = 3600;
 
 /// The client metadata `/register` understands. RFC 7591 §2: other members are ignored.
-const UNDERSTOOD: [&str; 20] = [
+const UNDERSTOOD: [&str; 22] = [
     "client_name",
     "redirect_uris",
     "post_logout_redirect_uris",
@@ -59,6 +59,9 @@ const UNDERSTOOD: [&str; 20] = [
     "frontchannel_logout_uri",
     "frontchannel_logout_session_required",
     "id_token_claims",
+    // Pairwise subjects.
+    "subject_type",
+    "sector_identifier_uri",
 ];
 
 /// A client's registration as RFC 7591 §3.2.1 shows it (with Lanyard's own settings beside
@@ -105,6 +108,10 @@ pub struct ClientMetadata<'a> {
     registration_access_token: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     registration_client_uri: Option<String>,
+    // Pairwise subjects.
+    subject_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sector_identifier_uri: Option<&'a str>,
 }
 
 impl<'a> ClientMetadata<'a> {
@@ -138,6 +145,8 @@ impl<'a> ClientMetadata<'a> {
             frontchannel_logout_session_required: client.frontchannel_logout_session_required,
             registration_access_token: None,
             registration_client_uri: None,
+            subject_type: client.subject_type.as_str(),
+            sector_identifier_uri: client.sector_identifier_uri.as_ref().map(url::Url::as_str),
         }
     }
 
@@ -189,7 +198,8 @@ async fn register(
 ) -> Result<HttpResponse, RegisterError> {
     let mode = admit(&req, &state).await?;
     let spec = client_spec(&body, mode)?;
-    let new = registry::create_client(&state.store, spec).await?;
+    let fetch = registry::FetchPolicy::for_dev_mode(state.config.dev_login);
+    let new = registry::create_client_with(&state.store, spec, fetch).await?;
     let client = &new.client;
     let token = random_token(32);
     if let Err(e) = state.store.set_registration_token(&client.client_id, Some(&sha256_hex(&token))).await {

@@ -88,9 +88,17 @@ async fn userinfo(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes
     if !claims.has_scope("openid") {
         return Err(BearerError::insufficient_scope("the access token was not granted the openid scope"));
     }
+    // The user is found through the grant the token was issued under, not by its `sub`: a
+    // pairwise `sub` names nobody by itself (and is not reversible). A token recorded under
+    // no grant (signed with the server's key outside its flows) can only name its user by
+    // a public `sub`.
+    let (user_id, context) = match state.store.access_token_grant(&claims.jti).await? {
+        Some(found) => found,
+        None => (claims.sub.clone(), Default::default()),
+    };
     let user = state
         .store
-        .user_by_id(&claims.sub)
+        .user_by_id(&user_id)
         .await?
         .filter(|u| !u.disabled)
         .ok_or_else(|| BearerError::invalid_token("the user of this token no longer exists"))?;
@@ -99,9 +107,11 @@ async fn userinfo(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes
     let mut released = user.claims_for(&scopes, &catalog);
     // OIDC Core §5.5: claims the authorization request asked for at userinfo, found through
     // the grant this token was issued under.
-    let context = state.store.access_token_context(&claims.jti).await?;
     if let Some(request) = crate::oauth::token::claims_request(&context) {
         ClaimsRequest::add_user_claims(&request.userinfo, &user, &mut released);
     }
+    // OIDC Core §5.3.2: the `sub` the client knows the user by, which is the token's (it
+    // was issued to this client with the client's view of the user).
+    released.insert("sub".into(), serde_json::Value::String(claims.sub.clone()));
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(serde_json::Value::Object(released)))
 }

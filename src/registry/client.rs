@@ -120,6 +120,35 @@ impl IdTokenClaimsPolicy {
     }
 }
 
+/// `subject_type` (OIDC Core §8): which `sub` the client sees for a user.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectType {
+    /// The user's own id, the same for every client (the default).
+    #[default]
+    Public,
+    /// A different, stable `sub` per sector (§8.1), so that clients of different sectors
+    /// cannot correlate their users through it.
+    Pairwise,
+}
+
+impl SubjectType {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "public" => Some(Self::Public),
+            "pairwise" => Some(Self::Pairwise),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Pairwise => "pairwise",
+        }
+    }
+}
+
 /// A registered client.
 #[derive(Debug, Clone, Serialize)]
 pub struct Client {
@@ -160,6 +189,12 @@ pub struct Client {
     /// (consent is then always asked, showing the document's host).
     #[serde(skip)]
     pub from_metadata_document: bool,
+    // Pairwise subjects.
+    /// `public` or `pairwise` (OIDC Core §8).
+    pub subject_type: SubjectType,
+    /// OIDC Registration §2: its host is the client's sector; it lists the client's
+    /// redirect URIs (checked when they or it change: `registry::sector::check_sector_document`).
+    pub sector_identifier_uri: Option<url::Url>,
 }
 
 impl Client {
@@ -170,6 +205,18 @@ impl Client {
     /// The registered redirect URI that `requested` matches, if any.
     pub fn redirect_uri(&self, requested: &str) -> Option<&RedirectUri> {
         self.redirect_uris.iter().find(|r| r.matches(requested))
+    }
+
+    /// The sector identifier a pairwise `sub` is computed for (OIDC Core §8.1): the host of
+    /// the `sector_identifier_uri`, else the host of the redirect URIs (validation makes a
+    /// pairwise client's redirect URIs share one), else, for a client with neither (no
+    /// user flow: minted tokens only), its client_id.
+    pub fn sector_identifier(&self) -> String {
+        self.sector_identifier_uri
+            .as_ref()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .or_else(|| self.redirect_uris.iter().find_map(RedirectUri::host))
+            .unwrap_or_else(|| self.client_id.clone())
     }
 
     /// Checks a presented secret against the stored SHA-256, in constant time.
@@ -234,6 +281,14 @@ pub struct ClientSpec {
     pub frontchannel_logout_uri: Option<String>,
     #[serde(default)]
     pub frontchannel_logout_session_required: Option<bool>,
+    // Pairwise subjects.
+    /// `public` (default) or `pairwise`: see [`SubjectType`].
+    #[serde(default)]
+    pub subject_type: Option<String>,
+    /// An https URL whose host is the pairwise sector, serving a JSON array that lists
+    /// every redirect URI (OIDC Registration §5).
+    #[serde(default)]
+    pub sector_identifier_uri: Option<String>,
 }
 
 /// A validated client and, for confidential clients, the secret in the clear (shown once).
@@ -348,6 +403,8 @@ impl ClientSpec {
             logout_channel_uri("backchannel_logout_uri", self.backchannel_logout_uri.as_deref(), &mut errors);
         let frontchannel_logout_uri =
             logout_channel_uri("frontchannel_logout_uri", self.frontchannel_logout_uri.as_deref(), &mut errors);
+        let (subject_type, sector_identifier_uri) =
+            subject(self.subject_type.as_deref(), self.sector_identifier_uri.as_deref(), &redirect_uris, &mut errors);
         let secret = match (client_type, self.client_secret.filter(|s| !s.is_empty())) {
             (_, Some(_)) if auth_method == AuthMethod::PrivateKeyJwt => {
                 errors.add("client_secret", "a private_key_jwt client authenticates with its keys, not a secret");
@@ -390,6 +447,8 @@ impl ClientSpec {
             created_at: now,
             updated_at: now,
             from_metadata_document: false,
+            subject_type,
+            sector_identifier_uri,
         };
         errors.into_result(NewClient { client, secret })
     }
@@ -434,6 +493,46 @@ impl ClientSpec {
         });
         (jwks, jwks_uri, assertion_alg)
     }
+}
+
+/// The subject type and `sector_identifier_uri`. The URI is `https` (or `http` on a
+/// loopback host, which only dev mode will fetch, as for `jwks_uri`); its document is
+/// fetched by `registry` (validation does no I/O). A pairwise client without one needs
+/// redirect URIs on a single host: that host is its sector (OIDC Core §8.1), and with
+/// several there would be no telling which.
+fn subject(
+    subject_type: Option<&str>,
+    sector_identifier_uri: Option<&str>,
+    redirect_uris: &[RedirectUri],
+    errors: &mut FieldErrors,
+) -> (SubjectType, Option<url::Url>) {
+    let subject_type = match subject_type.map(str::trim).filter(|s| !s.is_empty()) {
+        None => SubjectType::Public,
+        Some(raw) => SubjectType::parse(raw).unwrap_or_else(|| {
+            errors.add("subject_type", format!("{raw:?} is not supported: use public or pairwise"));
+            SubjectType::Public
+        }),
+    };
+    let sector_uri = sector_identifier_uri
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .and_then(|raw| parse_jwks_uri(raw).map_err(|e| errors.add("sector_identifier_uri", e)).ok());
+    if subject_type == SubjectType::Pairwise && sector_identifier_uri.is_none_or(|s| s.trim().is_empty()) {
+        let mut hosts: Vec<String> = redirect_uris.iter().filter_map(RedirectUri::host).collect();
+        hosts.sort_unstable();
+        hosts.dedup();
+        if hosts.len() > 1 {
+            errors.add(
+                "sector_identifier_uri",
+                format!(
+                    "a pairwise client whose redirect URIs are on several hosts ({}) needs a sector_identifier_uri \
+                     naming its sector (OIDC Core §8.1)",
+                    hosts.join(", ")
+                ),
+            );
+        }
+    }
+    (subject_type, sector_uri)
 }
 
 /// A `backchannel_logout_uri` or `frontchannel_logout_uri`: an absolute http(s) URL without
@@ -488,7 +587,7 @@ mod tests {
     #[test]
     fn invalid_registrations_name_their_fields() {
         type Case = (&'static str, fn(&mut ClientSpec));
-        let cases: [Case; 10] = [
+        let cases: [Case; 13] = [
             ("backchannel_logout_uri", |s| s.backchannel_logout_uri = Some("/relative".into())),
             ("backchannel_logout_uri", |s| s.backchannel_logout_uri = Some("https://rp.example.test/bc#x".into())),
             ("frontchannel_logout_uri", |s| s.frontchannel_logout_uri = Some("javascript:alert(1)".into())),
@@ -505,6 +604,12 @@ mod tests {
                 s.grant_types = vec!["client_credentials".into()];
             }),
             ("scope", |s| s.scope = Some("open\"id".into())),
+            ("subject_type", |s| s.subject_type = Some("ephemeral".into())),
+            ("sector_identifier_uri", |s| s.sector_identifier_uri = Some("http://rp.example.test/uris.json".into())),
+            ("sector_identifier_uri", |s| {
+                s.subject_type = Some("pairwise".into());
+                s.redirect_uris.push("https://other.example.test/cb".into());
+            }),
         ];
         for (field, mutate) in cases {
             let mut s = spec();
@@ -512,6 +617,21 @@ mod tests {
             let errors = s.validate().expect_err(field);
             assert!(errors.get(field).is_some(), "{field}: {errors}");
         }
+    }
+
+    #[test]
+    fn the_sector_is_the_sector_uri_host_else_the_redirect_uris_host() {
+        let mut s = spec();
+        s.subject_type = Some("pairwise".into());
+        s.redirect_uris.push("https://APP.example.test/other".into());
+        let client = s.clone().validate().expect("one host (case aside): no sector URI needed").client;
+        assert_eq!(client.subject_type, SubjectType::Pairwise);
+        assert_eq!(client.sector_identifier(), "app.example.test");
+        s.redirect_uris.push("https://elsewhere.example.test/cb".into());
+        s.sector_identifier_uri = Some("https://sector.example.test/uris.json".into());
+        let client = s.validate().expect("several hosts with a sector URI").client;
+        assert_eq!(client.sector_identifier(), "sector.example.test");
+        assert_eq!(spec().validate().unwrap().client.subject_type, SubjectType::Public, "the default");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod client_keys;
 mod field_errors;
 pub mod password;
 pub mod scope;
+pub mod sector;
 pub mod user;
 
 pub use field_errors::{FieldError, FieldErrors};
@@ -42,6 +43,7 @@ impl From<FieldErrors> for RegistryError {
 }
 
 use crate::store::Store;
+pub use sector::FetchPolicy;
 
 /// Registers an API.
 pub async fn create_api(store: &Store, spec: api::ApiSpec) -> Result<api::Api, RegistryError> {
@@ -144,18 +146,48 @@ pub async fn create_user(store: &Store, spec: user::UserSpec) -> Result<user::Us
     Ok(user)
 }
 
-/// Registers a client. Beyond `ClientSpec::validate`, every scope must be an OpenID
-/// Connect scope or one that a registered API defines, and `default_api` must exist.
+/// Registers a client, as [`create_client_with`] outside dev mode (a sector document on a
+/// loopback address is refused).
 pub async fn create_client(store: &Store, spec: client::ClientSpec) -> Result<client::NewClient, RegistryError> {
+    create_client_with(store, spec, FetchPolicy::default()).await
+}
+
+/// Registers a client. Beyond `ClientSpec::validate`, every scope must be an OpenID
+/// Connect scope or one that a registered API defines, `default_api` must exist, and a
+/// `sector_identifier_uri` must serve a document listing the redirect URIs (fetched as
+/// `fetch` allows).
+pub async fn create_client_with(
+    store: &Store,
+    spec: client::ClientSpec,
+    fetch: FetchPolicy,
+) -> Result<client::NewClient, RegistryError> {
     let new = spec.validate()?;
     check_client_against_apis(store, &new.client).await?;
+    sector::check_sector_document(&new.client, fetch).await?;
     store.insert_client(&new.client).await?;
     Ok(new)
 }
 
-/// Replaces a client's settings (not its id or secret).
+/// Replaces a client's settings, as [`update_client_with`] outside dev mode.
 pub async fn update_client(store: &Store, client: &client::Client) -> Result<(), RegistryError> {
+    update_client_with(store, client, FetchPolicy::default()).await
+}
+
+/// Replaces a client's settings (not its id or secret). Its sector document is fetched
+/// again when its redirect URIs or its `sector_identifier_uri` change.
+pub async fn update_client_with(
+    store: &Store,
+    client: &client::Client,
+    fetch: FetchPolicy,
+) -> Result<(), RegistryError> {
     check_client_against_apis(store, client).await?;
+    let existing = store.client(&client.client_id).await?;
+    let sector_unchanged = existing.as_ref().is_some_and(|e| {
+        e.sector_identifier_uri == client.sector_identifier_uri && e.redirect_uris == client.redirect_uris
+    });
+    if !sector_unchanged {
+        sector::check_sector_document(client, fetch).await?;
+    }
     if !store.update_client(client).await? {
         return Err(RegistryError::NotFound(format!("client {:?}", client.client_id)));
     }

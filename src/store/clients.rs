@@ -6,14 +6,15 @@ use sqlx::any::AnyRow;
 use super::{Result, Store, StoreError, now};
 use crate::oauth::redirect_uri::RedirectUri;
 use crate::oauth::scope::ScopeSet;
-use crate::registry::client::{AuthMethod, Client, ClientType, GrantType, IdTokenClaimsPolicy};
+use crate::registry::client::{AuthMethod, Client, ClientType, GrantType, IdTokenClaimsPolicy, SubjectType};
 use crate::registry::client_keys::{AssertionAlg, ClientJwks};
 
 const COLUMNS: &str = "client_id, name, client_type, secret_hash, token_endpoint_auth_method, redirect_uris, \
     post_logout_redirect_uris, grant_types, scope, default_api, require_pkce, first_party, \
     id_token_signed_response_alg, refresh_token_ttl, refresh_token_idle_ttl, created_at, updated_at, \
     jwks, jwks_uri, token_endpoint_auth_signing_alg, backchannel_logout_uri, backchannel_logout_session_required, \
-    frontchannel_logout_uri, frontchannel_logout_session_required, id_token_claims";
+    frontchannel_logout_uri, frontchannel_logout_session_required, id_token_claims, \
+    subject_type, sector_identifier_uri";
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("client {what}"))
@@ -36,6 +37,7 @@ fn from_row(row: &AnyRow) -> Result<Client> {
     let jwks: Option<String> = row.try_get("jwks")?;
     let assertion_alg: Option<String> = row.try_get("token_endpoint_auth_signing_alg")?;
     let id_token_claims: String = row.try_get("id_token_claims")?;
+    let subject_type: String = row.try_get("subject_type")?;
     Ok(Client {
         client_id: row.try_get("client_id")?,
         name: row.try_get("name")?,
@@ -65,10 +67,13 @@ fn from_row(row: &AnyRow) -> Result<Client> {
         frontchannel_logout_uri: channel_uri(row, "frontchannel_logout_uri")?,
         frontchannel_logout_session_required: super::get_flag(row, "frontchannel_logout_session_required")?,
         from_metadata_document: false,
+        // Pairwise subjects.
+        subject_type: SubjectType::parse(&subject_type).ok_or_else(|| corrupt("subject_type"))?,
+        sector_identifier_uri: channel_uri(row, "sector_identifier_uri")?,
     })
 }
 
-/// A stored logout channel URI (validated on the way in).
+/// A stored URI column: a logout channel or the sector identifier (validated on the way in).
 fn channel_uri(row: &AnyRow, column: &str) -> Result<Option<url::Url>> {
     let raw: Option<String> = row.try_get(column)?;
     raw.map(|u| url::Url::parse(&u).map_err(|_| corrupt(column))).transpose()
@@ -90,7 +95,7 @@ impl Store {
     pub async fn insert_client(&self, c: &Client) -> Result<()> {
         let sql = format!(
             "INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19, $20, $21, $22, $23, $24, $25)"
+             $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)"
         );
         sqlx::query(&sql)
             .bind(&c.client_id)
@@ -118,6 +123,8 @@ impl Store {
             .bind(c.frontchannel_logout_uri.as_ref().map(url::Url::as_str))
             .bind(super::flag(c.frontchannel_logout_session_required))
             .bind(c.id_token_claims.as_str())
+            .bind(c.subject_type.as_str())
+            .bind(c.sector_identifier_uri.as_ref().map(url::Url::as_str))
             .execute(&self.pool)
             .await
             .map_err(|e| StoreError::on_unique(e, format!("client {:?}", c.client_id)))?;
@@ -134,7 +141,8 @@ impl Store {
              refresh_token_idle_ttl = $13, updated_at = $14, jwks = $15, jwks_uri = $16, \
              token_endpoint_auth_signing_alg = $17, backchannel_logout_uri = $19, \
              backchannel_logout_session_required = $20, frontchannel_logout_uri = $21, \
-             frontchannel_logout_session_required = $22, id_token_claims = $23 WHERE client_id = $18",
+             frontchannel_logout_session_required = $22, id_token_claims = $23, \
+             subject_type = $24, sector_identifier_uri = $25 WHERE client_id = $18",
         )
         .bind(&c.name)
         .bind(c.client_type.as_str())
@@ -159,6 +167,8 @@ impl Store {
         .bind(c.frontchannel_logout_uri.as_ref().map(url::Url::as_str))
         .bind(super::flag(c.frontchannel_logout_session_required))
         .bind(c.id_token_claims.as_str())
+        .bind(c.subject_type.as_str())
+        .bind(c.sector_identifier_uri.as_ref().map(url::Url::as_str))
         .execute(&self.pool)
         .await?;
         self.registry_changed(super::Reach::AtOnce).await;

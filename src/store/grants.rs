@@ -137,16 +137,19 @@ impl Store {
         Ok(row.map(|row| context_from_row(&row)).transpose()?.unwrap_or_default())
     }
 
-    /// The sign-in context of the grant an access token was issued under (userinfo honours
-    /// its claims request); default for tokens not recorded under a grant.
-    pub async fn access_token_context(&self, jti: &str) -> Result<GrantContext> {
+    /// The user and sign-in context of the grant an access token was issued under; `None`
+    /// for a token recorded under no grant (client_credentials). Userinfo finds the user
+    /// this way (a pairwise `sub` names nobody by itself) and honours the grant's claims
+    /// request.
+    pub async fn access_token_grant(&self, jti: &str) -> Result<Option<(String, GrantContext)>> {
         let row = sqlx::query(
-            "SELECT g.claims, g.acr, g.amr FROM access_tokens a JOIN grants g ON g.id = a.grant_id WHERE a.jti = $1",
+            "SELECT g.user_id, g.claims, g.acr, g.amr FROM access_tokens a JOIN grants g ON g.id = a.grant_id \
+             WHERE a.jti = $1",
         )
         .bind(jti)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|row| context_from_row(&row)).transpose()?.unwrap_or_default())
+        row.map(|row| Ok((row.try_get("user_id")?, context_from_row(&row)?))).transpose()
     }
 
     /// Puts one access token on the revocation list until it expires.

@@ -13,6 +13,7 @@ mod migrations;
 pub mod refresh;
 pub mod replicas;
 pub mod scopes;
+pub mod secrets;
 pub mod sessions;
 pub mod throttle;
 pub mod users;

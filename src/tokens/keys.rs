@@ -359,7 +359,9 @@ pub fn thumbprint(public: &Jwk) -> Result<String, &'static str> {
 
 const ENCRYPTED_PREFIX: &str = "v1:";
 
-fn encrypt(kek: &[u8; 32], kid: &str, plaintext: &[u8]) -> Result<String, KeyError> {
+/// AES-256-GCM with `kid` as associated data (a stored value cannot be moved to another
+/// name); `v1:` + base64url(nonce ‖ ciphertext ‖ tag). Also seals other server secrets.
+pub(crate) fn encrypt(kek: &[u8; 32], kid: &str, plaintext: &[u8]) -> Result<String, KeyError> {
     let mut nonce = [0u8; 12];
     openssl::rand::rand_bytes(&mut nonce).map_err(|e| KeyError::Crypto(e.to_string()))?;
     let mut tag = [0u8; 16];
@@ -372,7 +374,9 @@ fn encrypt(kek: &[u8; 32], kid: &str, plaintext: &[u8]) -> Result<String, KeyErr
     Ok(format!("{ENCRYPTED_PREFIX}{}", URL_SAFE_NO_PAD.encode(blob)))
 }
 
-fn decrypt(kek: Option<&[u8; 32]>, kid: &str, stored: &str) -> Result<Vec<u8>, KeyError> {
+/// Opens what [`encrypt`] sealed; a value without the `v1:` prefix was stored in the clear
+/// (before a key-encryption key was configured) and is returned as it is.
+pub(crate) fn decrypt(kek: Option<&[u8; 32]>, kid: &str, stored: &str) -> Result<Vec<u8>, KeyError> {
     let Some(encoded) = stored.strip_prefix(ENCRYPTED_PREFIX) else {
         return Ok(stored.as_bytes().to_vec());
     };

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::defects::{self, Defect};
 use super::issue::{self, AccessTokenGrant, IdTokenGrant};
 use super::keys::{KeyError, KeyRing, SigningAlg};
+use super::subject::Subjects;
 use crate::clock::now;
 use crate::oauth::issuer::Issuer;
 use crate::oauth::scope::{ScopeCatalog, ScopeSet};
@@ -72,11 +73,12 @@ pub async fn mint(
     store: &Store,
     ring: &KeyRing,
     issuer: &Issuer,
+    subjects: &Subjects,
     id_token_ttl: i64,
     request: &MintRequest,
 ) -> Result<MintedTokens, MintError> {
     let Some(defect) = request.defect else {
-        return mint_perfect(store, ring, issuer, id_token_ttl, request).await;
+        return mint_perfect(store, ring, issuer, subjects, id_token_ttl, request).await;
     };
     let mut perfect = MintRequest { defect: None, ..request.clone() };
     match defect {
@@ -95,7 +97,7 @@ pub async fn mint(
         }
         _ => {}
     }
-    let mut minted = mint_perfect(store, ring, issuer, id_token_ttl, &perfect).await?;
+    let mut minted = mint_perfect(store, ring, issuer, subjects, id_token_ttl, &perfect).await?;
     minted.access_token = match defect {
         Defect::IdToken => minted.id_token.clone().unwrap_or_default(),
         Defect::Revoked => {
@@ -120,6 +122,7 @@ async fn mint_perfect(
     store: &Store,
     ring: &KeyRing,
     issuer: &Issuer,
+    subjects: &Subjects,
     id_token_ttl: i64,
     request: &MintRequest,
 ) -> Result<MintedTokens, MintError> {
@@ -197,12 +200,14 @@ async fn mint_perfect(
     }
     let scope_text = scope.to_string();
     let auth_time = now();
+    // As a flow would: the client's view of the user (pairwise for a pairwise client).
+    let subject = subjects.for_client(&client, &user.id);
     let sid = format!("minted-{}", uuid::Uuid::new_v4());
     let access = issue::access_token(
         ring,
         &AccessTokenGrant {
             issuer: issuer.as_str(),
-            subject: &user.id,
+            subject: &subject,
             audience,
             client_id: &client.client_id,
             scope: &scope_text,
@@ -225,7 +230,7 @@ async fn mint_perfect(
             ring,
             IdTokenGrant {
                 issuer: issuer.as_str(),
-                subject: &user.id,
+                subject: &subject,
                 client_id: &client.client_id,
                 auth_time,
                 nonce: None,

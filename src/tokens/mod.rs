@@ -6,4 +6,5 @@ pub mod defects;
 pub mod issue;
 pub mod keys;
 pub mod mint;
+pub mod subject;
 pub mod verify;

@@ -207,7 +207,10 @@ async fn describe_access_token(
     let on_behalf = if parsed.sub == parsed.client_id {
         "on its own behalf (client credentials)".to_owned()
     } else {
-        match state.store.user_by_id(&parsed.sub).await? {
+        // Through the grant: a pairwise `sub` names no user by itself.
+        let user_id =
+            state.store.access_token_grant(&parsed.jti).await?.map_or_else(|| parsed.sub.clone(), |(id, _)| id);
+        match state.store.user_by_id(&user_id).await? {
             Some(user) => format!("for user {}", user.username),
             None => format!("for subject {} (no such user now)", parsed.sub),
         }

@@ -373,6 +373,8 @@ async fn invalid_client_fields_get_a_422_with_the_error_beside_the_field_and_the
         ("refresh_token_idle_ttl", "5", "must be between 60 seconds and 365 days"),
         ("client_id", "web", "client \"web\" already exists"),
         ("client_id", "has space", "must be 1–255 visible ASCII characters"),
+        ("subject_type", "ephemeral", "\"ephemeral\" is not supported: use public or pairwise"),
+        ("sector_identifier_uri", "http://rp.example.test/uris.json", "must use https"),
     ];
     for (field, value, message) in cases {
         let form = with(&client_form("kept-id"), &[(field, value), ("client_name", "Kept name")]);

@@ -629,8 +629,10 @@ async fn minted_tokens_are_accepted_by_userinfo_and_the_calendar_api_and_verify_
     let ring = KeyManager::start(server.store.clone(), None).await.unwrap().ring();
     let request =
         MintRequest { user: Some("alice".into()), client: "web".into(), scope: scope.into(), ..Default::default() };
-    let in_process =
-        mint(&server.store, &ring, &server.config.issuer, server.config.id_token_ttl, &request).await.unwrap();
+    let subjects = lanyard::tokens::subject::Subjects::load(&server.store, None).await.unwrap();
+    let in_process = mint(&server.store, &ring, &server.config.issuer, &subjects, server.config.id_token_ttl, &request)
+        .await
+        .unwrap();
 
     let calendar = CalendarApi::start(&server).await;
     let rs256 = josekit::jws::RS256.verifier_from_pem(&keys.rsa_public_pem).unwrap();

@@ -15,6 +15,7 @@ mod client_metadata;
 mod conformance_basic;
 mod conformance_client_auth;
 mod conformance_logout;
+mod conformance_pairwise;
 mod custom_claims;
 mod dev_and_test;
 mod dev_loop;

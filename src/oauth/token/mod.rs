@@ -159,11 +159,14 @@ pub async fn mint_user_tokens(state: &AppState, params: &Params, grant: &UserGra
     let issuer = state.config.issuer.as_str();
     let ring = state.keys.ring();
     let scope = shape.scope.to_string();
+    // The client's view of the user (pairwise or public), in both tokens: the access token
+    // reaches the client too (see `tokens::subject` and the README's "Pairwise subjects").
+    let subject = state.subjects.for_client(grant.client, &grant.user.id);
     let access = issue::access_token(
         &ring,
         &AccessTokenGrant {
             issuer,
-            subject: &grant.user.id,
+            subject: &subject,
             audience: shape.audience,
             client_id: &grant.client.client_id,
             scope: &scope,
@@ -184,7 +187,7 @@ pub async fn mint_user_tokens(state: &AppState, params: &Params, grant: &UserGra
             &ring,
             IdTokenGrant {
                 issuer,
-                subject: &grant.user.id,
+                subject: &subject,
                 client_id: &grant.client.client_id,
                 auth_time: grant.auth_time,
                 nonce: grant.nonce,

@@ -10,7 +10,7 @@ use super::form::{self, Done, Fields};
 use super::{Admin, AdminError, Chrome, require_admin, require_admin_form, when};
 use crate::registry::client::{
     AuthMethod, Client, ClientSpec, ClientType, DEFAULT_REFRESH_TOKEN_IDLE_TTL, DEFAULT_REFRESH_TOKEN_TTL, GrantType,
-    IdTokenClaimsPolicy,
+    IdTokenClaimsPolicy, SubjectType,
 };
 use crate::registry::client_keys::AssertionAlg;
 use crate::registry::{self, FieldErrors};
@@ -105,6 +105,9 @@ struct Values {
     backchannel_logout_session_required: bool,
     frontchannel_logout_uri: String,
     frontchannel_logout_session_required: bool,
+    // Pairwise subjects.
+    subject_type: String,
+    sector_identifier_uri: String,
 }
 
 impl Values {
@@ -132,6 +135,8 @@ impl Values {
             backchannel_logout_session_required: false,
             frontchannel_logout_uri: String::new(),
             frontchannel_logout_session_required: false,
+            subject_type: SubjectType::Public.as_str().into(),
+            sector_identifier_uri: String::new(),
         }
     }
 
@@ -169,6 +174,8 @@ impl Values {
                 .map(ToString::to_string)
                 .unwrap_or_default(),
             frontchannel_logout_session_required: client.frontchannel_logout_session_required,
+            subject_type: client.subject_type.as_str().into(),
+            sector_identifier_uri: client.sector_identifier_uri.as_ref().map(ToString::to_string).unwrap_or_default(),
         }
     }
 
@@ -195,6 +202,8 @@ impl Values {
             backchannel_logout_session_required: fields.checked("backchannel_logout_session_required"),
             frontchannel_logout_uri: fields.text("frontchannel_logout_uri"),
             frontchannel_logout_session_required: fields.checked("frontchannel_logout_session_required"),
+            subject_type: fields.text("subject_type"),
+            sector_identifier_uri: fields.text("sector_identifier_uri"),
         }
     }
 
@@ -225,6 +234,8 @@ impl Values {
             backchannel_logout_session_required: Some(self.backchannel_logout_session_required),
             frontchannel_logout_uri: form::non_blank(&self.frontchannel_logout_uri),
             frontchannel_logout_session_required: Some(self.frontchannel_logout_session_required),
+            subject_type: form::non_blank(&self.subject_type),
+            sector_identifier_uri: form::non_blank(&self.sector_identifier_uri),
         }
     }
 
@@ -349,7 +360,8 @@ async fn create(
     let mut errors = FieldErrors::default();
     let spec = values.spec(&mut errors);
     let outcome = if errors.is_empty() {
-        registry::create_client(&state.store, spec).await
+        registry::create_client_with(&state.store, spec, registry::FetchPolicy::for_dev_mode(state.config.dev_login))
+            .await
     } else {
         // Report the spec's own complaints too, so that one submission shows them all.
         errors.0.extend(spec.validate().err().map(|e| e.0).unwrap_or_default());
@@ -419,7 +431,8 @@ async fn update(
             let mut client = new.client;
             client.secret_hash.clone_from(&existing.secret_hash);
             client.created_at = existing.created_at;
-            registry::update_client(&state.store, &client).await.map(|()| client)
+            let fetch = registry::FetchPolicy::for_dev_mode(state.config.dev_login);
+            registry::update_client_with(&state.store, &client, fetch).await.map(|()| client)
         }
         Ok(_) => Err(errors.into()),
         Err(more) => {
