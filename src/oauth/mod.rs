@@ -8,6 +8,7 @@ pub mod client_assertion;
 pub mod client_auth;
 pub mod client_jwks;
 pub mod client_metadata;
+pub mod client_signature;
 pub mod discovery;
 pub mod error;
 pub mod introspect;
