@@ -329,6 +329,8 @@ pub async fn export(store: &Store) -> Result<String, StoreError> {
                 backchannel_logout_session_required: Some(c.backchannel_logout_session_required),
                 frontchannel_logout_uri: c.frontchannel_logout_uri.map(String::from),
                 frontchannel_logout_session_required: Some(c.frontchannel_logout_session_required),
+                request_uris: c.request_uris.iter().map(ToString::to_string).collect(),
+                request_object_signing_alg: c.request_object_alg.map(|a| a.as_str().to_owned()),
             },
         ));
     }

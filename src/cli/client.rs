@@ -126,6 +126,16 @@ pub struct AddClient {
     /// Print the created client as one JSON object (RFC 7591 names) instead of text.
     #[arg(long)]
     json: bool,
+    // Request objects:
+    /// A URL the client may pass as request_uri (OIDC Core §6.2): https, or http on
+    /// loopback in dev mode; repeat for several. Its request objects are signed with the
+    /// client's keys (--jwks-file or --jwks-uri).
+    #[arg(long = "request-uri", value_name = "URI")]
+    request_uris: Vec<String>,
+    /// The one algorithm the client's request objects may be signed with: RS256, PS256,
+    /// ES256 or EdDSA [default: any of them].
+    #[arg(long, value_name = "ALG")]
+    request_object_alg: Option<String>,
 }
 
 impl ClientCommand {
@@ -211,6 +221,8 @@ impl AddClient {
             backchannel_logout_session_required: self.backchannel_logout_session_required.then_some(true),
             frontchannel_logout_uri: self.frontchannel_logout_uri,
             frontchannel_logout_session_required: self.frontchannel_logout_session_required.then_some(true),
+            request_uris: self.request_uris,
+            request_object_signing_alg: self.request_object_alg,
         };
         let new = registry::create_client(store, spec).await?;
         if self.json {
@@ -260,6 +272,11 @@ fn print_client(heading: &str, client: &Client) {
             ),
             ("frontchannel_logout_session_required", yes_no(client.frontchannel_logout_session_required)),
             ("id_token_claims", client.id_token_claims.as_str().to_owned()),
+            ("request_uris", client.request_uris.iter().map(|u| u.as_str()).collect::<Vec<_>>().join(" ")),
+            (
+                "request_object_signing_alg",
+                client.request_object_alg.map(|a| a.as_str().to_owned()).unwrap_or_default(),
+            ),
         ],
     );
 }

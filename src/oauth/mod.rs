@@ -18,6 +18,7 @@ pub mod params;
 pub mod pkce;
 pub mod redirect_uri;
 pub mod register;
+pub mod request_object;
 pub mod revoke;
 pub mod scope;
 pub mod session_end;

@@ -38,7 +38,7 @@ pub const OPEN_REGISTRATIONS_PER_IP: i64 = 10;
 pub const OPEN_LOCKOUT: i64 = 3600;
 
 /// The client metadata `/register` understands. RFC 7591 §2: other members are ignored.
-const UNDERSTOOD: [&str; 20] = [
+const UNDERSTOOD: [&str; 22] = [
     "client_name",
     "redirect_uris",
     "post_logout_redirect_uris",
@@ -59,6 +59,9 @@ const UNDERSTOOD: [&str; 20] = [
     "frontchannel_logout_uri",
     "frontchannel_logout_session_required",
     "id_token_claims",
+    // Request objects:
+    "request_uris",
+    "request_object_signing_alg",
 ];
 
 /// A client's registration as RFC 7591 §3.2.1 shows it (with Lanyard's own settings beside
@@ -105,6 +108,11 @@ pub struct ClientMetadata<'a> {
     registration_access_token: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     registration_client_uri: Option<String>,
+    // Request objects:
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    request_uris: &'a [crate::oauth::request_object::RequestUri],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_object_signing_alg: Option<&'static str>,
 }
 
 impl<'a> ClientMetadata<'a> {
@@ -138,6 +146,8 @@ impl<'a> ClientMetadata<'a> {
             frontchannel_logout_session_required: client.frontchannel_logout_session_required,
             registration_access_token: None,
             registration_client_uri: None,
+            request_uris: &client.request_uris,
+            request_object_signing_alg: client.request_object_alg.map(|a| a.as_str()),
         }
     }
 

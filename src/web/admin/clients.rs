@@ -105,6 +105,9 @@ struct Values {
     backchannel_logout_session_required: bool,
     frontchannel_logout_uri: String,
     frontchannel_logout_session_required: bool,
+    // Request objects: one URI a line; the algorithm ("" = any).
+    request_uris: String,
+    request_object_signing_alg: String,
 }
 
 impl Values {
@@ -132,6 +135,8 @@ impl Values {
             backchannel_logout_session_required: false,
             frontchannel_logout_uri: String::new(),
             frontchannel_logout_session_required: false,
+            request_uris: String::new(),
+            request_object_signing_alg: String::new(),
         }
     }
 
@@ -169,6 +174,8 @@ impl Values {
                 .map(ToString::to_string)
                 .unwrap_or_default(),
             frontchannel_logout_session_required: client.frontchannel_logout_session_required,
+            request_uris: client.request_uris.iter().map(|u| u.as_str()).collect::<Vec<_>>().join("\n"),
+            request_object_signing_alg: client.request_object_alg.map(|a| a.as_str().to_owned()).unwrap_or_default(),
         }
     }
 
@@ -195,6 +202,8 @@ impl Values {
             backchannel_logout_session_required: fields.checked("backchannel_logout_session_required"),
             frontchannel_logout_uri: fields.text("frontchannel_logout_uri"),
             frontchannel_logout_session_required: fields.checked("frontchannel_logout_session_required"),
+            request_uris: fields.text("request_uris"),
+            request_object_signing_alg: fields.text("request_object_signing_alg"),
         }
     }
 
@@ -225,6 +234,8 @@ impl Values {
             backchannel_logout_session_required: Some(self.backchannel_logout_session_required),
             frontchannel_logout_uri: form::non_blank(&self.frontchannel_logout_uri),
             frontchannel_logout_session_required: Some(self.frontchannel_logout_session_required),
+            request_uris: form::lines(&self.request_uris),
+            request_object_signing_alg: form::non_blank(&self.request_object_signing_alg),
         }
     }
 
