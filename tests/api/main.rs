@@ -15,6 +15,7 @@ mod client_metadata;
 mod conformance_basic;
 mod conformance_client_auth;
 mod conformance_logout;
+mod conformance_request_objects;
 mod dev_and_test;
 mod example_api;
 mod examples_e2e;
