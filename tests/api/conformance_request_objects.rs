@@ -36,6 +36,7 @@ both_backends!(
     request_and_request_uri_together_are_invalid_request,
     registration_takes_request_uris_and_refuses_unsigned_request_objects,
     discovery_advertises_signed_request_objects_only,
+    the_admin_api_and_seed_files_carry_request_uris_and_the_algorithm,
 );
 
 const INITIAL: &str = "initial-access-token-for-request-objects";
@@ -576,5 +577,45 @@ async fn discovery_advertises_signed_request_objects_only(backend: Backend) {
     assert_eq!(metadata["request_uri_parameter_supported"], true);
     assert_eq!(metadata["require_request_uri_registration"], true);
     assert_eq!(metadata["request_object_signing_alg_values_supported"], json!(["RS256", "PS256", "ES256", "EdDSA"]));
+    server.stop().await;
+}
+
+/// The admin API takes the two settings (with the page's validation) and a seed export
+/// carries them, so a seed round-trips them.
+async fn the_admin_api_and_seed_files_carry_request_uris_and_the_algorithm(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let server = TestServer::start(&db).await;
+    let token = "request-objects-admin-token-with-plenty-of-entropy-0123456789";
+    server.store.insert_admin_token("ci", &lanyard::crypto::sha256_hex(token)).await.unwrap();
+    let key = Key::generate("EdDSA", "ed");
+    let client = |alg: &str| {
+        json!({
+            "client_id": "ro", "redirect_uris": [REDIRECT_URI], "jwks": jwks(&[&key]),
+            "request_uris": ["https://rp.example.test/ro#h"], "request_object_signing_alg": alg,
+        })
+    };
+    let post = |body: Value| server.http.post(server.url("/admin/api/clients")).bearer_auth(token).json(&body).send();
+    let refused = post(client("none")).await.unwrap();
+    assert_eq!(refused.status(), 422);
+    let problem: Value = refused.json().await.unwrap();
+    assert!(problem.to_string().contains("request_object_signing_alg"), "{problem}");
+    let created = post(client("EdDSA")).await.unwrap();
+    assert_eq!(created.status(), 201);
+    let read: Value = server
+        .http
+        .get(server.url("/admin/api/clients/ro"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["request_uris"], json!(["https://rp.example.test/ro#h"]));
+    assert_eq!(read["request_object_signing_alg"], "EdDSA");
+    let exported = lanyard::seed::export(&server.store).await.unwrap();
+    lanyard::seed::Seed::parse("export.toml", &exported).expect("the export is a valid seed file");
+    assert!(exported.contains("request_uris = [\"https://rp.example.test/ro#h\"]"), "{exported}");
+    assert!(exported.contains("request_object_signing_alg = \"EdDSA\""), "{exported}");
     server.stop().await;
 }
