@@ -355,6 +355,8 @@ pub async fn export(store: &Store) -> Result<String, StoreError> {
                 frontchannel_logout_session_required: Some(c.frontchannel_logout_session_required),
                 subject_type: Some(c.subject_type.as_str().into()),
                 sector_identifier_uri: c.sector_identifier_uri.map(String::from),
+                request_uris: c.request_uris.iter().map(ToString::to_string).collect(),
+                request_object_signing_alg: c.request_object_alg.map(|a| a.as_str().to_owned()),
             },
         ));
     }

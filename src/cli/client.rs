@@ -136,6 +136,16 @@ pub struct AddClient {
     /// Print the created client as one JSON object (RFC 7591 names) instead of text.
     #[arg(long)]
     json: bool,
+    // Request objects:
+    /// A URL the client may pass as request_uri (OIDC Core §6.2): https, or http on
+    /// loopback in dev mode; repeat for several. Its request objects are signed with the
+    /// client's keys (--jwks-file or --jwks-uri).
+    #[arg(long = "request-uri", value_name = "URI")]
+    request_uris: Vec<String>,
+    /// The one algorithm the client's request objects may be signed with: RS256, PS256,
+    /// ES256 or EdDSA [default: any of them].
+    #[arg(long, value_name = "ALG")]
+    request_object_alg: Option<String>,
 }
 
 impl ClientCommand {
@@ -225,6 +235,8 @@ impl AddClient {
             frontchannel_logout_session_required: self.frontchannel_logout_session_required.then_some(true),
             subject_type: self.subject_type,
             sector_identifier_uri: self.sector_identifier_uri,
+            request_uris: self.request_uris,
+            request_object_signing_alg: self.request_object_alg,
         };
         let new = registry::create_client_with(store, spec, fetch).await?;
         if no_scope {
@@ -286,6 +298,11 @@ fn print_client(heading: &str, client: &Client) {
             (
                 "sector_identifier_uri",
                 client.sector_identifier_uri.as_ref().map(ToString::to_string).unwrap_or_default(),
+            ),
+            ("request_uris", client.request_uris.iter().map(|u| u.as_str()).collect::<Vec<_>>().join(" ")),
+            (
+                "request_object_signing_alg",
+                client.request_object_alg.map(|a| a.as_str().to_owned()).unwrap_or_default(),
             ),
         ],
     );

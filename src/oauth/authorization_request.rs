@@ -7,6 +7,7 @@ use super::claims_request::ClaimsRequest;
 use super::error::{AuthorizeError, ErrorRedirect, ResponseMode};
 use super::params::Params;
 use super::pkce::CodeChallenge;
+use super::request_object::AuthorizationParams;
 use super::scope::{ScopeCatalog, ScopeSet};
 use crate::registry::api::Api;
 use crate::registry::client::{Client, GrantType};
@@ -62,13 +63,34 @@ impl AuthorizationRequest {
         })
     }
 
+    /// An error about a request that could not be read as far as [`Self::parse`] (its
+    /// request object was refused): sent to the query's redirect_uri when that is
+    /// registered for the client, with the query's state; else shown on a page.
+    pub fn refuse_unparsed(
+        query: &Params,
+        client: &Client,
+        iss: &str,
+        error: &'static str,
+        description: String,
+    ) -> AuthorizeError {
+        match ErrorTarget::of(query, client, iss) {
+            Ok(target) => target.error(error, description),
+            Err(AuthorizeError::Page { message, .. }) => AuthorizeError::page(
+                "Invalid request",
+                format!("{description} ({error}). This cannot be sent back to the application: {message}"),
+            ),
+            Err(other) => other,
+        }
+    }
+
     /// Validates `params` for `client` (already looked up by client_id), in the order of
     /// RFC 6749 §4.1.2.1: the redirect_uri first (a page if it is wrong), then everything
-    /// else (errors redirected to it).
+    /// else (errors redirected to it). The parameters are the query's with its request
+    /// object, if any, merged in (see [`request_object`](super::request_object)).
     /// `ring` checks an `id_token_hint`; `catalog` knows the custom scopes; `narrow_scopes`
     /// drops scopes the client may not ask for instead of refusing them.
     pub fn parse(
-        params: &Params,
+        params: &AuthorizationParams,
         client: &Client,
         apis: &[Api],
         catalog: &ScopeCatalog,
@@ -76,46 +98,16 @@ impl AuthorizationRequest {
         ring: &KeyRing,
         narrow_scopes: bool,
     ) -> Result<Self, AuthorizeError> {
-        let bad_page = |message: String| AuthorizeError::page("Invalid request", message);
-        let redirect_uri = match params.single("redirect_uri").map_err(|e| bad_page(e.into()))? {
-            Some(uri) if client.redirect_uri(uri).is_some() => uri.to_owned(),
-            Some(uri) => {
-                return Err(bad_page(format!(
-                    "The redirect_uri {uri:?} is not registered for client {:?}. Register it exactly (no wildcards) and try again.",
-                    client.client_id
-                )));
-            }
-            None => {
-                return Err(bad_page("The request has no redirect_uri; it is required.".into()));
-            }
-        };
+        let params = params.as_params();
+        let target = ErrorTarget::of(params, client, iss)?;
         // From here on, errors go back to the client.
-        let state = params.single("state").ok().flatten().map(str::to_owned);
-        // The response mode first, so that every later error travels the way the client
-        // asked (an unsupported mode is answered the default way, query).
-        let mode = params.single("response_mode").ok().flatten();
-        let response_mode = mode.and_then(ResponseMode::parse).unwrap_or_default();
-        let fail = |error: &'static str, description: String| {
-            AuthorizeError::Redirect(ErrorRedirect {
-                redirect_uri: redirect_uri.clone(),
-                error,
-                description,
-                state: state.clone(),
-                iss: iss.to_owned(),
-                response_mode,
-            })
-        };
+        let ErrorTarget { redirect_uri, state, response_mode, .. } = &target;
+        let fail = |error: &'static str, description: String| target.error(error, description);
         let invalid = |d: String| fail("invalid_request", d);
         let single = |name: &str| params.single(name).map_err(|e| invalid(e.into()));
         // A state that can't be echoed (sent twice, control characters) is refused, not dropped.
         single("state")?;
 
-        if single("request")?.is_some() {
-            return Err(fail("request_not_supported", "request objects are not supported".into()));
-        }
-        if single("request_uri")?.is_some() {
-            return Err(fail("request_uri_not_supported", "request_uri is not supported".into()));
-        }
         match single("response_type")? {
             Some("code") => {}
             Some(other) => {
@@ -249,7 +241,7 @@ impl AuthorizationRequest {
             None => None,
         };
         Ok(Self {
-            response_mode,
+            response_mode: *response_mode,
             claims,
             acr_values,
             hinted_sub,
@@ -265,6 +257,52 @@ impl AuthorizationRequest {
             prompt_consent: prompt.2,
             max_age,
             login_hint: single("login_hint")?.map(str::to_owned),
+        })
+    }
+}
+
+/// Where errors about a request go once its redirect_uri is known to be registered for the
+/// client: there, with the request's `state`, the way its `response_mode` asks.
+struct ErrorTarget {
+    redirect_uri: String,
+    state: Option<String>,
+    response_mode: ResponseMode,
+    iss: String,
+}
+
+impl ErrorTarget {
+    /// The target `params` name, or the page that says why there is none (RFC 6749
+    /// §4.1.2.1: never redirect to an unverified URI).
+    fn of(params: &Params, client: &Client, iss: &str) -> Result<Self, AuthorizeError> {
+        let bad_page = |message: String| AuthorizeError::page("Invalid request", message);
+        let redirect_uri = match params.single("redirect_uri").map_err(|e| bad_page(e.into()))? {
+            Some(uri) if client.redirect_uri(uri).is_some() => uri.to_owned(),
+            Some(uri) => {
+                return Err(bad_page(format!(
+                    "The redirect_uri {uri:?} is not registered for client {:?}. Register it exactly (no wildcards) and try again.",
+                    client.client_id
+                )));
+            }
+            None => {
+                return Err(bad_page("The request has no redirect_uri; it is required.".into()));
+            }
+        };
+        let state = params.single("state").ok().flatten().map(str::to_owned);
+        // The response mode first, so that every later error travels the way the client
+        // asked (an unsupported mode is answered the default way, query).
+        let mode = params.single("response_mode").ok().flatten();
+        let response_mode = mode.and_then(ResponseMode::parse).unwrap_or_default();
+        Ok(Self { redirect_uri, state, response_mode, iss: iss.to_owned() })
+    }
+
+    fn error(&self, error: &'static str, description: String) -> AuthorizeError {
+        AuthorizeError::Redirect(ErrorRedirect {
+            redirect_uri: self.redirect_uri.clone(),
+            error,
+            description,
+            state: self.state.clone(),
+            iss: self.iss.clone(),
+            response_mode: self.response_mode,
         })
     }
 }

@@ -9,6 +9,7 @@ use super::authorization_request::AuthorizationRequest;
 use super::claims_request::{ACR_VALUES_SUPPORTED, AuthMethod, acr_for};
 use super::error::AuthorizeError;
 use super::params::Params;
+use super::request_object;
 use crate::clock::now;
 use crate::crypto::{random_token, sha256_hex};
 use crate::registry::client::Client;
@@ -17,6 +18,7 @@ use crate::state::AppState;
 use crate::store::authorization::CodeRecord;
 use crate::store::grants::GrantContext;
 use crate::store::sessions::Session;
+use crate::tokens::verify::Validity;
 use crate::web::login::LoginTarget;
 use crate::web::{csrf, pages, session};
 
@@ -52,18 +54,21 @@ async fn start(req: &HttpRequest, state: &AppState, params: &Params) -> Result<H
     let client = state.find_client(client_id).await?.ok_or_else(|| {
         AuthorizeError::page("Unknown application", format!("There is no client with the id {client_id:?}."))
     })?;
+    let iss = state.config.issuer.as_str();
+    let checks = request_object::Checks {
+        issuer: iss,
+        at: Validity::now(state.config.clock_leeway),
+        jwks: &state.client_jwks,
+        allow_loopback: state.config.dev_login,
+    };
+    let params = request_object::resolve(params, &client, &checks)
+        .await
+        .map_err(|r| AuthorizationRequest::refuse_unparsed(params, &client, iss, r.error, r.description))?;
     let apis = state.registry.apis().await?;
     let catalog = state.registry.scopes().await?;
     let ring = state.keys.ring();
-    let request = AuthorizationRequest::parse(
-        params,
-        &client,
-        &apis,
-        &catalog,
-        state.config.issuer.as_str(),
-        &ring,
-        state.config.scope_narrowing,
-    )?;
+    let request =
+        AuthorizationRequest::parse(&params, &client, &apis, &catalog, iss, &ring, state.config.scope_narrowing)?;
     decide(req, state, &client, &request, None).await
 }
 

@@ -5,12 +5,11 @@
 //! Every failure is reported to the caller as a bare `invalid_client`; the reason (a
 //! [`Refused`]) goes to the server log, where an operator can see why a client fails.
 
-use josekit::jws::JwsHeader;
 use serde_json::{Map, Value};
 
 use super::client_jwks::JwksCache;
+use super::client_signature::{self, AlgRule, decode_json};
 use crate::registry::client::Client;
-use crate::registry::client_keys::{AssertionAlg, ClientJwks};
 use crate::store::{Store, StoreError};
 
 /// `client_assertion_type` for a JWT assertion (RFC 7523 §2.2).
@@ -60,12 +59,6 @@ impl<'a> Unverified<'a> {
     }
 }
 
-fn decode_json(part: &str) -> Option<Map<String, Value>> {
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
-
 /// What an assertion is checked against.
 pub struct Expectations<'a> {
     /// The `aud` values this server answers to: its issuer identifier, its token endpoint
@@ -84,29 +77,8 @@ pub async fn verify(
     store: &Store,
     expect: &Expectations<'_>,
 ) -> Result<(), Refused> {
-    let header = header_of(assertion.raw)?;
-    let alg_name = header.algorithm().unwrap_or("none");
-    // Only asymmetric algorithms: `none` and HMAC (a public key taken for a secret) are
-    // refused before any key is looked at.
-    let alg = AssertionAlg::parse(alg_name).ok_or_else(|| invalid(format!("alg {alg_name:?} is not accepted")))?;
-    if client.assertion_alg.is_some_and(|registered| registered != alg) {
-        return Err(invalid(format!("alg {alg} differs from the registered token_endpoint_auth_signing_alg")));
-    }
-    let kid = header.key_id();
-    let payload = match (&client.jwks, &client.jwks_uri) {
-        (Some(keys), _) => verify_with(assertion.raw, keys, alg, kid)?,
-        (None, Some(uri)) => {
-            let mut keys = jwks_cache.keys(uri).await.map_err(invalid)?;
-            if let Some(kid) = kid
-                && !keys.has_kid(kid)
-                && let Some(fresh) = jwks_cache.refetch_for_kid(uri, kid).await.map_err(invalid)?
-            {
-                keys = fresh;
-            }
-            verify_with(assertion.raw, &keys, alg, kid)?
-        }
-        (None, None) => return Err(invalid("the client has no registered keys")),
-    };
+    let rule = AlgRule { registered: client.assertion_alg, setting: "token_endpoint_auth_signing_alg" };
+    let payload = client_signature::verify(assertion.raw, client, jwks_cache, rule).await.map_err(Refused::Invalid)?;
     let claims: Map<String, Value> =
         serde_json::from_slice(&payload).map_err(|_| invalid("the assertion payload is not a JSON object"))?;
     let (jti, exp) = check_claims(&claims, &client.client_id, expect)?;
@@ -115,30 +87,6 @@ pub async fn verify(
         return Err(invalid(format!("jti {jti:?} was already used (a replayed assertion)")));
     }
     Ok(())
-}
-
-fn header_of(raw: &str) -> Result<JwsHeader, Refused> {
-    let first = raw.split('.').next().unwrap_or_default();
-    let map = decode_json(first).ok_or_else(|| invalid("the assertion header is not a JSON object"))?;
-    JwsHeader::from_map(map).map_err(|e| invalid(format!("the assertion header is malformed ({e})")))
-}
-
-/// The verified payload, if one of the keys that may have signed verifies the signature.
-fn verify_with(raw: &str, keys: &ClientJwks, alg: AssertionAlg, kid: Option<&str>) -> Result<Vec<u8>, Refused> {
-    let mut tried = 0;
-    for jwk in keys.candidates(alg, kid) {
-        // A key whose own `alg`, `use` or `key_ops` rule out this algorithm is skipped.
-        let Ok(verifier) = alg.verifier(jwk) else { continue };
-        tried += 1;
-        if let Ok((payload, _)) = josekit::jws::deserialize_compact(raw, verifier.as_ref()) {
-            return Ok(payload);
-        }
-    }
-    Err(invalid(match (tried, kid) {
-        (0, Some(kid)) => format!("no registered {alg} key has the kid {kid:?}"),
-        (0, None) => format!("no registered key can verify {alg}"),
-        _ => "the signature does not verify with the registered keys".to_string(),
-    }))
 }
 
 fn number(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, Refused> {

@@ -113,6 +113,18 @@ pub async fn fetch_bounded(
     allow_loopback: bool,
     max_bytes: usize,
 ) -> Result<(Vec<u8>, Duration), String> {
+    fetch_bounded_as(raw, name, "application/json", allow_loopback, max_bytes).await
+}
+
+/// [`fetch_bounded`], asking for the media type `accept` (a request object is
+/// `application/oauth-authz-req+jwt` or `application/jwt`, RFC 9101 §5.2.3).
+pub async fn fetch_bounded_as(
+    raw: &str,
+    name: &str,
+    accept: &str,
+    allow_loopback: bool,
+    max_bytes: usize,
+) -> Result<(Vec<u8>, Duration), String> {
     let url = url::Url::parse(raw).map_err(|_| format!("{name} is not a valid URL"))?;
     let loopback_ok = allow_loopback;
     match url.scheme() {
@@ -134,10 +146,9 @@ pub async fn fetch_bounded(
         .resolve(&lookup_host, first)
         .build()
         .map_err(|e| e.to_string())?;
-    let mut response =
-        http.get(url.clone()).header(reqwest::header::ACCEPT, "application/json").send().await.map_err(|e| {
-            if e.is_timeout() { "fetching it timed out".to_string() } else { format!("fetching it failed ({e})") }
-        })?;
+    let mut response = http.get(url.clone()).header(reqwest::header::ACCEPT, accept).send().await.map_err(|e| {
+        if e.is_timeout() { "fetching it timed out".to_string() } else { format!("fetching it failed ({e})") }
+    })?;
     if !response.status().is_success() {
         return Err(format!("fetching it answered HTTP {}", response.status()));
     }
@@ -312,6 +323,8 @@ fn to_client(url: &str, doc: Document, known_scopes: ScopeSet) -> Result<Client,
         // Pairwise subjects: a document client sees public ones.
         subject_type: crate::registry::client::SubjectType::Public,
         sector_identifier_uri: None,
+        request_uris: Vec::new(),
+        request_object_alg: None,
     })
 }
 

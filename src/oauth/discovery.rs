@@ -60,8 +60,12 @@ pub fn metadata(config: &Config, catalog: &ScopeCatalog) -> Value {
         "claims_supported": claims,
         "claims_parameter_supported": true,
         "acr_values_supported": ACR_VALUES_SUPPORTED,
-        "request_parameter_supported": false,
-        "request_uri_parameter_supported": false,
+        // Request objects (OIDC Core §6), signed only: `none` is not listed, so a client
+        // (and the conformance suite) knows unsigned ones are refused.
+        "request_parameter_supported": true,
+        "request_uri_parameter_supported": true,
+        "require_request_uri_registration": true,
+        "request_object_signing_alg_values_supported": assertion_algs,
         "authorization_response_iss_parameter_supported": true,
         "client_id_metadata_document_supported": true,
         // Back-Channel Logout 1.0 §2.1 and Front-Channel Logout 1.0 §3: logout tokens and

@@ -29,6 +29,17 @@ impl Params {
         }
     }
 
+    /// Replaces every value of `name` (a request object's member overriding the query's,
+    /// OIDC Core §6.3.3).
+    pub fn set(&mut self, name: &str, values: Vec<String>) {
+        self.0.insert(name.to_owned(), values);
+    }
+
+    /// Drops `name` altogether.
+    pub fn remove(&mut self, name: &str) {
+        self.0.remove(name);
+    }
+
     /// Every non-empty value of a repeatable parameter.
     pub fn all(&self, name: &str) -> Result<Vec<&str>, ParamError> {
         let values = self.0.get(name).map(|v| v.iter().map(String::as_str).filter(|s| !s.is_empty()).collect());

@@ -38,7 +38,7 @@ pub const OPEN_REGISTRATIONS_PER_IP: i64 = 10;
 pub const OPEN_LOCKOUT: i64 = 3600;
 
 /// The client metadata `/register` understands. RFC 7591 §2: other members are ignored.
-const UNDERSTOOD: [&str; 22] = [
+const UNDERSTOOD: [&str; 24] = [
     "client_name",
     "redirect_uris",
     "post_logout_redirect_uris",
@@ -62,6 +62,9 @@ const UNDERSTOOD: [&str; 22] = [
     // Pairwise subjects.
     "subject_type",
     "sector_identifier_uri",
+    // Request objects:
+    "request_uris",
+    "request_object_signing_alg",
 ];
 
 /// A client's registration as RFC 7591 §3.2.1 shows it (with Lanyard's own settings beside
@@ -112,6 +115,11 @@ pub struct ClientMetadata<'a> {
     subject_type: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     sector_identifier_uri: Option<&'a str>,
+    // Request objects:
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    request_uris: &'a [crate::oauth::request_object::RequestUri],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_object_signing_alg: Option<&'static str>,
 }
 
 impl<'a> ClientMetadata<'a> {
@@ -147,6 +155,8 @@ impl<'a> ClientMetadata<'a> {
             registration_client_uri: None,
             subject_type: client.subject_type.as_str(),
             sector_identifier_uri: client.sector_identifier_uri.as_ref().map(url::Url::as_str),
+            request_uris: &client.request_uris,
+            request_object_signing_alg: client.request_object_alg.map(|a| a.as_str()),
         }
     }
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::client_keys::{AssertionAlg, ClientJwks, parse_jwks_uri};
 use super::field_errors::FieldErrors;
 use crate::oauth::redirect_uri::RedirectUri;
+use crate::oauth::request_object::RequestUri;
 use crate::oauth::scope::ScopeSet;
 use crate::tokens::alg::SigningAlg;
 
@@ -195,6 +196,12 @@ pub struct Client {
     /// OIDC Registration §2: its host is the client's sector; it lists the client's
     /// redirect URIs (checked when they or it change: `registry::sector::check_sector_document`).
     pub sector_identifier_uri: Option<url::Url>,
+    // Request objects (OIDC Core §6):
+    /// `request_uris`: the only URLs accepted (and fetched) as `request_uri`.
+    pub request_uris: Vec<RequestUri>,
+    /// `request_object_signing_alg`: the one algorithm its request objects may use (any
+    /// of [`AssertionAlg::ALL`] when unset; never `none`).
+    pub request_object_alg: Option<AssertionAlg>,
 }
 
 impl Client {
@@ -289,6 +296,11 @@ pub struct ClientSpec {
     /// every redirect URI (OIDC Registration §5).
     #[serde(default)]
     pub sector_identifier_uri: Option<String>,
+    // Request objects (OIDC Core §6):
+    #[serde(default)]
+    pub request_uris: Vec<String>,
+    #[serde(default)]
+    pub request_object_signing_alg: Option<String>,
 }
 
 /// A validated client and, for confidential clients, the secret in the clear (shown once).
@@ -329,6 +341,7 @@ impl ClientSpec {
             }),
         };
         let (jwks, jwks_uri, assertion_alg) = self.keys(auth_method, &mut errors);
+        let (request_uris, request_object_alg) = self.request_objects(&mut errors);
         let client_type = if auth_method == AuthMethod::None { ClientType::Public } else { ClientType::Confidential };
         let parse_uris = |field: &'static str, raw: &[String], errors: &mut FieldErrors| -> Vec<RedirectUri> {
             let mut uris: Vec<RedirectUri> = Vec::new();
@@ -449,6 +462,8 @@ impl ClientSpec {
             from_metadata_document: false,
             subject_type,
             sector_identifier_uri,
+            request_uris,
+            request_object_alg,
         };
         errors.into_result(NewClient { client, secret })
     }
@@ -492,6 +507,39 @@ impl ClientSpec {
             alg
         });
         (jwks, jwks_uri, assertion_alg)
+    }
+
+    /// `request_uris` and `request_object_signing_alg` (OIDC Dynamic Client Registration
+    /// §2). Request objects are only accepted signed, so `none` is refused here, where the
+    /// client learns it, rather than at every request.
+    fn request_objects(&self, errors: &mut FieldErrors) -> (Vec<RequestUri>, Option<AssertionAlg>) {
+        let mut uris: Vec<RequestUri> = Vec::new();
+        for raw in self.request_uris.iter().map(|u| u.trim()).filter(|u| !u.is_empty()) {
+            match RequestUri::parse(raw) {
+                Ok(u) if uris.contains(&u) => {}
+                Ok(u) => uris.push(u),
+                Err(e) => errors.add("request_uris", format!("{raw:?} {e}")),
+            }
+        }
+        let alg = match self.request_object_signing_alg.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+            None => None,
+            Some("none") => {
+                errors.add(
+                    "request_object_signing_alg",
+                    "\"none\" is not accepted: request objects must be signed with one of the client's registered keys \
+                     (RS256, PS256, ES256 or EdDSA)",
+                );
+                None
+            }
+            Some(raw) => AssertionAlg::parse(raw).or_else(|| {
+                errors.add(
+                    "request_object_signing_alg",
+                    format!("{raw:?} is not supported: use RS256, PS256, ES256 or EdDSA"),
+                );
+                None
+            }),
+        };
+        (uris, alg)
     }
 }
 

@@ -157,6 +157,17 @@ impl Serialize for ClientJwks {
 
 /// Checks a `jwks_uri`: `https`, or `http` on a loopback host (fetched only in dev mode).
 pub fn parse_jwks_uri(raw: &str) -> Result<url::Url, String> {
+    let url = parse_fetchable_url(raw)?;
+    if url.fragment().is_some() {
+        return Err("must not have a fragment or credentials".into());
+    }
+    Ok(url)
+}
+
+/// Checks a URL the server will fetch a client's document from (a `jwks_uri`, a
+/// `request_uris` entry): absolute, `https`, or `http` on a loopback host (fetched only in
+/// dev mode), no credentials. A fragment is the caller's to judge.
+pub fn parse_fetchable_url(raw: &str) -> Result<url::Url, String> {
     let url = url::Url::parse(raw).map_err(|_| "must be an absolute URL".to_string())?;
     let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
     match url.scheme() {
@@ -164,8 +175,8 @@ pub fn parse_jwks_uri(raw: &str) -> Result<url::Url, String> {
         "http" if loopback => {}
         _ => return Err("must use https".into()),
     }
-    if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
-        return Err("must not have a fragment or credentials".into());
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not have credentials".into());
     }
     Ok(url)
 }

@@ -5,6 +5,7 @@ use sqlx::any::AnyRow;
 
 use super::{Result, Store, StoreError, now};
 use crate::oauth::redirect_uri::RedirectUri;
+use crate::oauth::request_object::RequestUri;
 use crate::oauth::scope::ScopeSet;
 use crate::registry::client::{AuthMethod, Client, ClientType, GrantType, IdTokenClaimsPolicy, SubjectType};
 use crate::registry::client_keys::{AssertionAlg, ClientJwks};
@@ -14,7 +15,8 @@ const COLUMNS: &str = "client_id, name, client_type, secret_hash, token_endpoint
     id_token_signed_response_alg, refresh_token_ttl, refresh_token_idle_ttl, created_at, updated_at, \
     jwks, jwks_uri, token_endpoint_auth_signing_alg, backchannel_logout_uri, backchannel_logout_session_required, \
     frontchannel_logout_uri, frontchannel_logout_session_required, id_token_claims, \
-    subject_type, sector_identifier_uri";
+    subject_type, sector_identifier_uri, \
+    request_uris, request_object_signing_alg";
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("client {what}"))
@@ -70,7 +72,20 @@ fn from_row(row: &AnyRow) -> Result<Client> {
         // Pairwise subjects.
         subject_type: SubjectType::parse(&subject_type).ok_or_else(|| corrupt("subject_type"))?,
         sector_identifier_uri: channel_uri(row, "sector_identifier_uri")?,
+        // Request objects:
+        request_uris: request_uris(&row.try_get::<String, _>("request_uris")?)?,
+        request_object_alg: row
+            .try_get::<Option<String>, _>("request_object_signing_alg")?
+            .map(|a| AssertionAlg::parse(&a).ok_or_else(|| corrupt("request_object_signing_alg")))
+            .transpose()?,
     })
+}
+
+/// Stored request_uris (validated on the way in; as with redirect URIs, one a tightened
+/// rule refuses is dropped rather than locking the client out).
+fn request_uris(raw: &str) -> Result<Vec<RequestUri>> {
+    let list: Vec<String> = serde_json::from_str(raw).map_err(|_| corrupt("request_uris"))?;
+    Ok(list.into_iter().filter_map(|u| RequestUri::parse(&u).ok()).collect())
 }
 
 /// A stored URI column: a logout channel or the sector identifier (validated on the way in).
@@ -95,7 +110,7 @@ impl Store {
     pub async fn insert_client(&self, c: &Client) -> Result<()> {
         let sql = format!(
             "INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)"
+             $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)"
         );
         sqlx::query(&sql)
             .bind(&c.client_id)
@@ -125,6 +140,8 @@ impl Store {
             .bind(c.id_token_claims.as_str())
             .bind(c.subject_type.as_str())
             .bind(c.sector_identifier_uri.as_ref().map(url::Url::as_str))
+            .bind(json_list(&c.request_uris))
+            .bind(c.request_object_alg.map(AssertionAlg::as_str))
             .execute(&self.pool)
             .await
             .map_err(|e| StoreError::on_unique(e, format!("client {:?}", c.client_id)))?;
@@ -142,7 +159,8 @@ impl Store {
              token_endpoint_auth_signing_alg = $17, backchannel_logout_uri = $19, \
              backchannel_logout_session_required = $20, frontchannel_logout_uri = $21, \
              frontchannel_logout_session_required = $22, id_token_claims = $23, \
-             subject_type = $24, sector_identifier_uri = $25 WHERE client_id = $18",
+             subject_type = $24, sector_identifier_uri = $25, \
+             request_uris = $26, request_object_signing_alg = $27 WHERE client_id = $18",
         )
         .bind(&c.name)
         .bind(c.client_type.as_str())
@@ -169,6 +187,8 @@ impl Store {
         .bind(c.id_token_claims.as_str())
         .bind(c.subject_type.as_str())
         .bind(c.sector_identifier_uri.as_ref().map(url::Url::as_str))
+        .bind(json_list(&c.request_uris))
+        .bind(c.request_object_alg.map(AssertionAlg::as_str))
         .execute(&self.pool)
         .await?;
         self.registry_changed(super::Reach::AtOnce).await;

@@ -23,17 +23,23 @@ impl Validity {
 
     /// Why a token with these times is not valid at this moment, if it is not.
     pub fn check(&self, exp: Option<i64>, nbf: Option<i64>, iat: Option<i64>) -> Result<(), Rejection> {
+        if exp.is_none() {
+            return Err(Rejection::Malformed("exp is missing".into()));
+        }
+        self.check_if_present(exp, nbf, iat)
+    }
+
+    /// The same rules, for a JWT whose `exp` is optional (a request object, OIDC Core §6.1).
+    pub fn check_if_present(&self, exp: Option<i64>, nbf: Option<i64>, iat: Option<i64>) -> Result<(), Rejection> {
         let Self { now, leeway } = *self;
-        match exp {
-            Some(exp) if exp + leeway < now => return Err(Rejection::Expired),
-            Some(_) => {}
-            None => return Err(Rejection::Malformed("exp is missing".into())),
+        if exp.is_some_and(|exp| exp.saturating_add(leeway) < now) {
+            return Err(Rejection::Expired);
         }
-        if let Some(nbf) = nbf.filter(|nbf| nbf - leeway > now) {
-            return Err(Rejection::NotYetValid(format!("nbf is {} seconds in the future", nbf - now)));
+        if let Some(nbf) = nbf.filter(|nbf| nbf.saturating_sub(leeway) > now) {
+            return Err(Rejection::NotYetValid(format!("nbf is {} seconds in the future", nbf.saturating_sub(now))));
         }
-        if let Some(iat) = iat.filter(|iat| iat - leeway > now) {
-            return Err(Rejection::NotYetValid(format!("iat is {} seconds in the future", iat - now)));
+        if let Some(iat) = iat.filter(|iat| iat.saturating_sub(leeway) > now) {
+            return Err(Rejection::NotYetValid(format!("iat is {} seconds in the future", iat.saturating_sub(now))));
         }
         Ok(())
     }

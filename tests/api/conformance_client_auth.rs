@@ -37,8 +37,8 @@ both_backends!(
 const CLIENT: &str = "keyed";
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-/// A key pair as a client holds it.
-struct Key {
+/// A key pair as a client holds it (request objects are signed with it too).
+pub(crate) struct Key {
     alg: &'static str,
     kid: String,
     private: Jwk,
@@ -46,7 +46,7 @@ struct Key {
 }
 
 impl Key {
-    fn generate(alg: &'static str, kid: &str) -> Key {
+    pub(crate) fn generate(alg: &'static str, kid: &str) -> Key {
         let (mut private, mut public) = match alg {
             "RS256" => {
                 let pair = RS256.generate_key_pair(2048).unwrap();
@@ -84,7 +84,7 @@ impl Key {
     }
 
     /// A compact JWS of `claims`, with this key's kid (or `kid` when given).
-    fn sign_with_kid(&self, claims: &Value, kid: Option<&str>) -> String {
+    pub(crate) fn sign_with_kid(&self, claims: &Value, kid: Option<&str>) -> String {
         let kid = kid.unwrap_or(&self.kid);
         let mut header = JwsHeader::new();
         header.set_token_type("JWT");
@@ -95,12 +95,12 @@ impl Key {
         token
     }
 
-    fn sign(&self, claims: &Value) -> String {
+    pub(crate) fn sign(&self, claims: &Value) -> String {
         self.sign_with_kid(claims, None)
     }
 }
 
-fn jwks(keys: &[&Key]) -> Value {
+pub(crate) fn jwks(keys: &[&Key]) -> Value {
     json!({ "keys": keys.iter().map(|k| Value::Object(k.public.clone().into())).collect::<Vec<_>>() })
 }
 

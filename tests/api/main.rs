@@ -16,6 +16,7 @@ mod conformance_basic;
 mod conformance_client_auth;
 mod conformance_logout;
 mod conformance_pairwise;
+mod conformance_request_objects;
 mod custom_claims;
 mod dev_and_test;
 mod dev_loop;

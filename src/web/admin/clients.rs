@@ -108,6 +108,9 @@ struct Values {
     // Pairwise subjects.
     subject_type: String,
     sector_identifier_uri: String,
+    // Request objects: one URI a line; the algorithm ("" = any).
+    request_uris: String,
+    request_object_signing_alg: String,
 }
 
 impl Values {
@@ -137,6 +140,8 @@ impl Values {
             frontchannel_logout_session_required: false,
             subject_type: SubjectType::Public.as_str().into(),
             sector_identifier_uri: String::new(),
+            request_uris: String::new(),
+            request_object_signing_alg: String::new(),
         }
     }
 
@@ -176,6 +181,8 @@ impl Values {
             frontchannel_logout_session_required: client.frontchannel_logout_session_required,
             subject_type: client.subject_type.as_str().into(),
             sector_identifier_uri: client.sector_identifier_uri.as_ref().map(ToString::to_string).unwrap_or_default(),
+            request_uris: client.request_uris.iter().map(|u| u.as_str()).collect::<Vec<_>>().join("\n"),
+            request_object_signing_alg: client.request_object_alg.map(|a| a.as_str().to_owned()).unwrap_or_default(),
         }
     }
 
@@ -204,6 +211,8 @@ impl Values {
             frontchannel_logout_session_required: fields.checked("frontchannel_logout_session_required"),
             subject_type: fields.text("subject_type"),
             sector_identifier_uri: fields.text("sector_identifier_uri"),
+            request_uris: fields.text("request_uris"),
+            request_object_signing_alg: fields.text("request_object_signing_alg"),
         }
     }
 
@@ -236,6 +245,8 @@ impl Values {
             frontchannel_logout_session_required: Some(self.frontchannel_logout_session_required),
             subject_type: form::non_blank(&self.subject_type),
             sector_identifier_uri: form::non_blank(&self.sector_identifier_uri),
+            request_uris: form::lines(&self.request_uris),
+            request_object_signing_alg: form::non_blank(&self.request_object_signing_alg),
         }
     }
 
