@@ -329,6 +329,12 @@ pub async fn export(store: &Store) -> Result<String, StoreError> {
                 backchannel_logout_session_required: Some(c.backchannel_logout_session_required),
                 frontchannel_logout_uri: c.frontchannel_logout_uri.map(String::from),
                 frontchannel_logout_session_required: Some(c.frontchannel_logout_session_required),
+                // Signed userinfo and display metadata.
+                userinfo_signed_response_alg: c.userinfo_alg.map(|a| a.as_str().to_owned()),
+                logo_uri: c.logo_uri.map(String::from),
+                client_uri: c.client_uri.map(String::from),
+                policy_uri: c.policy_uri.map(String::from),
+                tos_uri: c.tos_uri.map(String::from),
             },
         ));
     }

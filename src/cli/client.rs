@@ -126,6 +126,22 @@ pub struct AddClient {
     /// Print the created client as one JSON object (RFC 7591 names) instead of text.
     #[arg(long)]
     json: bool,
+    // Signed userinfo and display metadata.
+    /// Sign userinfo responses (a JWT, OIDC Core §5.3.2): RS256 or ES256 [default: plain JSON].
+    #[arg(long, value_name = "ALG")]
+    userinfo_alg: Option<String>,
+    /// The client's logo, shown on the sign-in and consent pages (https URL).
+    #[arg(long, value_name = "URL")]
+    logo_uri: Option<String>,
+    /// The client's home page (https URL).
+    #[arg(long, value_name = "URL")]
+    client_uri: Option<String>,
+    /// The client's privacy policy, linked from the sign-in and consent pages (https URL).
+    #[arg(long, value_name = "URL")]
+    policy_uri: Option<String>,
+    /// The client's terms of service, linked from the sign-in and consent pages (https URL).
+    #[arg(long, value_name = "URL")]
+    tos_uri: Option<String>,
 }
 
 impl ClientCommand {
@@ -211,6 +227,12 @@ impl AddClient {
             backchannel_logout_session_required: self.backchannel_logout_session_required.then_some(true),
             frontchannel_logout_uri: self.frontchannel_logout_uri,
             frontchannel_logout_session_required: self.frontchannel_logout_session_required.then_some(true),
+            // Signed userinfo and display metadata.
+            userinfo_signed_response_alg: self.userinfo_alg,
+            logo_uri: self.logo_uri,
+            client_uri: self.client_uri,
+            policy_uri: self.policy_uri,
+            tos_uri: self.tos_uri,
         };
         let new = registry::create_client(store, spec).await?;
         if self.json {
@@ -260,6 +282,12 @@ fn print_client(heading: &str, client: &Client) {
             ),
             ("frontchannel_logout_session_required", yes_no(client.frontchannel_logout_session_required)),
             ("id_token_claims", client.id_token_claims.as_str().to_owned()),
+            // Signed userinfo and display metadata.
+            ("userinfo_signed_response_alg", client.userinfo_alg.map(|a| a.as_str().to_owned()).unwrap_or_default()),
+            ("logo_uri", client.logo_uri.as_ref().map(ToString::to_string).unwrap_or_default()),
+            ("client_uri", client.client_uri.as_ref().map(ToString::to_string).unwrap_or_default()),
+            ("policy_uri", client.policy_uri.as_ref().map(ToString::to_string).unwrap_or_default()),
+            ("tos_uri", client.tos_uri.as_ref().map(ToString::to_string).unwrap_or_default()),
         ],
     );
 }

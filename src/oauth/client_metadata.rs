@@ -309,6 +309,13 @@ fn to_client(url: &str, doc: Document, known_scopes: ScopeSet) -> Result<Client,
         created_at: now,
         updated_at: now,
         from_metadata_document: true,
+        // Signed userinfo and display metadata: not taken from a metadata document (its
+        // logo would be a third party's image on the consent page, unvetted).
+        userinfo_alg: None,
+        logo_uri: None,
+        client_uri: None,
+        policy_uri: None,
+        tos_uri: None,
     })
 }
 

@@ -38,7 +38,7 @@ pub const OPEN_REGISTRATIONS_PER_IP: i64 = 10;
 pub const OPEN_LOCKOUT: i64 = 3600;
 
 /// The client metadata `/register` understands. RFC 7591 §2: other members are ignored.
-const UNDERSTOOD: [&str; 20] = [
+const UNDERSTOOD: [&str; 25] = [
     "client_name",
     "redirect_uris",
     "post_logout_redirect_uris",
@@ -59,6 +59,12 @@ const UNDERSTOOD: [&str; 20] = [
     "frontchannel_logout_uri",
     "frontchannel_logout_session_required",
     "id_token_claims",
+    // Signed userinfo and display metadata.
+    "userinfo_signed_response_alg",
+    "logo_uri",
+    "client_uri",
+    "policy_uri",
+    "tos_uri",
 ];
 
 /// A client's registration as RFC 7591 §3.2.1 shows it (with Lanyard's own settings beside
@@ -105,6 +111,17 @@ pub struct ClientMetadata<'a> {
     registration_access_token: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     registration_client_uri: Option<String>,
+    // Signed userinfo and display metadata.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    userinfo_signed_response_alg: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logo_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tos_uri: Option<&'a str>,
 }
 
 impl<'a> ClientMetadata<'a> {
@@ -138,6 +155,12 @@ impl<'a> ClientMetadata<'a> {
             frontchannel_logout_session_required: client.frontchannel_logout_session_required,
             registration_access_token: None,
             registration_client_uri: None,
+            // Signed userinfo and display metadata.
+            userinfo_signed_response_alg: client.userinfo_alg.map(|a| a.as_str()),
+            logo_uri: client.logo_uri.as_ref().map(url::Url::as_str),
+            client_uri: client.client_uri.as_ref().map(url::Url::as_str),
+            policy_uri: client.policy_uri.as_ref().map(url::Url::as_str),
+            tos_uri: client.tos_uri.as_ref().map(url::Url::as_str),
         }
     }
 
@@ -188,7 +211,7 @@ async fn register(
     body: web::Bytes,
 ) -> Result<HttpResponse, RegisterError> {
     let mode = admit(&req, &state).await?;
-    let spec = client_spec(&body, mode)?;
+    let spec = client_spec(&body, mode, state.config.registration_require_pkce)?;
     let new = registry::create_client(&state.store, spec).await?;
     let client = &new.client;
     let token = random_token(32);
@@ -270,7 +293,9 @@ async fn managed_client(req: &HttpRequest, state: &AppState, client_id: &str) ->
 
 /// Reads the metadata a client sent (RFC 7591 §3.1) into a [`ClientSpec`], ignoring what
 /// Lanyard does not understand (§2) and refusing what only the server may choose.
-fn client_spec(body: &[u8], mode: Mode) -> Result<ClientSpec, RegisterError> {
+/// `require_pkce`: the `registration_require_pkce` setting, the default for confidential
+/// clients that do not send Lanyard's own `require_pkce`.
+fn client_spec(body: &[u8], mode: Mode, require_pkce: bool) -> Result<ClientSpec, RegisterError> {
     let invalid = RegisterError::InvalidMetadata;
     let metadata: Map<String, Value> = match serde_json::from_slice(body) {
         Ok(Value::Object(map)) => map,
@@ -291,7 +316,13 @@ fn client_spec(body: &[u8], mode: Mode) -> Result<ClientSpec, RegisterError> {
     }
     let understood: Map<String, Value> =
         metadata.into_iter().filter(|(name, _)| UNDERSTOOD.contains(&name.as_str())).collect();
-    let spec: ClientSpec = serde_json::from_value(Value::Object(understood)).map_err(|e| invalid(e.to_string()))?;
+    let mut spec: ClientSpec = serde_json::from_value(Value::Object(understood)).map_err(|e| invalid(e.to_string()))?;
+    // No standard metadata says "I won't send PKCE"; the operator's setting decides for
+    // confidential clients (a public client always needs PKCE, RFC 9700 §2.1.1).
+    let confidential = spec.token_endpoint_auth_method.as_deref() != Some("none");
+    if !require_pkce && confidential && spec.require_pkce.is_none() {
+        spec.require_pkce = Some(false);
+    }
     if mode == Mode::Open {
         if spec.token_endpoint_auth_method.as_deref() != Some("none") {
             return Err(invalid(
@@ -421,6 +452,7 @@ mod tests {
             br#"{"redirect_uris": ["https://app.example.test/cb"], "logo_uri": "https://x.test/l.png",
                  "response_types": ["code"], "contacts": ["ops@example.test"]}"#,
             Mode::Token,
+            true,
         )
         .expect("unknown members are ignored");
         assert_eq!(spec.redirect_uris, ["https://app.example.test/cb"]);
@@ -432,21 +464,33 @@ mod tests {
             r#"["not", "an", "object"]"#,
             "{not json",
         ] {
-            let error = client_spec(body.as_bytes(), Mode::Token).expect_err(body);
+            let error = client_spec(body.as_bytes(), Mode::Token, true).expect_err(body);
             assert!(matches!(error, RegisterError::InvalidMetadata(_)), "{body}: {error}");
         }
     }
 
     #[test]
+    fn registration_require_pkce_off_relaxes_confidential_clients_that_do_not_say_otherwise() {
+        let pkce = |body: &str, setting: bool| client_spec(body.as_bytes(), Mode::Token, setting).unwrap().require_pkce;
+        let confidential = r#"{"redirect_uris": ["https://a.example.test/cb"]}"#;
+        assert_eq!(pkce(confidential, false), Some(false));
+        assert_eq!(pkce(confidential, true), None, "the default stays with the registry: required");
+        let insists = r#"{"redirect_uris": ["https://a.example.test/cb"], "require_pkce": true}"#;
+        assert_eq!(pkce(insists, false), Some(true));
+        let public = r#"{"redirect_uris": ["https://a.example.test/cb"], "token_endpoint_auth_method": "none"}"#;
+        assert_eq!(pkce(public, false), None, "a public client always needs PKCE");
+    }
+
+    #[test]
     fn open_registration_takes_public_clients_that_ask_for_consent() {
         let public = br#"{"token_endpoint_auth_method": "none", "redirect_uris": ["http://127.0.0.1/cb"]}"#;
-        assert!(client_spec(public, Mode::Open).is_ok());
+        assert!(client_spec(public, Mode::Open, true).is_ok());
         for body in [
             r#"{"redirect_uris": ["http://127.0.0.1/cb"]}"#,
             r#"{"token_endpoint_auth_method": "client_secret_post"}"#,
             r#"{"token_endpoint_auth_method": "none", "first_party": true}"#,
         ] {
-            assert!(client_spec(body.as_bytes(), Mode::Open).is_err(), "{body}");
+            assert!(client_spec(body.as_bytes(), Mode::Open, true).is_err(), "{body}");
         }
     }
 

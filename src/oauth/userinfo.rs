@@ -11,7 +11,7 @@ use super::scope::ScopeSet;
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::tokens::claims::AccessTokenClaims;
-use crate::tokens::verify;
+use crate::tokens::{issue, verify};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/userinfo").route(web::get().to(userinfo)).route(web::post().to(userinfo)));
@@ -101,6 +101,16 @@ async fn userinfo(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes
     let context = state.store.access_token_context(&claims.jti).await?;
     if let Some(request) = crate::oauth::token::claims_request(&context) {
         ClaimsRequest::add_user_claims(&request.userinfo, &user, &mut released);
+    }
+    // OIDC Core §5.3.2: a client registered with userinfo_signed_response_alg gets a JWS.
+    let client = state.registry.client(&claims.client_id).await?;
+    if let Some(alg) = client.and_then(|c| c.userinfo_alg) {
+        let jws =
+            issue::signed_userinfo(&state.keys.ring(), alg, state.config.issuer.as_str(), &claims.client_id, released)?;
+        return Ok(HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .content_type("application/jwt")
+            .body(jws));
     }
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(serde_json::Value::Object(released)))
 }

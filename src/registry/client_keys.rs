@@ -157,17 +157,7 @@ impl Serialize for ClientJwks {
 
 /// Checks a `jwks_uri`: `https`, or `http` on a loopback host (fetched only in dev mode).
 pub fn parse_jwks_uri(raw: &str) -> Result<url::Url, String> {
-    let url = url::Url::parse(raw).map_err(|_| "must be an absolute URL".to_string())?;
-    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-    match url.scheme() {
-        "https" => {}
-        "http" if loopback => {}
-        _ => return Err("must use https".into()),
-    }
-    if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
-        return Err("must not have a fragment or credentials".into());
-    }
-    Ok(url)
+    super::client::parse_client_url(raw)
 }
 
 #[cfg(test)]

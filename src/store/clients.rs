@@ -13,7 +13,8 @@ const COLUMNS: &str = "client_id, name, client_type, secret_hash, token_endpoint
     post_logout_redirect_uris, grant_types, scope, default_api, require_pkce, first_party, \
     id_token_signed_response_alg, refresh_token_ttl, refresh_token_idle_ttl, created_at, updated_at, \
     jwks, jwks_uri, token_endpoint_auth_signing_alg, backchannel_logout_uri, backchannel_logout_session_required, \
-    frontchannel_logout_uri, frontchannel_logout_session_required, id_token_claims";
+    frontchannel_logout_uri, frontchannel_logout_session_required, id_token_claims, \
+    userinfo_signed_response_alg, logo_uri, client_uri, policy_uri, tos_uri";
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("client {what}"))
@@ -36,6 +37,8 @@ fn from_row(row: &AnyRow) -> Result<Client> {
     let jwks: Option<String> = row.try_get("jwks")?;
     let assertion_alg: Option<String> = row.try_get("token_endpoint_auth_signing_alg")?;
     let id_token_claims: String = row.try_get("id_token_claims")?;
+    // Signed userinfo and display metadata (migration 0014).
+    let userinfo_alg: Option<String> = row.try_get("userinfo_signed_response_alg")?;
     Ok(Client {
         client_id: row.try_get("client_id")?,
         name: row.try_get("name")?,
@@ -65,10 +68,16 @@ fn from_row(row: &AnyRow) -> Result<Client> {
         frontchannel_logout_uri: channel_uri(row, "frontchannel_logout_uri")?,
         frontchannel_logout_session_required: super::get_flag(row, "frontchannel_logout_session_required")?,
         from_metadata_document: false,
+        // Signed userinfo and display metadata (migration 0014).
+        userinfo_alg: userinfo_alg.map(|a| a.parse().map_err(|_| corrupt("userinfo alg"))).transpose()?,
+        logo_uri: channel_uri(row, "logo_uri")?,
+        client_uri: channel_uri(row, "client_uri")?,
+        policy_uri: channel_uri(row, "policy_uri")?,
+        tos_uri: channel_uri(row, "tos_uri")?,
     })
 }
 
-/// A stored logout channel URI (validated on the way in).
+/// A stored URL column: a logout channel or display URI (validated on the way in).
 fn channel_uri(row: &AnyRow, column: &str) -> Result<Option<url::Url>> {
     let raw: Option<String> = row.try_get(column)?;
     raw.map(|u| url::Url::parse(&u).map_err(|_| corrupt(column))).transpose()
@@ -90,7 +99,8 @@ impl Store {
     pub async fn insert_client(&self, c: &Client) -> Result<()> {
         let sql = format!(
             "INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19, $20, $21, $22, $23, $24, $25)"
+             $18, $19, $20, $21, $22, $23, $24, $25, \
+             $26, $27, $28, $29, $30)"
         );
         sqlx::query(&sql)
             .bind(&c.client_id)
@@ -118,6 +128,12 @@ impl Store {
             .bind(c.frontchannel_logout_uri.as_ref().map(url::Url::as_str))
             .bind(super::flag(c.frontchannel_logout_session_required))
             .bind(c.id_token_claims.as_str())
+            // Signed userinfo and display metadata (migration 0014).
+            .bind(c.userinfo_alg.map(|a| a.as_str()))
+            .bind(c.logo_uri.as_ref().map(url::Url::as_str))
+            .bind(c.client_uri.as_ref().map(url::Url::as_str))
+            .bind(c.policy_uri.as_ref().map(url::Url::as_str))
+            .bind(c.tos_uri.as_ref().map(url::Url::as_str))
             .execute(&self.pool)
             .await
             .map_err(|e| StoreError::on_unique(e, format!("client {:?}", c.client_id)))?;
@@ -134,7 +150,9 @@ impl Store {
              refresh_token_idle_ttl = $13, updated_at = $14, jwks = $15, jwks_uri = $16, \
              token_endpoint_auth_signing_alg = $17, backchannel_logout_uri = $19, \
              backchannel_logout_session_required = $20, frontchannel_logout_uri = $21, \
-             frontchannel_logout_session_required = $22, id_token_claims = $23 WHERE client_id = $18",
+             frontchannel_logout_session_required = $22, id_token_claims = $23, \
+             userinfo_signed_response_alg = $24, logo_uri = $25, client_uri = $26, policy_uri = $27, \
+             tos_uri = $28 WHERE client_id = $18",
         )
         .bind(&c.name)
         .bind(c.client_type.as_str())
@@ -159,6 +177,12 @@ impl Store {
         .bind(c.frontchannel_logout_uri.as_ref().map(url::Url::as_str))
         .bind(super::flag(c.frontchannel_logout_session_required))
         .bind(c.id_token_claims.as_str())
+        // Signed userinfo and display metadata (migration 0014).
+        .bind(c.userinfo_alg.map(|a| a.as_str()))
+        .bind(c.logo_uri.as_ref().map(url::Url::as_str))
+        .bind(c.client_uri.as_ref().map(url::Url::as_str))
+        .bind(c.policy_uri.as_ref().map(url::Url::as_str))
+        .bind(c.tos_uri.as_ref().map(url::Url::as_str))
         .execute(&self.pool)
         .await?;
         self.registry_changed(super::Reach::AtOnce).await;

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::oauth::authorize::load_pending;
 use crate::oauth::error::AuthorizeError;
+use crate::registry::client::ClientDisplay;
 use crate::registry::password;
 use crate::state::AppState;
 use crate::store::throttle::Reservation;
@@ -21,7 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Clone)]
 pub enum LoginTarget {
     /// A pending authorization request of a client.
-    Authorization { client_name: String, request_id: String },
+    Authorization { client: ClientDisplay, request_id: String },
     /// A page of the admin area (a path under `/admin`, never another site).
     Admin { return_to: String },
 }
@@ -52,12 +53,17 @@ pub fn render(
     status: StatusCode,
 ) -> HttpResponse {
     let (csrf_token, cookie) = csrf::token(req, state.config.issuer.is_https());
-    let (client_name, request_id, return_to) = match target {
-        LoginTarget::Authorization { client_name, request_id } => (client_name.as_str(), request_id.as_str(), None),
-        LoginTarget::Admin { return_to } => ("the Lanyard admin page", "", Some(return_to.as_str())),
+    let admin_page;
+    let (client, request_id, return_to) = match target {
+        LoginTarget::Authorization { client, request_id } => (client, request_id.as_str(), None),
+        LoginTarget::Admin { return_to } => {
+            admin_page = ClientDisplay::named("the Lanyard admin page");
+            (&admin_page, "", Some(return_to.as_str()))
+        }
     };
-    let page = pages::LoginPage { client_name, request_id, return_to, csrf_token: &csrf_token, username, error };
+    let page = pages::LoginPage { client, request_id, return_to, csrf_token: &csrf_token, username, error };
     let mut response = pages::html(status, &page);
+    pages::allow_logo(&mut response, client);
     if let Some(cookie) = cookie {
         let _ = response.add_cookie(&cookie);
     }
@@ -102,7 +108,7 @@ async fn submit(
     let target = match form.request_id.as_deref().filter(|id| !id.is_empty()) {
         Some(id) => {
             let (_, client, pending) = load_pending(&state, id).await?;
-            LoginTarget::Authorization { client_name: client.name, request_id: pending.id }
+            LoginTarget::Authorization { client: client.display(state.config.dev_login), request_id: pending.id }
         }
         None => LoginTarget::admin(form.return_to.as_deref()),
     };

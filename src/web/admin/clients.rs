@@ -105,6 +105,12 @@ struct Values {
     backchannel_logout_session_required: bool,
     frontchannel_logout_uri: String,
     frontchannel_logout_session_required: bool,
+    // Signed userinfo and display metadata ("" = unset).
+    userinfo_signed_response_alg: String,
+    logo_uri: String,
+    client_uri: String,
+    policy_uri: String,
+    tos_uri: String,
 }
 
 impl Values {
@@ -132,6 +138,12 @@ impl Values {
             backchannel_logout_session_required: false,
             frontchannel_logout_uri: String::new(),
             frontchannel_logout_session_required: false,
+            // Signed userinfo and display metadata.
+            userinfo_signed_response_alg: String::new(),
+            logo_uri: String::new(),
+            client_uri: String::new(),
+            policy_uri: String::new(),
+            tos_uri: String::new(),
         }
     }
 
@@ -169,6 +181,12 @@ impl Values {
                 .map(ToString::to_string)
                 .unwrap_or_default(),
             frontchannel_logout_session_required: client.frontchannel_logout_session_required,
+            // Signed userinfo and display metadata.
+            userinfo_signed_response_alg: client.userinfo_alg.map(|a| a.as_str().to_owned()).unwrap_or_default(),
+            logo_uri: client.logo_uri.as_ref().map(ToString::to_string).unwrap_or_default(),
+            client_uri: client.client_uri.as_ref().map(ToString::to_string).unwrap_or_default(),
+            policy_uri: client.policy_uri.as_ref().map(ToString::to_string).unwrap_or_default(),
+            tos_uri: client.tos_uri.as_ref().map(ToString::to_string).unwrap_or_default(),
         }
     }
 
@@ -195,6 +213,12 @@ impl Values {
             backchannel_logout_session_required: fields.checked("backchannel_logout_session_required"),
             frontchannel_logout_uri: fields.text("frontchannel_logout_uri"),
             frontchannel_logout_session_required: fields.checked("frontchannel_logout_session_required"),
+            // Signed userinfo and display metadata.
+            userinfo_signed_response_alg: fields.text("userinfo_signed_response_alg"),
+            logo_uri: fields.text("logo_uri"),
+            client_uri: fields.text("client_uri"),
+            policy_uri: fields.text("policy_uri"),
+            tos_uri: fields.text("tos_uri"),
         }
     }
 
@@ -225,6 +249,12 @@ impl Values {
             backchannel_logout_session_required: Some(self.backchannel_logout_session_required),
             frontchannel_logout_uri: form::non_blank(&self.frontchannel_logout_uri),
             frontchannel_logout_session_required: Some(self.frontchannel_logout_session_required),
+            // Signed userinfo and display metadata.
+            userinfo_signed_response_alg: form::non_blank(&self.userinfo_signed_response_alg),
+            logo_uri: form::non_blank(&self.logo_uri),
+            client_uri: form::non_blank(&self.client_uri),
+            policy_uri: form::non_blank(&self.policy_uri),
+            tos_uri: form::non_blank(&self.tos_uri),
         }
     }
 
