@@ -1,11 +1,12 @@
 //! The admin API (`/admin/api/…`): JSON endpoints that create, list, read, replace and
-//! delete clients, users and APIs, for scripts and infrastructure tools. A caller
+//! delete clients, users and APIs, and rotate signing keys, for scripts and infrastructure tools. A caller
 //! authenticates with an admin token (`Authorization: Bearer …`, created with
 //! `lanyard admin-token create`); every change is written to the audit log under the
 //! token's name. Errors are RFC 7807 problems ([`problem::Problem`]).
 
 mod apis;
 mod clients;
+mod keys;
 mod mint;
 pub mod problem;
 mod users;
@@ -36,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(users::configure)
             .configure(apis::configure)
             .configure(mint::configure)
+            .configure(keys::configure)
             .default_service(web::to(unknown_path)),
     );
 }
