@@ -37,6 +37,11 @@ pub const OPEN_REGISTRATIONS_PER_IP: i64 = 10;
 /// Seconds an IP waits once it reached [`OPEN_REGISTRATIONS_PER_IP`].
 pub const OPEN_LOCKOUT: i64 = 3600;
 
+/// The scopes a client registered at `/register` without `scope` may request.
+const DEFAULT_SCOPE: &str = "openid profile email address phone";
+/// … and with the refresh_token grant registered.
+const DEFAULT_SCOPE_WITH_REFRESH: &str = "openid profile email address phone offline_access";
+
 /// The client metadata `/register` understands. RFC 7591 §2: other members are ignored.
 const UNDERSTOOD: [&str; 25] = [
     "client_name",
@@ -317,6 +322,14 @@ fn client_spec(body: &[u8], mode: Mode, require_pkce: bool) -> Result<ClientSpec
     let understood: Map<String, Value> =
         metadata.into_iter().filter(|(name, _)| UNDERSTOOD.contains(&name.as_str())).collect();
     let mut spec: ClientSpec = serde_json::from_value(Value::Object(understood)).map_err(|e| invalid(e.to_string()))?;
+    // RFC 7591 §2: without `scope` the server picks a default. A registered client may ask
+    // for the OpenID Connect scopes (the user still consents), and for offline_access when
+    // it registered the refresh grant: what a generic RP, and certification, expects.
+    if spec.scope.is_none() {
+        let refresh = spec.grant_types.iter().any(|g| g == "refresh_token");
+        let scope = if refresh { DEFAULT_SCOPE_WITH_REFRESH } else { DEFAULT_SCOPE };
+        spec.scope = Some(scope.to_owned());
+    }
     // No standard metadata says "I won't send PKCE"; the operator's setting decides for
     // confidential clients (a public client always needs PKCE, RFC 9700 §2.1.1).
     let confidential = spec.token_endpoint_auth_method.as_deref() != Some("none");
