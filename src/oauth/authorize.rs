@@ -249,7 +249,7 @@ pub fn login_page(
     status: StatusCode,
 ) -> HttpResponse {
     let target = LoginTarget::Authorization {
-        client: client.display(state.config.dev_login),
+        client: Box::new(client.display(state.config.dev_login)),
         request_id: request_id.to_owned(),
     };
     crate::web::login::render(req, state, &target, username, error, status)

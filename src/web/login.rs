@@ -22,7 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Clone)]
 pub enum LoginTarget {
     /// A pending authorization request of a client.
-    Authorization { client: ClientDisplay, request_id: String },
+    Authorization { client: Box<ClientDisplay>, request_id: String },
     /// A page of the admin area (a path under `/admin`, never another site).
     Admin { return_to: String },
 }
@@ -55,7 +55,7 @@ pub fn render(
     let (csrf_token, cookie) = csrf::token(req, state.config.issuer.is_https());
     let admin_page;
     let (client, request_id, return_to) = match target {
-        LoginTarget::Authorization { client, request_id } => (client, request_id.as_str(), None),
+        LoginTarget::Authorization { client, request_id } => (&**client, request_id.as_str(), None),
         LoginTarget::Admin { return_to } => {
             admin_page = ClientDisplay::named("the Lanyard admin page");
             (&admin_page, "", Some(return_to.as_str()))
@@ -108,7 +108,10 @@ async fn submit(
     let target = match form.request_id.as_deref().filter(|id| !id.is_empty()) {
         Some(id) => {
             let (_, client, pending) = load_pending(&state, id).await?;
-            LoginTarget::Authorization { client: client.display(state.config.dev_login), request_id: pending.id }
+            LoginTarget::Authorization {
+                client: Box::new(client.display(state.config.dev_login)),
+                request_id: pending.id,
+            }
         }
         None => LoginTarget::admin(form.return_to.as_deref()),
     };
