@@ -462,7 +462,7 @@ mod tests {
     #[test]
     fn unknown_metadata_is_ignored_and_server_chosen_values_are_refused() {
         let spec = client_spec(
-            br#"{"redirect_uris": ["https://app.example.test/cb"], "logo_uri": "https://x.test/l.png",
+            br#"{"redirect_uris": ["https://app.example.test/cb"], "software_id": "x",
                  "response_types": ["code"], "contacts": ["ops@example.test"]}"#,
             Mode::Token,
             true,
