@@ -49,6 +49,10 @@ pub struct Settings {
     pub registration: String,
     /// The initial access token that `/register` requires in `token` mode (RFC 7591 §3).
     pub registration_token: Option<String>,
+    /// Whether confidential clients registered at `/register` must use PKCE unless they
+    /// send `require_pkce: false` (public clients always must). `false` suits conformance
+    /// suites, whose clients never send PKCE and have no standard metadata to say so.
+    pub registration_require_pkce: bool,
     /// A seed file (TOML) applied at every start.
     pub seed: Option<PathBuf>,
     /// In-memory SQLite: nothing is written to disk.
@@ -92,6 +96,7 @@ impl Default for Settings {
             admin_password: None,
             registration: "token".into(),
             registration_token: None,
+            registration_require_pkce: true,
             seed: None,
             ephemeral: false,
             demo: true,
@@ -124,6 +129,8 @@ pub struct Config {
     pub login_lockout: i64,
     pub admin_password: Option<String>,
     pub registration: Registration,
+    /// See [`Settings::registration_require_pkce`].
+    pub registration_require_pkce: bool,
     /// The seed file, parsed and validated.
     pub seed: Option<crate::seed::Seed>,
     pub ephemeral: bool,
@@ -344,6 +351,7 @@ impl Settings {
             login_lockout: self.login_lockout,
             admin_password: self.admin_password.filter(|p| !p.is_empty()),
             registration,
+            registration_require_pkce: self.registration_require_pkce,
             seed,
             ephemeral: self.ephemeral,
             demo: self.demo,
@@ -376,7 +384,7 @@ fn derived_issuer(bind: Option<SocketAddr>) -> String {
 
 /// The environment variables read (as `LANYARD_` + upper-case name); others are ignored so
 /// that unrelated `LANYARD_*` variables (seed files, admin passwords) don't trip the parser.
-const ENV_KEYS: [&str; 25] = [
+const ENV_KEYS: [&str; 26] = [
     "issuer",
     "backchannel_url",
     "bind",
@@ -392,6 +400,7 @@ const ENV_KEYS: [&str; 25] = [
     "admin_password",
     "registration",
     "registration_token",
+    "registration_require_pkce",
     "seed",
     "ephemeral",
     "demo",

@@ -357,6 +357,12 @@ pub async fn export(store: &Store) -> Result<String, StoreError> {
                 sector_identifier_uri: c.sector_identifier_uri.map(String::from),
                 request_uris: c.request_uris.iter().map(ToString::to_string).collect(),
                 request_object_signing_alg: c.request_object_alg.map(|a| a.as_str().to_owned()),
+                // Signed userinfo and display metadata.
+                userinfo_signed_response_alg: c.userinfo_alg.map(|a| a.as_str().to_owned()),
+                logo_uri: c.logo_uri.map(String::from),
+                client_uri: c.client_uri.map(String::from),
+                policy_uri: c.policy_uri.map(String::from),
+                tos_uri: c.tos_uri.map(String::from),
             },
         ));
     }

@@ -1,11 +1,12 @@
 //! The admin API (`/admin/api/…`): JSON endpoints that create, list, read, replace and
-//! delete clients, users, APIs and custom scopes, for scripts and infrastructure tools. A caller
+//! delete clients, users, APIs and custom scopes, and rotate signing keys, for scripts and infrastructure tools. A caller
 //! authenticates with an admin token (`Authorization: Bearer …`, created with
 //! `lanyard admin-token create`); every change is written to the audit log under the
 //! token's name. Errors are RFC 7807 problems ([`problem::Problem`]).
 
 mod apis;
 mod clients;
+mod keys;
 mod mint;
 pub mod problem;
 mod scopes;
@@ -38,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(apis::configure)
             .configure(scopes::configure)
             .configure(mint::configure)
+            .configure(keys::configure)
             .default_service(web::to(unknown_path)),
     );
 }

@@ -146,6 +146,22 @@ pub struct AddClient {
     /// ES256 or EdDSA [default: any of them].
     #[arg(long, value_name = "ALG")]
     request_object_alg: Option<String>,
+    // Signed userinfo and display metadata.
+    /// Sign userinfo responses (a JWT, OIDC Core §5.3.2): RS256 or ES256 [default: plain JSON].
+    #[arg(long, value_name = "ALG")]
+    userinfo_alg: Option<String>,
+    /// The client's logo, shown on the sign-in and consent pages (https URL).
+    #[arg(long, value_name = "URL")]
+    logo_uri: Option<String>,
+    /// The client's home page (https URL).
+    #[arg(long, value_name = "URL")]
+    client_uri: Option<String>,
+    /// The client's privacy policy, linked from the sign-in and consent pages (https URL).
+    #[arg(long, value_name = "URL")]
+    policy_uri: Option<String>,
+    /// The client's terms of service, linked from the sign-in and consent pages (https URL).
+    #[arg(long, value_name = "URL")]
+    tos_uri: Option<String>,
 }
 
 impl ClientCommand {
@@ -237,6 +253,12 @@ impl AddClient {
             sector_identifier_uri: self.sector_identifier_uri,
             request_uris: self.request_uris,
             request_object_signing_alg: self.request_object_alg,
+            // Signed userinfo and display metadata.
+            userinfo_signed_response_alg: self.userinfo_alg,
+            logo_uri: self.logo_uri,
+            client_uri: self.client_uri,
+            policy_uri: self.policy_uri,
+            tos_uri: self.tos_uri,
         };
         let new = registry::create_client_with(store, spec, fetch).await?;
         if no_scope {
@@ -304,6 +326,12 @@ fn print_client(heading: &str, client: &Client) {
                 "request_object_signing_alg",
                 client.request_object_alg.map(|a| a.as_str().to_owned()).unwrap_or_default(),
             ),
+            // Signed userinfo and display metadata.
+            ("userinfo_signed_response_alg", client.userinfo_alg.map(|a| a.as_str().to_owned()).unwrap_or_default()),
+            ("logo_uri", client.logo_uri.as_ref().map(ToString::to_string).unwrap_or_default()),
+            ("client_uri", client.client_uri.as_ref().map(ToString::to_string).unwrap_or_default()),
+            ("policy_uri", client.policy_uri.as_ref().map(ToString::to_string).unwrap_or_default()),
+            ("tos_uri", client.tos_uri.as_ref().map(ToString::to_string).unwrap_or_default()),
         ],
     );
 }

@@ -1,5 +1,5 @@
 //! The command line: `lanyard [serve]`, `lanyard migrate`, and the management subcommands
-//! (`user`, `client`, `api`) that work on the configured database whether or not a server
+//! (`user`, `client`, `api`, `key`, …) that work on the configured database whether or not a server
 //! runs. Management commands print their result on stdout (`--json`: one JSON document)
 //! and everything else (logs, errors) on stderr, so that scripts can rely on stdout.
 
@@ -7,6 +7,7 @@ mod admin_token;
 mod api;
 mod client;
 pub mod healthcheck;
+mod key;
 mod output;
 mod scope;
 mod seed;
@@ -125,6 +126,9 @@ pub enum Manage {
     /// Seed files: lanyard seed export > seed.toml.
     #[command(subcommand)]
     Seed(seed::SeedCommand),
+    /// Signing keys: list, rotate (a new key signs at once, the old one stays published).
+    #[command(subcommand)]
+    Key(key::KeyCommand),
 }
 
 /// Parses the command line and runs it; the process exit code reflects the outcome.
@@ -234,6 +238,7 @@ async fn manage(config: Config, command: Manage) -> anyhow::Result<()> {
         Manage::AdminToken(command) => command.run(&store).await,
         Manage::Token(command) => command.run(&config, &store).await,
         Manage::Seed(command) => command.run(&store).await,
+        Manage::Key(command) => command.run(&config, &store).await,
     };
     store.close().await;
     result

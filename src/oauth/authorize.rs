@@ -282,7 +282,10 @@ pub fn login_page(
     error: Option<String>,
     personas: &[crate::web::pages::Persona],
 ) -> HttpResponse {
-    let target = LoginTarget::Authorization { client_name: client.name.clone(), request_id: request_id.to_owned() };
+    let target = LoginTarget::Authorization {
+        client: Box::new(client.display(state.config.dev_login)),
+        request_id: request_id.to_owned(),
+    };
     crate::web::login::render(req, state, &target, username, error, personas, StatusCode::OK)
 }
 
@@ -317,8 +320,9 @@ async fn consent_page(
         })
         .collect();
     let (csrf_token, cookie) = csrf::token(req, state.config.issuer.is_https());
+    let display = client.display(state.config.dev_login);
     let page = pages::ConsentPage {
-        client_name: &client.name,
+        client: &display,
         username: &user.username,
         request_id,
         csrf_token: &csrf_token,
@@ -327,6 +331,7 @@ async fn consent_page(
         claims: request.claims.as_ref().map(|c| c.beyond_scopes(&request.scope, &catalog)).unwrap_or_default(),
     };
     let mut response = pages::html(StatusCode::OK, &page);
+    pages::allow_logo(&mut response, &display);
     if let Some(cookie) = cookie {
         let _ = response.add_cookie(&cookie);
     }

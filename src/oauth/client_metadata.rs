@@ -325,6 +325,13 @@ fn to_client(url: &str, doc: Document, known_scopes: ScopeSet) -> Result<Client,
         sector_identifier_uri: None,
         request_uris: Vec::new(),
         request_object_alg: None,
+        // Signed userinfo and display metadata: not taken from a metadata document (its
+        // logo would be a third party's image on the consent page, unvetted).
+        userinfo_alg: None,
+        logo_uri: None,
+        client_uri: None,
+        policy_uri: None,
+        tos_uri: None,
     })
 }
 

@@ -277,6 +277,17 @@ impl From<StoreError> for BearerError {
     }
 }
 
+impl From<crate::tokens::keys::KeyError> for BearerError {
+    fn from(e: crate::tokens::keys::KeyError) -> Self {
+        tracing::error!(error = %e, "could not sign a response at a protected resource");
+        Self {
+            error: Some("temporarily_unavailable"),
+            description: "the server cannot sign the response; retry shortly".into(),
+            status: StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
 impl ResponseError for BearerError {
     fn status_code(&self) -> StatusCode {
         self.status

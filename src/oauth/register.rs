@@ -37,8 +37,13 @@ pub const OPEN_REGISTRATIONS_PER_IP: i64 = 10;
 /// Seconds an IP waits once it reached [`OPEN_REGISTRATIONS_PER_IP`].
 pub const OPEN_LOCKOUT: i64 = 3600;
 
+/// The scopes a client registered at `/register` without `scope` may request.
+const DEFAULT_SCOPE: &str = "openid profile email address phone";
+/// … and with the refresh_token grant registered.
+const DEFAULT_SCOPE_WITH_REFRESH: &str = "openid profile email address phone offline_access";
+
 /// The client metadata `/register` understands. RFC 7591 §2: other members are ignored.
-const UNDERSTOOD: [&str; 24] = [
+const UNDERSTOOD: [&str; 29] = [
     "client_name",
     "redirect_uris",
     "post_logout_redirect_uris",
@@ -65,6 +70,12 @@ const UNDERSTOOD: [&str; 24] = [
     // Request objects:
     "request_uris",
     "request_object_signing_alg",
+    // Signed userinfo and display metadata.
+    "userinfo_signed_response_alg",
+    "logo_uri",
+    "client_uri",
+    "policy_uri",
+    "tos_uri",
 ];
 
 /// A client's registration as RFC 7591 §3.2.1 shows it (with Lanyard's own settings beside
@@ -120,6 +131,17 @@ pub struct ClientMetadata<'a> {
     request_uris: &'a [crate::oauth::request_object::RequestUri],
     #[serde(skip_serializing_if = "Option::is_none")]
     request_object_signing_alg: Option<&'static str>,
+    // Signed userinfo and display metadata.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    userinfo_signed_response_alg: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logo_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tos_uri: Option<&'a str>,
 }
 
 impl<'a> ClientMetadata<'a> {
@@ -157,6 +179,12 @@ impl<'a> ClientMetadata<'a> {
             sector_identifier_uri: client.sector_identifier_uri.as_ref().map(url::Url::as_str),
             request_uris: &client.request_uris,
             request_object_signing_alg: client.request_object_alg.map(|a| a.as_str()),
+            // Signed userinfo and display metadata.
+            userinfo_signed_response_alg: client.userinfo_alg.map(|a| a.as_str()),
+            logo_uri: client.logo_uri.as_ref().map(url::Url::as_str),
+            client_uri: client.client_uri.as_ref().map(url::Url::as_str),
+            policy_uri: client.policy_uri.as_ref().map(url::Url::as_str),
+            tos_uri: client.tos_uri.as_ref().map(url::Url::as_str),
         }
     }
 
@@ -207,7 +235,7 @@ async fn register(
     body: web::Bytes,
 ) -> Result<HttpResponse, RegisterError> {
     let mode = admit(&req, &state).await?;
-    let spec = client_spec(&body, mode)?;
+    let spec = client_spec(&body, mode, state.config.registration_require_pkce)?;
     let fetch = registry::FetchPolicy::for_dev_mode(state.config.dev_login);
     let new = registry::create_client_with(&state.store, spec, fetch).await?;
     let client = &new.client;
@@ -290,7 +318,9 @@ async fn managed_client(req: &HttpRequest, state: &AppState, client_id: &str) ->
 
 /// Reads the metadata a client sent (RFC 7591 §3.1) into a [`ClientSpec`], ignoring what
 /// Lanyard does not understand (§2) and refusing what only the server may choose.
-fn client_spec(body: &[u8], mode: Mode) -> Result<ClientSpec, RegisterError> {
+/// `require_pkce`: the `registration_require_pkce` setting, the default for confidential
+/// clients that do not send Lanyard's own `require_pkce`.
+fn client_spec(body: &[u8], mode: Mode, require_pkce: bool) -> Result<ClientSpec, RegisterError> {
     let invalid = RegisterError::InvalidMetadata;
     let metadata: Map<String, Value> = match serde_json::from_slice(body) {
         Ok(Value::Object(map)) => map,
@@ -311,7 +341,21 @@ fn client_spec(body: &[u8], mode: Mode) -> Result<ClientSpec, RegisterError> {
     }
     let understood: Map<String, Value> =
         metadata.into_iter().filter(|(name, _)| UNDERSTOOD.contains(&name.as_str())).collect();
-    let spec: ClientSpec = serde_json::from_value(Value::Object(understood)).map_err(|e| invalid(e.to_string()))?;
+    let mut spec: ClientSpec = serde_json::from_value(Value::Object(understood)).map_err(|e| invalid(e.to_string()))?;
+    // RFC 7591 §2: without `scope` the server picks a default. A registered client may ask
+    // for the OpenID Connect scopes (the user still consents), and for offline_access when
+    // it registered the refresh grant: what a generic RP, and certification, expects.
+    if spec.scope.is_none() {
+        let refresh = spec.grant_types.iter().any(|g| g == "refresh_token");
+        let scope = if refresh { DEFAULT_SCOPE_WITH_REFRESH } else { DEFAULT_SCOPE };
+        spec.scope = Some(scope.to_owned());
+    }
+    // No standard metadata says "I won't send PKCE"; the operator's setting decides for
+    // confidential clients (a public client always needs PKCE, RFC 9700 §2.1.1).
+    let confidential = spec.token_endpoint_auth_method.as_deref() != Some("none");
+    if !require_pkce && confidential && spec.require_pkce.is_none() {
+        spec.require_pkce = Some(false);
+    }
     if mode == Mode::Open {
         if spec.token_endpoint_auth_method.as_deref() != Some("none") {
             return Err(invalid(
@@ -438,9 +482,10 @@ mod tests {
     #[test]
     fn unknown_metadata_is_ignored_and_server_chosen_values_are_refused() {
         let spec = client_spec(
-            br#"{"redirect_uris": ["https://app.example.test/cb"], "logo_uri": "https://x.test/l.png",
+            br#"{"redirect_uris": ["https://app.example.test/cb"], "software_id": "x",
                  "response_types": ["code"], "contacts": ["ops@example.test"]}"#,
             Mode::Token,
+            true,
         )
         .expect("unknown members are ignored");
         assert_eq!(spec.redirect_uris, ["https://app.example.test/cb"]);
@@ -452,21 +497,33 @@ mod tests {
             r#"["not", "an", "object"]"#,
             "{not json",
         ] {
-            let error = client_spec(body.as_bytes(), Mode::Token).expect_err(body);
+            let error = client_spec(body.as_bytes(), Mode::Token, true).expect_err(body);
             assert!(matches!(error, RegisterError::InvalidMetadata(_)), "{body}: {error}");
         }
     }
 
     #[test]
+    fn registration_require_pkce_off_relaxes_confidential_clients_that_do_not_say_otherwise() {
+        let pkce = |body: &str, setting: bool| client_spec(body.as_bytes(), Mode::Token, setting).unwrap().require_pkce;
+        let confidential = r#"{"redirect_uris": ["https://a.example.test/cb"]}"#;
+        assert_eq!(pkce(confidential, false), Some(false));
+        assert_eq!(pkce(confidential, true), None, "the default stays with the registry: required");
+        let insists = r#"{"redirect_uris": ["https://a.example.test/cb"], "require_pkce": true}"#;
+        assert_eq!(pkce(insists, false), Some(true));
+        let public = r#"{"redirect_uris": ["https://a.example.test/cb"], "token_endpoint_auth_method": "none"}"#;
+        assert_eq!(pkce(public, false), None, "a public client always needs PKCE");
+    }
+
+    #[test]
     fn open_registration_takes_public_clients_that_ask_for_consent() {
         let public = br#"{"token_endpoint_auth_method": "none", "redirect_uris": ["http://127.0.0.1/cb"]}"#;
-        assert!(client_spec(public, Mode::Open).is_ok());
+        assert!(client_spec(public, Mode::Open, true).is_ok());
         for body in [
             r#"{"redirect_uris": ["http://127.0.0.1/cb"]}"#,
             r#"{"token_endpoint_auth_method": "client_secret_post"}"#,
             r#"{"token_endpoint_auth_method": "none", "first_party": true}"#,
         ] {
-            assert!(client_spec(body.as_bytes(), Mode::Open).is_err(), "{body}");
+            assert!(client_spec(body.as_bytes(), Mode::Open, true).is_err(), "{body}");
         }
     }
 

@@ -11,7 +11,7 @@ use super::scope::ScopeSet;
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::tokens::claims::AccessTokenClaims;
-use crate::tokens::verify;
+use crate::tokens::{issue, verify};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/userinfo").route(web::get().to(userinfo)).route(web::post().to(userinfo)));
@@ -113,5 +113,15 @@ async fn userinfo(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes
     // OIDC Core §5.3.2: the `sub` the client knows the user by, which is the token's (it
     // was issued to this client with the client's view of the user).
     released.insert("sub".into(), serde_json::Value::String(claims.sub.clone()));
+    // OIDC Core §5.3.2: a client registered with userinfo_signed_response_alg gets a JWS.
+    let client = state.registry.client(&claims.client_id).await?;
+    if let Some(alg) = client.and_then(|c| c.userinfo_alg) {
+        let jws =
+            issue::signed_userinfo(&state.keys.ring(), alg, state.config.issuer.as_str(), &claims.client_id, released)?;
+        return Ok(HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .content_type("application/jwt")
+            .body(jws));
+    }
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(serde_json::Value::Object(released)))
 }

@@ -202,6 +202,17 @@ pub struct Client {
     /// `request_object_signing_alg`: the one algorithm its request objects may use (any
     /// of [`AssertionAlg::ALL`] when unset; never `none`).
     pub request_object_alg: Option<AssertionAlg>,
+    // Signed userinfo and display metadata (migration 0014).
+    /// `userinfo_signed_response_alg`: userinfo answers a JWS signed with this algorithm
+    /// (OIDC Core §5.3.2); `None`: plain JSON.
+    pub userinfo_alg: Option<SigningAlg>,
+    /// RFC 7591 §2 display metadata: the logo shown on the login and consent pages …
+    pub logo_uri: Option<url::Url>,
+    /// … the client's home page …
+    pub client_uri: Option<url::Url>,
+    /// … and its privacy policy and terms of service, linked from those pages.
+    pub policy_uri: Option<url::Url>,
+    pub tos_uri: Option<url::Url>,
 }
 
 impl Client {
@@ -235,6 +246,66 @@ impl Client {
             None => false,
         }
     }
+
+    /// What the login and consent pages show about the client. A URL is shown only if the
+    /// browser can fetch it safely: `https`, or an `http` loopback URL in dev mode (outside
+    /// it, a page must not make the user's browser probe their own machine).
+    pub fn display(&self, dev_mode: bool) -> ClientDisplay {
+        let shown = |url: &Option<url::Url>| {
+            url.as_ref().filter(|u| u.scheme() == "https" || (dev_mode && is_loopback_http(u))).cloned()
+        };
+        ClientDisplay {
+            name: self.name.clone(),
+            logo_uri: shown(&self.logo_uri),
+            client_uri: shown(&self.client_uri),
+            policy_uri: shown(&self.policy_uri),
+            tos_uri: shown(&self.tos_uri),
+        }
+    }
+}
+
+/// The client as the sign-in pages present it: its name and the display metadata the
+/// browser may load or follow.
+#[derive(Debug, Clone, Default)]
+pub struct ClientDisplay {
+    pub name: String,
+    pub logo_uri: Option<url::Url>,
+    pub client_uri: Option<url::Url>,
+    pub policy_uri: Option<url::Url>,
+    pub tos_uri: Option<url::Url>,
+}
+
+impl ClientDisplay {
+    /// A target without a client (the admin page's sign-in).
+    pub fn named(name: &str) -> Self {
+        Self { name: name.to_owned(), ..Default::default() }
+    }
+
+    /// The origin the logo is loaded from, for the page's `img-src` (nothing else of the
+    /// client's is loaded by the browser: the other URLs are links).
+    pub fn logo_origin(&self) -> Option<String> {
+        self.logo_uri.as_ref().map(|u| u.origin().ascii_serialization())
+    }
+}
+
+fn is_loopback_http(url: &url::Url) -> bool {
+    url.scheme() == "http" && matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
+}
+
+/// A URL a client registers for the server or a browser to fetch (`jwks_uri`, `logo_uri`,
+/// `policy_uri`, …): absolute, `https` or `http` on a loopback host (usable only in dev
+/// mode), without a fragment or credentials.
+pub fn parse_client_url(raw: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(raw).map_err(|_| "must be an absolute URL".to_string())?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback_http(&url) => {}
+        _ => return Err("must use https".into()),
+    }
+    if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+        return Err("must not have a fragment or credentials".into());
+    }
+    Ok(url)
 }
 
 /// A registration request, with RFC 7591 field names (plus Lanyard's `default_api`,
@@ -301,6 +372,18 @@ pub struct ClientSpec {
     pub request_uris: Vec<String>,
     #[serde(default)]
     pub request_object_signing_alg: Option<String>,
+    // Signed userinfo and display metadata (migration 0014).
+    /// `RS256` or `ES256`: userinfo answers a signed JWT; unset: plain JSON.
+    #[serde(default)]
+    pub userinfo_signed_response_alg: Option<String>,
+    #[serde(default)]
+    pub logo_uri: Option<String>,
+    #[serde(default)]
+    pub client_uri: Option<String>,
+    #[serde(default)]
+    pub policy_uri: Option<String>,
+    #[serde(default)]
+    pub tos_uri: Option<String>,
 }
 
 /// A validated client and, for confidential clients, the secret in the clear (shown once).
@@ -387,13 +470,19 @@ impl ClientSpec {
         if client_type == ClientType::Public && !require_pkce {
             errors.add("require_pkce", "PKCE is always required for public clients");
         }
-        let id_token_alg = match self.id_token_signed_response_alg.as_deref().unwrap_or("RS256").parse::<SigningAlg>() {
-            Ok(alg) => alg,
-            Err(e) => {
-                errors.add("id_token_signed_response_alg", e);
-                SigningAlg::RS256
-            }
+        let id_token_alg =
+            signing_alg("id_token_signed_response_alg", self.id_token_signed_response_alg.as_deref(), &mut errors)
+                .unwrap_or(SigningAlg::RS256);
+        let userinfo_alg =
+            signing_alg("userinfo_signed_response_alg", self.userinfo_signed_response_alg.as_deref(), &mut errors);
+        let display_url = |field: &'static str, raw: Option<&str>, errors: &mut FieldErrors| {
+            let raw = raw.map(str::trim).filter(|s| !s.is_empty())?;
+            parse_client_url(raw).map_err(|e| errors.add(field, e)).ok()
         };
+        let logo_uri = display_url("logo_uri", self.logo_uri.as_deref(), &mut errors);
+        let client_uri = display_url("client_uri", self.client_uri.as_deref(), &mut errors);
+        let policy_uri = display_url("policy_uri", self.policy_uri.as_deref(), &mut errors);
+        let tos_uri = display_url("tos_uri", self.tos_uri.as_deref(), &mut errors);
         let id_token_claims = match self.id_token_claims.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => IdTokenClaimsPolicy::All,
             Some(raw) => IdTokenClaimsPolicy::parse(raw).unwrap_or_else(|| {
@@ -464,6 +553,11 @@ impl ClientSpec {
             sector_identifier_uri,
             request_uris,
             request_object_alg,
+            userinfo_alg,
+            logo_uri,
+            client_uri,
+            policy_uri,
+            tos_uri,
         };
         errors.into_result(NewClient { client, secret })
     }
@@ -583,6 +677,21 @@ fn subject(
     (subject_type, sector_uri)
 }
 
+/// A signing algorithm a client asked for (`id_token_signed_response_alg`,
+/// `userinfo_signed_response_alg`); unset or empty: `None`. `none` is refused by name:
+/// Lanyard signs everything it issues (RFC 9700 §2.5; the discovery document never lists it).
+fn signing_alg(field: &'static str, raw: Option<&str>, errors: &mut FieldErrors) -> Option<SigningAlg> {
+    let raw = raw.map(str::trim).filter(|s| !s.is_empty())?;
+    if raw.eq_ignore_ascii_case("none") {
+        errors.add(
+            field,
+            "\"none\" is not supported: Lanyard signs every token and response it issues (use RS256 or ES256)",
+        );
+        return None;
+    }
+    raw.parse::<SigningAlg>().map_err(|e| errors.add(field, e)).ok()
+}
+
 /// A `backchannel_logout_uri` or `frontchannel_logout_uri`: an absolute http(s) URL without
 /// a fragment (Back-Channel Logout 1.0 §2.2, Front-Channel Logout 1.0 §2). A query is
 /// allowed (and kept). Empty: none.
@@ -680,6 +789,39 @@ mod tests {
         let client = s.validate().expect("several hosts with a sector URI").client;
         assert_eq!(client.sector_identifier(), "sector.example.test");
         assert_eq!(spec().validate().unwrap().client.subject_type, SubjectType::Public, "the default");
+    }
+
+    #[test]
+    fn unsigned_responses_are_refused_by_name_and_display_urls_must_be_https() {
+        for field in ["id_token_signed_response_alg", "userinfo_signed_response_alg"] {
+            let mut s = spec();
+            if field == "id_token_signed_response_alg" {
+                s.id_token_signed_response_alg = Some("none".into());
+            } else {
+                s.userinfo_signed_response_alg = Some("none".into());
+            }
+            let errors = s.validate().expect_err(field).to_string();
+            assert!(errors.contains(field) && errors.contains("\"none\" is not supported"), "{errors}");
+        }
+        let mut s = spec();
+        s.userinfo_signed_response_alg = Some("ES256".into());
+        s.logo_uri = Some("https://app.example.test/logo.png".into());
+        s.policy_uri = Some("http://127.0.0.1:8000/policy".into());
+        let client = s.validate().unwrap().client;
+        assert_eq!(client.userinfo_alg, Some(SigningAlg::ES256));
+        assert!(client.display(false).policy_uri.is_none(), "a loopback page only in dev mode");
+        assert!(client.display(true).policy_uri.is_some());
+        assert_eq!(client.display(false).logo_origin().as_deref(), Some("https://app.example.test"));
+        for (field, bad) in [("logo_uri", "http://cdn.example.test/l.png"), ("tos_uri", "javascript:alert(1)")] {
+            let mut s = spec();
+            if field == "logo_uri" {
+                s.logo_uri = Some(bad.into());
+            } else {
+                s.tos_uri = Some(bad.into());
+            }
+            let errors = s.validate().expect_err(field).to_string();
+            assert!(errors.contains(field), "{errors}");
+        }
     }
 
     #[test]

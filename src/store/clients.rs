@@ -16,7 +16,8 @@ const COLUMNS: &str = "client_id, name, client_type, secret_hash, token_endpoint
     jwks, jwks_uri, token_endpoint_auth_signing_alg, backchannel_logout_uri, backchannel_logout_session_required, \
     frontchannel_logout_uri, frontchannel_logout_session_required, id_token_claims, \
     subject_type, sector_identifier_uri, \
-    request_uris, request_object_signing_alg";
+    request_uris, request_object_signing_alg, \
+    userinfo_signed_response_alg, logo_uri, client_uri, policy_uri, tos_uri";
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("client {what}"))
@@ -40,6 +41,8 @@ fn from_row(row: &AnyRow) -> Result<Client> {
     let assertion_alg: Option<String> = row.try_get("token_endpoint_auth_signing_alg")?;
     let id_token_claims: String = row.try_get("id_token_claims")?;
     let subject_type: String = row.try_get("subject_type")?;
+    // Signed userinfo and display metadata (migration 0014).
+    let userinfo_alg: Option<String> = row.try_get("userinfo_signed_response_alg")?;
     Ok(Client {
         client_id: row.try_get("client_id")?,
         name: row.try_get("name")?,
@@ -78,6 +81,12 @@ fn from_row(row: &AnyRow) -> Result<Client> {
             .try_get::<Option<String>, _>("request_object_signing_alg")?
             .map(|a| AssertionAlg::parse(&a).ok_or_else(|| corrupt("request_object_signing_alg")))
             .transpose()?,
+        // Signed userinfo and display metadata (migration 0014).
+        userinfo_alg: userinfo_alg.map(|a| a.parse().map_err(|_| corrupt("userinfo alg"))).transpose()?,
+        logo_uri: channel_uri(row, "logo_uri")?,
+        client_uri: channel_uri(row, "client_uri")?,
+        policy_uri: channel_uri(row, "policy_uri")?,
+        tos_uri: channel_uri(row, "tos_uri")?,
     })
 }
 
@@ -88,7 +97,8 @@ fn request_uris(raw: &str) -> Result<Vec<RequestUri>> {
     Ok(list.into_iter().filter_map(|u| RequestUri::parse(&u).ok()).collect())
 }
 
-/// A stored URI column: a logout channel or the sector identifier (validated on the way in).
+/// A stored URL column: a logout channel, the sector identifier or a display URI
+/// (validated on the way in).
 fn channel_uri(row: &AnyRow, column: &str) -> Result<Option<url::Url>> {
     let raw: Option<String> = row.try_get(column)?;
     raw.map(|u| url::Url::parse(&u).map_err(|_| corrupt(column))).transpose()
@@ -110,7 +120,8 @@ impl Store {
     pub async fn insert_client(&self, c: &Client) -> Result<()> {
         let sql = format!(
             "INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)"
+             $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, \
+             $30, $31, $32, $33, $34)"
         );
         sqlx::query(&sql)
             .bind(&c.client_id)
@@ -142,6 +153,12 @@ impl Store {
             .bind(c.sector_identifier_uri.as_ref().map(url::Url::as_str))
             .bind(json_list(&c.request_uris))
             .bind(c.request_object_alg.map(AssertionAlg::as_str))
+            // Signed userinfo and display metadata (migration 0014).
+            .bind(c.userinfo_alg.map(|a| a.as_str()))
+            .bind(c.logo_uri.as_ref().map(url::Url::as_str))
+            .bind(c.client_uri.as_ref().map(url::Url::as_str))
+            .bind(c.policy_uri.as_ref().map(url::Url::as_str))
+            .bind(c.tos_uri.as_ref().map(url::Url::as_str))
             .execute(&self.pool)
             .await
             .map_err(|e| StoreError::on_unique(e, format!("client {:?}", c.client_id)))?;
@@ -160,7 +177,9 @@ impl Store {
              backchannel_logout_session_required = $20, frontchannel_logout_uri = $21, \
              frontchannel_logout_session_required = $22, id_token_claims = $23, \
              subject_type = $24, sector_identifier_uri = $25, \
-             request_uris = $26, request_object_signing_alg = $27 WHERE client_id = $18",
+             request_uris = $26, request_object_signing_alg = $27, \
+             userinfo_signed_response_alg = $28, logo_uri = $29, client_uri = $30, policy_uri = $31, \
+             tos_uri = $32 WHERE client_id = $18",
         )
         .bind(&c.name)
         .bind(c.client_type.as_str())
@@ -189,6 +208,12 @@ impl Store {
         .bind(c.sector_identifier_uri.as_ref().map(url::Url::as_str))
         .bind(json_list(&c.request_uris))
         .bind(c.request_object_alg.map(AssertionAlg::as_str))
+        // Signed userinfo and display metadata (migration 0014).
+        .bind(c.userinfo_alg.map(|a| a.as_str()))
+        .bind(c.logo_uri.as_ref().map(url::Url::as_str))
+        .bind(c.client_uri.as_ref().map(url::Url::as_str))
+        .bind(c.policy_uri.as_ref().map(url::Url::as_str))
+        .bind(c.tos_uri.as_ref().map(url::Url::as_str))
         .execute(&self.pool)
         .await?;
         self.registry_changed(super::Reach::AtOnce).await;

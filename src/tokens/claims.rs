@@ -7,6 +7,9 @@ use serde_json::{Map, Value};
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 /// `typ` of id_tokens.
 pub const ID_TOKEN_TYP: &str = "JWT";
+/// `typ` of signed userinfo responses: a plain JWT, never `at+jwt`, so it cannot pass as
+/// an access token; and without `exp`, `iat` or `nonce` it cannot pass as an id_token.
+pub const USERINFO_TYP: &str = "JWT";
 
 /// Claims a user, a custom scope or an API can never set: the ones Lanyard itself puts in
 /// its tokens (RFC 7519 §4.1, RFC 9068 §2.2, OIDC Core §2 and §3.1.3.6, RFC 8693 §4, RFC
@@ -226,4 +229,15 @@ impl LogoutTokenClaims {
             sid: sid.to_owned(),
         }
     }
+}
+
+/// A signed userinfo response (OIDC Core §5.3.2): the user's claims, plus `iss` and `aud`
+/// (= the client) so the client can tell it was made by this server for it. No `nonce`,
+/// `exp` or `iat`: it is an answer, not a token.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserinfoClaims {
+    pub iss: String,
+    pub aud: Audience,
+    #[serde(flatten)]
+    pub claims: Map<String, Value>,
 }

@@ -2,7 +2,10 @@
 
 use serde_json::Map;
 
-use super::claims::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, ID_TOKEN_TYP, IdTokenClaims, is_reserved_claim};
+use super::claims::{
+    ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, ID_TOKEN_TYP, IdTokenClaims, USERINFO_TYP, UserinfoClaims,
+    is_reserved_claim,
+};
 use super::keys::{KeyError, KeyRing, SigningAlg};
 use crate::clock::now;
 
@@ -103,6 +106,23 @@ pub fn id_token(ring: &KeyRing, grant: IdTokenGrant<'_>) -> Result<String, KeyEr
         profile,
     };
     ring.sign(grant.alg, ID_TOKEN_TYP, &claims)
+}
+
+/// Signs a userinfo response for `client_id` with the active key of `alg` (OIDC Core
+/// §5.3.2). Members named like the JWT's own claims are dropped from `claims`, so that a
+/// user attribute can never stand in for `iss` or `aud`.
+pub fn signed_userinfo(
+    ring: &KeyRing,
+    alg: SigningAlg,
+    issuer: &str,
+    client_id: &str,
+    mut claims: Map<String, serde_json::Value>,
+) -> Result<String, KeyError> {
+    for reserved in ["iss", "aud", "exp", "iat", "nbf", "jti", "nonce"] {
+        claims.remove(reserved);
+    }
+    let userinfo = UserinfoClaims { iss: issuer.to_owned(), aud: Audience::One(client_id.to_owned()), claims };
+    ring.sign(alg, USERINFO_TYP, &userinfo)
 }
 
 /// OIDC Core §3.1.3.6: the left half of the SHA-256 of the access token, base64url

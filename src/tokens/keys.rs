@@ -44,6 +44,16 @@ pub struct KeySummary {
     pub retired_at: Option<i64>,
 }
 
+/// What a one-step rotation did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Rotation {
+    pub alg: SigningAlg,
+    /// The new key, now signing.
+    pub kid: String,
+    /// The key it replaced, now retired but still published; `None` if there was none.
+    pub retired: Option<String>,
+}
+
 struct ActiveSigner {
     kid: String,
     signer: Box<dyn JwsSigner>,
@@ -187,6 +197,22 @@ impl KeyManager {
         let done = self.store.activate_signing_key(kid).await?;
         self.reload().await?;
         Ok(done)
+    }
+
+    /// Rotates `alg` in one step: a new key is generated and activated at once, the key it
+    /// replaces retired (still published in JWKS, so tokens it signed keep verifying until
+    /// they expire). For automation (the CLI, the admin API, certification's rotation
+    /// test); the admin page keeps the two-step rotation that gives verifiers time to fetch
+    /// the new key before it signs.
+    pub async fn rotate(&self, alg: SigningAlg) -> Result<Rotation, KeyError> {
+        self.reload().await?;
+        let retired = self.ring().active_kid(alg).map(str::to_owned);
+        let kid = self.add_next_key(alg).await?;
+        if !self.activate(&kid).await? {
+            // Only a concurrent rotation retiring our fresh key could get here.
+            return Err(KeyError::Invalid { kid, problem: "was retired before it could be activated".into() });
+        }
+        Ok(Rotation { alg, kid, retired })
     }
 
     /// Retires a `next` key without it ever signing.

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::oauth::authorize::load_pending;
 use crate::oauth::error::AuthorizeError;
+use crate::registry::client::ClientDisplay;
 use crate::registry::password;
 use crate::registry::user::User;
 use crate::state::AppState;
@@ -47,7 +48,7 @@ fn persona_of(user: &User) -> Persona {
 #[derive(Debug, Clone)]
 pub enum LoginTarget {
     /// A pending authorization request of a client.
-    Authorization { client_name: String, request_id: String },
+    Authorization { client: Box<ClientDisplay>, request_id: String },
     /// A page of the admin area (a path under `/admin`, never another site).
     Admin { return_to: String },
 }
@@ -79,16 +80,20 @@ pub fn render(
     status: StatusCode,
 ) -> HttpResponse {
     let (csrf_token, cookie) = csrf::token(req, state.config.issuer.is_https());
-    let (client_name, request_id, return_to) = match target {
-        LoginTarget::Authorization { client_name, request_id } => (client_name.as_str(), request_id.as_str(), None),
-        LoginTarget::Admin { return_to } => ("the Lanyard admin page", "", Some(return_to.as_str())),
+    let admin_page;
+    let (client, request_id, return_to) = match target {
+        LoginTarget::Authorization { client, request_id } => (&**client, request_id.as_str(), None),
+        LoginTarget::Admin { return_to } => {
+            admin_page = ClientDisplay::named("the Lanyard admin page");
+            (&admin_page, "", Some(return_to.as_str()))
+        }
     };
     // Personas sign in without a password: offered for client sign-ins only, never for the
     // admin page's own login form.
     let personas = if return_to.is_some() { &[] } else { personas };
-    let page =
-        pages::LoginPage { client_name, request_id, return_to, csrf_token: &csrf_token, username, error, personas };
+    let page = pages::LoginPage { client, request_id, return_to, csrf_token: &csrf_token, username, error, personas };
     let mut response = pages::html(status, &page);
+    pages::allow_logo(&mut response, client);
     if let Some(cookie) = cookie {
         let _ = response.add_cookie(&cookie);
     }
@@ -133,7 +138,10 @@ async fn submit(
     let target = match form.request_id.as_deref().filter(|id| !id.is_empty()) {
         Some(id) => {
             let (_, client, pending) = load_pending(&state, id).await?;
-            LoginTarget::Authorization { client_name: client.name, request_id: pending.id }
+            LoginTarget::Authorization {
+                client: Box::new(client.display(state.config.dev_login)),
+                request_id: pending.id,
+            }
         }
         None => LoginTarget::admin(form.return_to.as_deref()),
     };
@@ -230,7 +238,10 @@ async fn persona(
     let user = state.store.user_by_username(form.username.trim()).await?.filter(|u| !u.disabled);
     let Some(user) = user else {
         tracing::warn!(username = %form.username, "dev-login: persona sign-in for a user that does not exist or is disabled");
-        let target = LoginTarget::Authorization { client_name: client.name, request_id: pending.id };
+        let target = LoginTarget::Authorization {
+            client: Box::new(client.display(state.config.dev_login)),
+            request_id: pending.id,
+        };
         let error = format!("dev-login: there is no enabled user named \"{}\".", form.username.trim());
         let personas = personas(&state).await?;
         return Ok(render(&req, &state, &target, "", Some(error), &personas, StatusCode::UNPROCESSABLE_ENTITY));
@@ -246,6 +257,9 @@ async fn persona(
     .await?;
     state.store.mark_request_authenticated(&pending.id, &session.sid).await?;
     tracing::warn!(user = %user.username, client = %client.client_id, "dev-login: signed in as a persona without a password");
-    let target = LoginTarget::Authorization { client_name: client.name, request_id: pending.id };
+    let target = LoginTarget::Authorization {
+        client: Box::new(client.display(state.config.dev_login)),
+        request_id: pending.id.clone(),
+    };
     Ok(HttpResponse::SeeOther().cookie(cookie).insert_header((LOCATION, target.continue_url())).finish())
 }

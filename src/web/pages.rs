@@ -5,10 +5,13 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, ContentType};
 use askama::Template;
 
+use crate::registry::client::ClientDisplay;
+
 #[derive(Template)]
 #[template(path = "login.html")]
 pub struct LoginPage<'a> {
-    pub client_name: &'a str,
+    /// Who the user signs in to: name, logo and links (RFC 7591 §2 display metadata).
+    pub client: &'a ClientDisplay,
     /// The pending authorization request ("" when signing in to the admin page).
     pub request_id: &'a str,
     /// Where an admin sign-in goes afterwards (always a path under `/admin`).
@@ -32,7 +35,7 @@ pub struct Persona {
 #[derive(Template)]
 #[template(path = "consent.html")]
 pub struct ConsentPage<'a> {
-    pub client_name: &'a str,
+    pub client: &'a ClientDisplay,
     pub username: &'a str,
     pub request_id: &'a str,
     pub csrf_token: &'a str,
@@ -74,6 +77,18 @@ pub fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
             tracing::error!(error = %e, "template failed to render");
             HttpResponse::InternalServerError().content_type(ContentType::plaintext()).body("page failed to render")
         }
+    }
+}
+
+/// Lets a sign-in page load the client's logo: the site-wide policy (`default-src 'self'`)
+/// is widened by `img-src` for the logo's exact origin, on this response only (so a client
+/// can make the browser load an image from its own origin and nothing else, and nowhere
+/// but the pages that show it).
+pub fn allow_logo(response: &mut HttpResponse, client: &ClientDisplay) {
+    let Some(origin) = client.logo_origin() else { return };
+    let csp = format!("default-src 'self'; img-src 'self' {origin}; frame-ancestors 'none'; base-uri 'none'");
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&csp) {
+        response.headers_mut().insert(actix_web::http::header::CONTENT_SECURITY_POLICY, value);
     }
 }
 

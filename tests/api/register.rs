@@ -180,7 +180,8 @@ async fn token_mode_registers_a_confidential_client_that_authenticates_at_the_to
     assert_eq!(reply.body["grant_types"], json!(["client_credentials"]));
     assert_eq!(reply.body["scope"], "read:orders");
     assert_eq!(reply.body["token_endpoint_auth_method"], "client_secret_basic", "RFC 7591 §2: the default");
-    assert!(reply.body.get("logo_uri").is_none(), "unknown metadata is ignored (RFC 7591 §2)");
+    assert!(reply.body.get("contacts").is_none(), "unknown metadata is ignored (RFC 7591 §2)");
+    assert_eq!(reply.body["logo_uri"], "https://ci.example.test/logo.png", "display metadata is kept");
     assert_eq!(reply.str("registration_client_uri"), server.url(&format!("/register/{client_id}")));
     let access = reply.str("registration_access_token");
     assert_eq!(access.len(), 43);

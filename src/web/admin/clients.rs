@@ -111,6 +111,12 @@ struct Values {
     // Request objects: one URI a line; the algorithm ("" = any).
     request_uris: String,
     request_object_signing_alg: String,
+    // Signed userinfo and display metadata ("" = unset).
+    userinfo_signed_response_alg: String,
+    logo_uri: String,
+    client_uri: String,
+    policy_uri: String,
+    tos_uri: String,
 }
 
 impl Values {
@@ -142,6 +148,12 @@ impl Values {
             sector_identifier_uri: String::new(),
             request_uris: String::new(),
             request_object_signing_alg: String::new(),
+            // Signed userinfo and display metadata.
+            userinfo_signed_response_alg: String::new(),
+            logo_uri: String::new(),
+            client_uri: String::new(),
+            policy_uri: String::new(),
+            tos_uri: String::new(),
         }
     }
 
@@ -183,6 +195,12 @@ impl Values {
             sector_identifier_uri: client.sector_identifier_uri.as_ref().map(ToString::to_string).unwrap_or_default(),
             request_uris: client.request_uris.iter().map(|u| u.as_str()).collect::<Vec<_>>().join("\n"),
             request_object_signing_alg: client.request_object_alg.map(|a| a.as_str().to_owned()).unwrap_or_default(),
+            // Signed userinfo and display metadata.
+            userinfo_signed_response_alg: client.userinfo_alg.map(|a| a.as_str().to_owned()).unwrap_or_default(),
+            logo_uri: client.logo_uri.as_ref().map(ToString::to_string).unwrap_or_default(),
+            client_uri: client.client_uri.as_ref().map(ToString::to_string).unwrap_or_default(),
+            policy_uri: client.policy_uri.as_ref().map(ToString::to_string).unwrap_or_default(),
+            tos_uri: client.tos_uri.as_ref().map(ToString::to_string).unwrap_or_default(),
         }
     }
 
@@ -213,6 +231,12 @@ impl Values {
             sector_identifier_uri: fields.text("sector_identifier_uri"),
             request_uris: fields.text("request_uris"),
             request_object_signing_alg: fields.text("request_object_signing_alg"),
+            // Signed userinfo and display metadata.
+            userinfo_signed_response_alg: fields.text("userinfo_signed_response_alg"),
+            logo_uri: fields.text("logo_uri"),
+            client_uri: fields.text("client_uri"),
+            policy_uri: fields.text("policy_uri"),
+            tos_uri: fields.text("tos_uri"),
         }
     }
 
@@ -247,6 +271,12 @@ impl Values {
             sector_identifier_uri: form::non_blank(&self.sector_identifier_uri),
             request_uris: form::lines(&self.request_uris),
             request_object_signing_alg: form::non_blank(&self.request_object_signing_alg),
+            // Signed userinfo and display metadata.
+            userinfo_signed_response_alg: form::non_blank(&self.userinfo_signed_response_alg),
+            logo_uri: form::non_blank(&self.logo_uri),
+            client_uri: form::non_blank(&self.client_uri),
+            policy_uri: form::non_blank(&self.policy_uri),
+            tos_uri: form::non_blank(&self.tos_uri),
         }
     }
 
