@@ -1,6 +1,11 @@
-//! `private_key_jwt` client assertions (RFC 7523 §2.2 and §3, OIDC Core §9): a JWS signed
-//! with one of the client's registered keys, whose claims name the client (`iss` = `sub`
-//! = client_id), this server (`aud`), a short validity (`exp`) and a single-use `jti`.
+//! Client assertions (RFC 7523 §2.2 and §3, OIDC Core §9): a JWS whose claims name the
+//! client (`iss` = `sub` = client_id), this server (`aud`), a short validity (`exp`) and a
+//! single-use `jti`, either signed with one of the client's registered keys
+//! (`private_key_jwt`) or MACed with its secret (`client_secret_jwt`). Which of the two a
+//! client uses is its registration's choice, never the assertion's: the `alg` is checked
+//! against the family of the client's method before any key is looked at, so a public key
+//! is never taken for an HMAC secret, nor `none` for anything. The claims, their limits
+//! and the replay check are the same for both.
 //!
 //! Every failure is reported to the caller as a bare `invalid_client`; the reason (a
 //! [`Refused`]) goes to the server log, where an operator can see why a client fails.
@@ -9,8 +14,8 @@ use josekit::jws::JwsHeader;
 use serde_json::{Map, Value};
 
 use super::client_jwks::JwksCache;
-use crate::registry::client::Client;
-use crate::registry::client_keys::{AssertionAlg, ClientJwks};
+use crate::registry::client::{AuthMethod, Client};
+use crate::registry::client_keys::{AssertionAlg, AuthSigningAlg, ClientJwks, MacAlg};
 use crate::store::{Store, StoreError};
 
 /// `client_assertion_type` for a JWT assertion (RFC 7523 §2.2).
@@ -75,8 +80,8 @@ pub struct Expectations<'a> {
     pub leeway: i64,
 }
 
-/// Verifies `assertion` for `client` (registered for private_key_jwt) and consumes its
-/// `jti`: afterwards the same assertion is refused, on every replica.
+/// Verifies `assertion` for `client` (registered for private_key_jwt or client_secret_jwt)
+/// and consumes its `jti`: afterwards the same assertion is refused, on every replica.
 pub async fn verify(
     assertion: &Unverified<'_>,
     client: &Client,
@@ -85,27 +90,10 @@ pub async fn verify(
     expect: &Expectations<'_>,
 ) -> Result<(), Refused> {
     let header = header_of(assertion.raw)?;
-    let alg_name = header.algorithm().unwrap_or("none");
-    // Only asymmetric algorithms: `none` and HMAC (a public key taken for a secret) are
-    // refused before any key is looked at.
-    let alg = AssertionAlg::parse(alg_name).ok_or_else(|| invalid(format!("alg {alg_name:?} is not accepted")))?;
-    if client.assertion_alg.is_some_and(|registered| registered != alg) {
-        return Err(invalid(format!("alg {alg} differs from the registered token_endpoint_auth_signing_alg")));
-    }
-    let kid = header.key_id();
-    let payload = match (&client.jwks, &client.jwks_uri) {
-        (Some(keys), _) => verify_with(assertion.raw, keys, alg, kid)?,
-        (None, Some(uri)) => {
-            let mut keys = jwks_cache.keys(uri).await.map_err(invalid)?;
-            if let Some(kid) = kid
-                && !keys.has_kid(kid)
-                && let Some(fresh) = jwks_cache.refetch_for_kid(uri, kid).await.map_err(invalid)?
-            {
-                keys = fresh;
-            }
-            verify_with(assertion.raw, &keys, alg, kid)?
-        }
-        (None, None) => return Err(invalid("the client has no registered keys")),
+    let payload = match client.auth_method {
+        AuthMethod::PrivateKeyJwt => signed_with_key(assertion.raw, &header, client, jwks_cache).await?,
+        AuthMethod::ClientSecretJwt => maced_with_secret(assertion.raw, &header, client, store)?,
+        other => return Err(invalid(format!("the client is registered for {}, not an assertion", other.as_str()))),
     };
     let claims: Map<String, Value> =
         serde_json::from_slice(&payload).map_err(|_| invalid("the assertion payload is not a JSON object"))?;
@@ -115,6 +103,69 @@ pub async fn verify(
         return Err(invalid(format!("jti {jti:?} was already used (a replayed assertion)")));
     }
     Ok(())
+}
+
+/// The header's `alg` if the client's method verifies it (`parse` knows only that
+/// method's family, so `none` and the other family fail here) and the client registered
+/// no other `token_endpoint_auth_signing_alg`.
+fn accepted_alg<A: Copy>(
+    header: &JwsHeader,
+    client: &Client,
+    parse: fn(&str) -> Option<A>,
+    wrap: fn(A) -> AuthSigningAlg,
+) -> Result<A, Refused> {
+    let name = header.algorithm().unwrap_or("none");
+    let alg = parse(name)
+        .ok_or_else(|| invalid(format!("alg {name:?} is not accepted for {}", client.auth_method.as_str())))?;
+    if client.assertion_alg.is_some_and(|registered| registered != wrap(alg)) {
+        return Err(invalid(format!("alg {name} differs from the registered token_endpoint_auth_signing_alg")));
+    }
+    Ok(alg)
+}
+
+/// private_key_jwt: the payload, if one of the client's registered keys (inline, or at its
+/// jwks_uri, refetched once for an unknown kid) verifies the signature.
+async fn signed_with_key(
+    raw: &str,
+    header: &JwsHeader,
+    client: &Client,
+    jwks_cache: &JwksCache,
+) -> Result<Vec<u8>, Refused> {
+    let alg = accepted_alg(header, client, AssertionAlg::parse, AuthSigningAlg::Key)?;
+    let kid = header.key_id();
+    match (&client.jwks, &client.jwks_uri) {
+        (Some(keys), _) => verify_with(raw, keys, alg, kid),
+        (None, Some(uri)) => {
+            let mut keys = jwks_cache.keys(uri).await.map_err(invalid)?;
+            if let Some(kid) = kid
+                && !keys.has_kid(kid)
+                && let Some(fresh) = jwks_cache.refetch_for_kid(uri, kid).await.map_err(invalid)?
+            {
+                keys = fresh;
+            }
+            verify_with(raw, &keys, alg, kid)
+        }
+        (None, None) => Err(invalid("the client has no registered keys")),
+    }
+}
+
+/// client_secret_jwt: the payload, if the MAC is the one the client's secret gives (opened
+/// from its sealed copy with the store's key-encryption key; compared in constant time).
+fn maced_with_secret(raw: &str, header: &JwsHeader, client: &Client, store: &Store) -> Result<Vec<u8>, Refused> {
+    let alg: MacAlg = accepted_alg(header, client, MacAlg::parse, AuthSigningAlg::Mac)?;
+    let sealed = client
+        .secret_sealed
+        .as_ref()
+        .ok_or_else(|| invalid("the client has no sealed secret to check a MAC with: rotate its secret"))?;
+    let secret = sealed.open(store.key_encryption_key(), &client.client_id).map_err(|e| {
+        // The server's configuration, not the caller, is at fault: the operator must see it.
+        tracing::warn!(client_id = %client.client_id, error = %e, "a client_secret_jwt secret cannot be opened");
+        invalid(format!("the client's secret {e}"))
+    })?;
+    let verifier = alg.verifier(&secret).map_err(|e| invalid(format!("the client's secret cannot key {alg} ({e})")))?;
+    josekit::jws::deserialize_compact(raw, verifier.as_ref())
+        .map(|(payload, _)| payload)
+        .map_err(|_| invalid("the MAC does not verify with the client's secret"))
 }
 
 fn header_of(raw: &str) -> Result<JwsHeader, Refused> {

@@ -309,6 +309,7 @@ fn to_client(url: &str, doc: Document, known_scopes: ScopeSet) -> Result<Client,
         created_at: now,
         updated_at: now,
         from_metadata_document: true,
+        secret_sealed: None,
     })
 }
 

@@ -7,13 +7,15 @@ use super::{Result, Store, StoreError, now};
 use crate::oauth::redirect_uri::RedirectUri;
 use crate::oauth::scope::ScopeSet;
 use crate::registry::client::{AuthMethod, Client, ClientType, GrantType, IdTokenClaimsPolicy};
-use crate::registry::client_keys::{AssertionAlg, ClientJwks};
+use crate::registry::client_keys::{AuthSigningAlg, ClientJwks};
+use crate::registry::client_secret::SealedSecret;
 
 const COLUMNS: &str = "client_id, name, client_type, secret_hash, token_endpoint_auth_method, redirect_uris, \
     post_logout_redirect_uris, grant_types, scope, default_api, require_pkce, first_party, \
     id_token_signed_response_alg, refresh_token_ttl, refresh_token_idle_ttl, created_at, updated_at, \
     jwks, jwks_uri, token_endpoint_auth_signing_alg, backchannel_logout_uri, backchannel_logout_session_required, \
-    frontchannel_logout_uri, frontchannel_logout_session_required, id_token_claims";
+    frontchannel_logout_uri, frontchannel_logout_session_required, id_token_claims, \
+    secret_sealed";
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("client {what}"))
@@ -56,7 +58,7 @@ fn from_row(row: &AnyRow) -> Result<Client> {
         jwks: jwks.map(|j| ClientJwks::parse_str(&j)).transpose().map_err(|_| corrupt("jwks"))?,
         jwks_uri: row.try_get("jwks_uri")?,
         assertion_alg: assertion_alg
-            .map(|a| AssertionAlg::parse(&a).ok_or_else(|| corrupt("token_endpoint_auth_signing_alg")))
+            .map(|a| AuthSigningAlg::parse(&a).ok_or_else(|| corrupt("token_endpoint_auth_signing_alg")))
             .transpose()?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -65,6 +67,8 @@ fn from_row(row: &AnyRow) -> Result<Client> {
         frontchannel_logout_uri: channel_uri(row, "frontchannel_logout_uri")?,
         frontchannel_logout_session_required: super::get_flag(row, "frontchannel_logout_session_required")?,
         from_metadata_document: false,
+        // client_secret_jwt
+        secret_sealed: row.try_get::<Option<String>, _>("secret_sealed")?.map(SealedSecret::from_stored),
     })
 }
 
@@ -90,7 +94,8 @@ impl Store {
     pub async fn insert_client(&self, c: &Client) -> Result<()> {
         let sql = format!(
             "INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19, $20, $21, $22, $23, $24, $25)"
+             $18, $19, $20, $21, $22, $23, $24, $25, \
+             $26)"
         );
         sqlx::query(&sql)
             .bind(&c.client_id)
@@ -112,12 +117,13 @@ impl Store {
             .bind(c.updated_at)
             .bind(jwks_text(c))
             .bind(&c.jwks_uri)
-            .bind(c.assertion_alg.map(AssertionAlg::as_str))
+            .bind(c.assertion_alg.map(AuthSigningAlg::as_str))
             .bind(c.backchannel_logout_uri.as_ref().map(url::Url::as_str))
             .bind(super::flag(c.backchannel_logout_session_required))
             .bind(c.frontchannel_logout_uri.as_ref().map(url::Url::as_str))
             .bind(super::flag(c.frontchannel_logout_session_required))
             .bind(c.id_token_claims.as_str())
+            .bind(c.secret_sealed.as_ref().map(SealedSecret::as_stored))
             .execute(&self.pool)
             .await
             .map_err(|e| StoreError::on_unique(e, format!("client {:?}", c.client_id)))?;
@@ -125,7 +131,8 @@ impl Store {
         Ok(())
     }
 
-    /// Replaces every field but the id, the secret and the creation time.
+    /// Replaces every field but the id, the secret and the creation time. A client that is
+    /// no longer client_secret_jwt loses its sealed secret (it keeps the hash).
     pub async fn update_client(&self, c: &Client) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE clients SET name = $1, client_type = $2, token_endpoint_auth_method = $3, redirect_uris = $4, \
@@ -134,7 +141,9 @@ impl Store {
              refresh_token_idle_ttl = $13, updated_at = $14, jwks = $15, jwks_uri = $16, \
              token_endpoint_auth_signing_alg = $17, backchannel_logout_uri = $19, \
              backchannel_logout_session_required = $20, frontchannel_logout_uri = $21, \
-             frontchannel_logout_session_required = $22, id_token_claims = $23 WHERE client_id = $18",
+             frontchannel_logout_session_required = $22, id_token_claims = $23, \
+             secret_sealed = CASE WHEN $3 = 'client_secret_jwt' THEN secret_sealed ELSE NULL END \
+             WHERE client_id = $18",
         )
         .bind(&c.name)
         .bind(c.client_type.as_str())
@@ -152,7 +161,7 @@ impl Store {
         .bind(now())
         .bind(jwks_text(c))
         .bind(&c.jwks_uri)
-        .bind(c.assertion_alg.map(AssertionAlg::as_str))
+        .bind(c.assertion_alg.map(AuthSigningAlg::as_str))
         .bind(&c.client_id)
         .bind(c.backchannel_logout_uri.as_ref().map(url::Url::as_str))
         .bind(super::flag(c.backchannel_logout_session_required))
@@ -181,15 +190,20 @@ impl Store {
     }
 
     /// Sets the secret of a client that authenticates with one (a private_key_jwt client
-    /// has none: a secret would be one more way in).
-    pub async fn set_client_secret(&self, client_id: &str, secret_hash: &str) -> Result<bool> {
+    /// has none: a secret would be one more way in). The sealed copy is kept only when the
+    /// client is client_secret_jwt at the moment of the write, decided in the statement
+    /// itself, so that a concurrent change of auth method cannot leave a stale copy.
+    pub async fn set_client_secret(&self, client_id: &str, secret_hash: &str, sealed: &SealedSecret) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE clients SET secret_hash = $1, updated_at = $2 WHERE client_id = $3 AND client_type = 'confidential' \
-             AND token_endpoint_auth_method IN ('client_secret_basic', 'client_secret_post')",
+            "UPDATE clients SET secret_hash = $1, updated_at = $2, \
+             secret_sealed = CASE WHEN token_endpoint_auth_method = 'client_secret_jwt' THEN $4 ELSE NULL END \
+             WHERE client_id = $3 AND client_type = 'confidential' \
+             AND token_endpoint_auth_method IN ('client_secret_basic', 'client_secret_post', 'client_secret_jwt')",
         )
         .bind(secret_hash)
         .bind(now())
         .bind(client_id)
+        .bind(sealed.as_stored())
         .execute(&self.pool)
         .await?;
         self.registry_changed(super::Reach::AtOnce).await;

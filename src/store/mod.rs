@@ -42,6 +42,8 @@ pub enum StoreError {
     Conflict(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("cannot seal a secret for storage: {0}")]
+    Seal(#[from] crate::crypto::SealError),
 }
 
 impl StoreError {
@@ -67,6 +69,10 @@ pub struct Store {
     generation: Arc<AtomicU64>,
     /// This server's id in `replicas`, once its watcher runs (none for the CLI).
     replica: Arc<std::sync::OnceLock<String>>,
+    /// The key-encryption key that secrets are sealed with before they are written
+    /// (`LANYARD_KEY_ENCRYPTION_KEY`), so that every writer of a client, the server, the
+    /// CLI and a seed alike, seals with the one key.
+    kek: Option<[u8; 32]>,
 }
 
 /// The deadline of a database call when none is configured (the CLI, tests).
@@ -111,7 +117,7 @@ impl Store {
             }
         }
         let pool = pool_options.connect_with(options).await?;
-        Ok(Self { pool, backend, generation: Default::default(), replica: Default::default() })
+        Ok(Self { pool, backend, generation: Default::default(), replica: Default::default(), kek: None })
     }
 
     /// Applies every pending migration.
@@ -132,6 +138,17 @@ impl Store {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// This store with the key-encryption key that secrets are sealed with (see the field).
+    pub fn with_key_encryption_key(mut self, kek: Option<[u8; 32]>) -> Self {
+        self.kek = kek;
+        self
+    }
+
+    /// The key-encryption key, if one is configured.
+    pub fn key_encryption_key(&self) -> Option<&[u8; 32]> {
+        self.kek.as_ref()
     }
 
     pub fn backend(&self) -> Backend {
