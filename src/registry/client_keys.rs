@@ -6,8 +6,8 @@
 
 use std::fmt;
 
-use josekit::jwk::Jwk;
 use josekit::JoseError;
+use josekit::jwk::Jwk;
 use josekit::jws::alg::hmac::{HmacJwsAlgorithm, HmacJwsSigner};
 use josekit::jws::{ES256, EdDSA, HS256, HS384, HS512, JwsAlgorithm, JwsSigner, JwsVerifier, PS256, RS256};
 use serde::{Serialize, Serializer};

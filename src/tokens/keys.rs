@@ -260,7 +260,9 @@ fn stored_key(
     let public_jwk = publishable(public, &kid, alg).to_string();
     let private_json = Value::Object(private.as_ref().clone()).to_string();
     let private_jwk = match kek {
-        Some(kek) => crate::crypto::seal(kek, &kid, private_json.as_bytes()).map_err(|e| KeyError::Crypto(e.to_string()))?,
+        Some(kek) => {
+            crate::crypto::seal(kek, &kid, private_json.as_bytes()).map_err(|e| KeyError::Crypto(e.to_string()))?
+        }
         None => private_json,
     };
     Ok(StoredKey { kid, alg: alg.as_str().into(), state, public_jwk, private_jwk, created_at: now(), retired_at: None })
