@@ -53,7 +53,7 @@ impl Application {
         let store = open_store(&config).await?;
         if config.key_encryption_key.is_none() {
             tracing::warn!(
-                "LANYARD_KEY_ENCRYPTION_KEY is not set: private signing keys are stored unencrypted in the database"
+                "LANYARD_KEY_ENCRYPTION_KEY is not set: private signing keys and client_secret_jwt client secrets are stored unencrypted in the database"
             );
         }
         if let Some(seed) = &config.seed {
@@ -139,7 +139,7 @@ pub async fn open_store(config: &Config) -> Result<Store, StartError> {
             .await
             .map_err(|source| StartError::Database { url: url.clone(), source })?;
     store.migrate().await.map_err(|source| StartError::Database { url, source })?;
-    Ok(store)
+    Ok(store.with_key_encryption_key(config.key_encryption_key))
 }
 
 /// When no user has the admin role (an empty database, or a seed without admins), creates

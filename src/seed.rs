@@ -267,10 +267,10 @@ async fn upsert_client(store: &Store, spec: ClientSpec, fetch: registry::FetchPo
             client.created_at = existing.created_at;
             registry::update_client_with(store, &client, fetch).await?;
             match (client.client_type, fixed_secret) {
-                (ClientType::Confidential, Some(secret)) => {
-                    store.set_client_secret(&id, &crate::crypto::sha256_hex(&secret)).await?;
-                }
-                (ClientType::Confidential, None) if existing.secret_hash.is_none() => {
+                (ClientType::Confidential, Some(secret)) => registry::set_client_secret(store, &id, &secret).await?,
+                // A public client made confidential, or one switched to client_secret_jwt
+                // (whose secret was kept as a hash only): a new secret, shown once.
+                (ClientType::Confidential, None) if client.needs_new_secret(&existing) => {
                     let secret = registry::rotate_client_secret(store, &id).await?;
                     tracing::warn!(client_id = %id, "seeded client has a generated secret (shown once): {secret}");
                 }

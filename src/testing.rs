@@ -438,7 +438,8 @@ impl TestIdp {
     /// `POST /token` with the client authentication the client is registered for.
     async fn exchange(&self, request: &SignIn, code: &str, verifier: &str) -> Result<TokenResponse, TestIdpError> {
         let client = self.store().client(&request.client_id).await.map_err(|e| TestIdpError::SignIn(e.to_string()))?;
-        let method = client.map_or(AuthMethod::ClientSecretBasic, |c| c.auth_method);
+        let method = client.as_ref().map_or(AuthMethod::ClientSecretBasic, |c| c.auth_method);
+        let assertion;
         let mut form = vec![
             ("grant_type", "authorization_code"),
             ("code", code),
@@ -458,6 +459,14 @@ impl TestIdp {
                 form.push(("client_secret", secret));
             }
             AuthMethod::None => form.push(("client_id", &request.client_id)),
+            // The client's secret is in the request: an assertion MACed with it, for the
+            // token endpoint, with the client's registered algorithm (HS256 by default).
+            AuthMethod::ClientSecretJwt => {
+                let alg = client.and_then(|c| c.assertion_alg).map_or("HS256", |a| a.as_str());
+                assertion = self.secret_jwt(&request.client_id, secret, alg)?;
+                form.push(("client_assertion_type", crate::oauth::client_assertion::ASSERTION_TYPE));
+                form.push(("client_assertion", &assertion));
+            }
             // The client's private key is the client's: TestIdp cannot sign its assertion.
             AuthMethod::PrivateKeyJwt => {
                 return Err(TestIdpError::SignIn(format!(
@@ -473,6 +482,26 @@ impl TestIdp {
             return Err(TestIdpError::SignIn(format!("/token answered {status}: {body}")));
         }
         Ok(response.json().await?)
+    }
+
+    /// A client_secret_jwt assertion (RFC 7523 §3) for `client_id`, valid for a minute.
+    fn secret_jwt(&self, client_id: &str, secret: &str, alg: &str) -> Result<String, TestIdpError> {
+        use josekit::jws::{HS256, HS384, HS512, JwsHeader};
+        let fail = |e: josekit::JoseError| TestIdpError::SignIn(format!("cannot MAC the client assertion: {e}"));
+        let signer = match alg {
+            "HS384" => HS384.signer_from_bytes(secret.as_bytes()),
+            "HS512" => HS512.signer_from_bytes(secret.as_bytes()),
+            _ => HS256.signer_from_bytes(secret.as_bytes()),
+        }
+        .map_err(fail)?;
+        let now = crate::clock::now();
+        let claims = serde_json::json!({
+            "iss": client_id, "sub": client_id, "aud": self.url("/token"),
+            "jti": random_token(16), "iat": now, "exp": now + 60,
+        });
+        let mut header = JwsHeader::new();
+        header.set_token_type("JWT");
+        josekit::jws::serialize_compact(claims.to_string().as_bytes(), &header, &signer).map_err(fail)
     }
 
     /// Stops the server gracefully (in-flight requests finish) and waits until it has.

@@ -1,6 +1,7 @@
 //! `/admin/api/clients[/{client_id}]`: clients with RFC 7591 metadata names. A confidential
 //! client's secret is in one response only (its creation, a public client's change to
-//! confidential, a rotation); Lanyard keeps its SHA-256.
+//! confidential, a change to client_secret_jwt, a rotation); Lanyard keeps its SHA-256 and,
+//! for client_secret_jwt, a copy sealed under the key-encryption key.
 
 use actix_web::{HttpResponse, web};
 use serde_json::{Map, Value};
@@ -79,10 +80,16 @@ async fn apply(
     let fetch = registry::FetchPolicy::for_dev_mode(state.config.dev_login);
     registry::update_client_with(&state.store, &client, fetch).await?;
     caller.audit(&state.store, "client.update", &client.client_id, "").await;
-    // A public client made confidential needs a secret: shown once, as on creation.
-    let secret = if existing.client_type == ClientType::Public && client.auth_method.uses_secret() {
+    // A public client made confidential needs a secret, and so does one switched to
+    // client_secret_jwt (its old secret was kept as a hash only, which cannot key a MAC):
+    // a new one, in this response only, as on creation.
+    let secret = if client.needs_new_secret(&existing) {
         let secret = registry::rotate_client_secret(&state.store, &client.client_id).await?;
-        caller.audit(&state.store, "client.rotate_secret", &client.client_id, "now confidential").await;
+        let detail = match existing.client_type {
+            ClientType::Public => "now confidential",
+            ClientType::Confidential => "now client_secret_jwt: the old secret was kept as a hash only",
+        };
+        caller.audit(&state.store, "client.rotate_secret", &client.client_id, detail).await;
         Some(secret)
     } else {
         None

@@ -1,5 +1,6 @@
 //! `lanyard client …`: add, list, show, remove, rotate-secret. A client secret is printed
-//! once, when it is created or rotated: Lanyard keeps only its SHA-256.
+//! once, when it is created or rotated: Lanyard keeps only its SHA-256 (and, for a
+//! client_secret_jwt client, a copy sealed under the key-encryption key).
 
 use clap::{Args, Subcommand};
 
@@ -14,6 +15,13 @@ use crate::registry::{
 use crate::store::Store;
 
 const SHOWN_ONCE: &str = "Store the client_secret now: Lanyard keeps only its hash and cannot show it again.";
+const SHOWN_ONCE_SEALED: &str = "Store the client_secret now: Lanyard keeps it encrypted, only to check the MAC of \
+    the client's assertions (client_secret_jwt), and never shows it again.";
+
+/// What to say under a secret just printed.
+fn shown_once(client_secret_jwt: bool) -> &'static str {
+    if client_secret_jwt { SHOWN_ONCE_SEALED } else { SHOWN_ONCE }
+}
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -39,7 +47,7 @@ pub enum ClientCommand {
         client_id: String,
     },
     /// Give a confidential client a new generated secret (printed once); the old one
-    /// stops working at once.
+    /// stops working at once. A client_secret_jwt client's is sealed anew.
     RotateSecret {
         /// The confidential client whose secret changes.
         client_id: String,
@@ -113,7 +121,8 @@ pub struct AddClient {
     #[arg(long, value_name = "URI", conflicts_with_all = ["public", "secret"])]
     jwks_uri: Option<String>,
     /// The one algorithm the client's assertions may use: RS256, PS256, ES256 or EdDSA
-    /// [default: any of them].
+    /// for private_key_jwt, HS256, HS384 or HS512 for client_secret_jwt [default: any of
+    /// its method's].
     #[arg(long, value_name = "ALG")]
     auth_signing_alg: Option<String>,
     /// Profile claims requested by scope: in the id_token too (`all`) or at userinfo only
@@ -129,6 +138,11 @@ pub struct AddClient {
     /// the pairwise sector (needed when the redirect URIs are on several hosts). Fetched now.
     #[arg(long, value_name = "URI")]
     sector_identifier_uri: Option<String>,
+    /// Authenticate with client_secret_jwt (RFC 7523, OIDC Core §9): JWT assertions
+    /// MACed with the client's secret (HS256, HS384 or HS512), which Lanyard keeps
+    /// encrypted with the key-encryption key besides its hash.
+    #[arg(long, conflicts_with_all = ["jwks_file", "jwks_uri", "public"])]
+    client_secret_jwt: bool,
     /// Use this fixed secret instead of a generated one (for development only: it ends
     /// up in shell history and process listings).
     #[arg(long, value_name = "SECRET")]
@@ -190,6 +204,7 @@ impl ClientCommand {
             }
             Self::RotateSecret { client_id, json } => {
                 let secret = registry::rotate_client_secret(store, &client_id).await?;
+                let sealed = store.client(&client_id).await?.is_some_and(|c| c.secret_sealed.is_some());
                 if json {
                     return print_json(&serde_json::json!({
                         "client_id": client_id,
@@ -198,7 +213,7 @@ impl ClientCommand {
                 }
                 println!("new secret of client {client_id}");
                 println!("  client_secret: {secret}");
-                println!("{SHOWN_ONCE}");
+                println!("{}", shown_once(sealed));
                 Ok(())
             }
         }
@@ -222,6 +237,8 @@ impl AddClient {
             Some("none".to_owned())
         } else if jwks.is_some() || self.jwks_uri.is_some() {
             Some("private_key_jwt".to_owned())
+        } else if self.client_secret_jwt {
+            Some("client_secret_jwt".to_owned())
         } else {
             None
         };
@@ -276,7 +293,7 @@ impl AddClient {
         print_client(&format!("created {} client {}", client.client_type.as_str(), client.client_id), client);
         if let Some(secret) = &new.secret {
             println!("  client_secret: {secret}");
-            println!("{SHOWN_ONCE}");
+            println!("{}", shown_once(client.secret_sealed.is_some()));
         }
         Ok(())
     }

@@ -1,6 +1,11 @@
-//! `private_key_jwt` client assertions (RFC 7523 §2.2 and §3, OIDC Core §9): a JWS signed
-//! with one of the client's registered keys, whose claims name the client (`iss` = `sub`
-//! = client_id), this server (`aud`), a short validity (`exp`) and a single-use `jti`.
+//! Client assertions (RFC 7523 §2.2 and §3, OIDC Core §9): a JWS whose claims name the
+//! client (`iss` = `sub` = client_id), this server (`aud`), a short validity (`exp`) and a
+//! single-use `jti`, either signed with one of the client's registered keys
+//! (`private_key_jwt`) or MACed with its secret (`client_secret_jwt`). Which of the two a
+//! client uses is its registration's choice, never the assertion's: the `alg` is checked
+//! against the family of the client's method before any key is looked at, so a public key
+//! is never taken for an HMAC secret, nor `none` for anything. The claims, their limits
+//! and the replay check are the same for both.
 //!
 //! Every failure is reported to the caller as a bare `invalid_client`; the reason (a
 //! [`Refused`]) goes to the server log, where an operator can see why a client fails.
@@ -9,7 +14,8 @@ use serde_json::{Map, Value};
 
 use super::client_jwks::JwksCache;
 use super::client_signature::{self, AlgRule, decode_json};
-use crate::registry::client::Client;
+use crate::registry::client::{AuthMethod, Client};
+use crate::registry::client_keys::{AuthSigningAlg, MacAlg};
 use crate::store::{Store, StoreError};
 
 /// `client_assertion_type` for a JWT assertion (RFC 7523 §2.2).
@@ -68,8 +74,8 @@ pub struct Expectations<'a> {
     pub leeway: i64,
 }
 
-/// Verifies `assertion` for `client` (registered for private_key_jwt) and consumes its
-/// `jti`: afterwards the same assertion is refused, on every replica.
+/// Verifies `assertion` for `client` (registered for private_key_jwt or client_secret_jwt)
+/// and consumes its `jti`: afterwards the same assertion is refused, on every replica.
 pub async fn verify(
     assertion: &Unverified<'_>,
     client: &Client,
@@ -77,8 +83,11 @@ pub async fn verify(
     store: &Store,
     expect: &Expectations<'_>,
 ) -> Result<(), Refused> {
-    let rule = AlgRule { registered: client.assertion_alg, setting: "token_endpoint_auth_signing_alg" };
-    let payload = client_signature::verify(assertion.raw, client, jwks_cache, rule).await.map_err(Refused::Invalid)?;
+    let payload = match client.auth_method {
+        AuthMethod::PrivateKeyJwt => signed_with_key(assertion.raw, client, jwks_cache).await?,
+        AuthMethod::ClientSecretJwt => maced_with_secret(assertion.raw, client, store)?,
+        other => return Err(invalid(format!("the client is registered for {}, not an assertion", other.as_str()))),
+    };
     let claims: Map<String, Value> =
         serde_json::from_slice(&payload).map_err(|_| invalid("the assertion payload is not a JSON object"))?;
     let (jti, exp) = check_claims(&claims, &client.client_id, expect)?;
@@ -87,6 +96,47 @@ pub async fn verify(
         return Err(invalid(format!("jti {jti:?} was already used (a replayed assertion)")));
     }
     Ok(())
+}
+
+/// private_key_jwt: the payload, if one of the client's registered keys verifies the
+/// signature with an asymmetric algorithm (the rules request objects share, in
+/// `client_signature`).
+async fn signed_with_key(raw: &str, client: &Client, jwks_cache: &JwksCache) -> Result<Vec<u8>, Refused> {
+    let registered = match client.assertion_alg {
+        None => None,
+        Some(AuthSigningAlg::Key(alg)) => Some(alg),
+        Some(AuthSigningAlg::Mac(alg)) => {
+            return Err(invalid(format!("the registered token_endpoint_auth_signing_alg {alg} is not for keys")));
+        }
+    };
+    let rule = AlgRule { registered, setting: "token_endpoint_auth_signing_alg" };
+    client_signature::verify(raw, client, jwks_cache, rule).await.map_err(Refused::Invalid)
+}
+
+/// client_secret_jwt: the payload, if the MAC is the one the client's secret gives (opened
+/// from its sealed copy with the store's key-encryption key; compared in constant time).
+fn maced_with_secret(raw: &str, client: &Client, store: &Store) -> Result<Vec<u8>, Refused> {
+    let header = client_signature::header_of(raw).map_err(Refused::Invalid)?;
+    let name = header.algorithm().unwrap_or("none");
+    // HMACs only: `none` and the asymmetric algorithms fail here.
+    let alg =
+        MacAlg::parse(name).ok_or_else(|| invalid(format!("alg {name:?} is not accepted for client_secret_jwt")))?;
+    if client.assertion_alg.is_some_and(|registered| registered != AuthSigningAlg::Mac(alg)) {
+        return Err(invalid(format!("alg {name} differs from the registered token_endpoint_auth_signing_alg")));
+    }
+    let sealed = client
+        .secret_sealed
+        .as_ref()
+        .ok_or_else(|| invalid("the client has no sealed secret to check a MAC with: rotate its secret"))?;
+    let secret = sealed.open(store.key_encryption_key(), &client.client_id).map_err(|e| {
+        // The server's configuration, not the caller, is at fault: the operator must see it.
+        tracing::warn!(client_id = %client.client_id, error = %e, "a client_secret_jwt secret cannot be opened");
+        invalid(format!("the client's secret {e}"))
+    })?;
+    let verifier = alg.verifier(&secret).map_err(|e| invalid(format!("the client's secret cannot key {alg} ({e})")))?;
+    josekit::jws::deserialize_compact(raw, verifier.as_ref())
+        .map(|(payload, _)| payload)
+        .map_err(|_| invalid("the MAC does not verify with the client's secret"))
 }
 
 fn number(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, Refused> {

@@ -1,6 +1,7 @@
 //! Client authentication at the token, introspection and revocation endpoints
-//! (RFC 6749 §2.3): `client_secret_basic`, `client_secret_post`, `private_key_jwt`
-//! (RFC 7523 §2.2, see `client_assertion`), or `none` for public clients.
+//! (RFC 6749 §2.3): `client_secret_basic`, `client_secret_post`, a JWT assertion
+//! (RFC 7523 §2.2, see `client_assertion`) signed with the client's key (`private_key_jwt`)
+//! or MACed with its secret (`client_secret_jwt`), or `none` for public clients.
 
 use actix_web::HttpRequest;
 use actix_web::http::header::AUTHORIZATION;
@@ -9,7 +10,7 @@ use base64::Engine;
 use super::client_assertion::{self, ASSERTION_TYPE, Expectations, Refused, Unverified};
 use super::error::TokenError;
 use super::params::{ParamError, Params};
-use crate::registry::client::{AuthMethod, Client, ClientType};
+use crate::registry::client::{Client, ClientType};
 use crate::state::AppState;
 use crate::web::input_guard::has_control;
 
@@ -111,8 +112,10 @@ pub async fn authenticate(req: &HttpRequest, params: &Params, state: &AppState) 
     let Some(client) = state.find_client(&presented.client_id).await? else {
         return Err(refused("no such client"));
     };
-    if client.auth_method == AuthMethod::PrivateKeyJwt {
-        return Err(refused("the client is registered for private_key_jwt but sent no client_assertion"));
+    // A client registered for an assertion never sends its secret as it is (a
+    // client_secret_jwt client's secret must not cross the wire: that is the point).
+    if client.auth_method.uses_assertion() {
+        return Err(refused("the client is registered for an assertion but sent no client_assertion"));
     }
     match (client.client_type, presented.secret.as_deref()) {
         (ClientType::Confidential, Some(secret)) if client.secret_matches(secret) => Ok(client),
@@ -126,8 +129,9 @@ pub async fn authenticate(req: &HttpRequest, params: &Params, state: &AppState) 
     }
 }
 
-/// Checks a client assertion: the client it names must be registered for `private_key_jwt`,
-/// and the assertion must verify against its keys for this server and this endpoint.
+/// Checks a client assertion: the client it names must be registered for `private_key_jwt`
+/// or `client_secret_jwt`, and the assertion must verify against its keys or its secret,
+/// for this server and this endpoint.
 async fn authenticate_assertion(
     req: &HttpRequest,
     assertion: &Unverified<'_>,
@@ -141,8 +145,8 @@ async fn authenticate_assertion(
     let Some(client) = state.registry.client(client_id).await? else {
         return Err(refused("no such client"));
     };
-    if client.auth_method != AuthMethod::PrivateKeyJwt {
-        return Err(refused("the client is not registered for private_key_jwt"));
+    if !client.auth_method.uses_assertion() {
+        return Err(refused("the client is not registered for private_key_jwt or client_secret_jwt"));
     }
     // draft-ietf-oauth-rfc7523bis: the issuer identifier; OIDC Core §9: the token
     // endpoint; and the endpoint being called, which RFC 7523 §3 also allows.

@@ -332,6 +332,7 @@ fn to_client(url: &str, doc: Document, known_scopes: ScopeSet) -> Result<Client,
         client_uri: None,
         policy_uri: None,
         tos_uri: None,
+        secret_sealed: None,
     })
 }
 

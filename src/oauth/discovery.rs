@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::config::Config;
 use crate::oauth::claims_request::ACR_VALUES_SUPPORTED;
 use crate::oauth::scope::ScopeCatalog;
-use crate::registry::client_keys::AssertionAlg;
+use crate::registry::client_keys::{AssertionAlg, MacAlg};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -32,8 +32,9 @@ pub fn metadata(config: &Config, catalog: &ScopeCatalog) -> Value {
     let mut claims: Vec<&str> =
         vec!["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "azp", "acr", "amr"];
     claims.extend(catalog.claim_names());
-    // private_key_jwt (RFC 7523): asymmetric algorithms only.
-    let assertion_algs: Vec<&str> = AssertionAlg::ALL.iter().map(|a| a.as_str()).collect();
+    // private_key_jwt (RFC 7523): asymmetric algorithms; client_secret_jwt: HMACs.
+    let mut assertion_algs: Vec<&str> = AssertionAlg::ALL.iter().map(|a| a.as_str()).collect();
+    assertion_algs.extend(MacAlg::ALL.iter().map(|a| a.as_str()));
     let mut doc = json!({
         "issuer": issuer.as_str(),
         "authorization_endpoint": issuer.endpoint("/authorize"),
@@ -51,11 +52,14 @@ pub fn metadata(config: &Config, catalog: &ScopeCatalog) -> Value {
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
         // OIDC Core §5.3.2: a client may ask for signed userinfo (userinfo_signed_response_alg).
         "userinfo_signing_alg_values_supported": ["RS256", "ES256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "token_endpoint_auth_methods_supported":
+            ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"],
         "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_methods_supported":
+            ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"],
         "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "revocation_endpoint_auth_methods_supported":
+            ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"],
         "revocation_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent"],

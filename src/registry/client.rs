@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::client_keys::{AssertionAlg, ClientJwks, parse_jwks_uri};
+use super::client_keys::{AssertionAlg, AuthSigningAlg, ClientJwks, MacAlg, parse_jwks_uri};
+use super::client_secret::SealedSecret;
 use super::field_errors::FieldErrors;
 use crate::oauth::redirect_uri::RedirectUri;
 use crate::oauth::request_object::RequestUri;
@@ -38,6 +39,8 @@ pub enum AuthMethod {
     /// A JWT assertion signed with one of the client's registered keys (RFC 7523 §2.2).
     PrivateKeyJwt,
     None,
+    /// A JWT assertion MACed with the client's secret (RFC 7523 §2.2, OIDC Core §9).
+    ClientSecretJwt,
 }
 
 impl AuthMethod {
@@ -47,6 +50,7 @@ impl AuthMethod {
             Self::ClientSecretPost => "client_secret_post",
             Self::PrivateKeyJwt => "private_key_jwt",
             Self::None => "none",
+            Self::ClientSecretJwt => "client_secret_jwt",
         }
     }
 
@@ -56,13 +60,21 @@ impl AuthMethod {
             "client_secret_post" => Some(Self::ClientSecretPost),
             "private_key_jwt" => Some(Self::PrivateKeyJwt),
             "none" => Some(Self::None),
+            "client_secret_jwt" => Some(Self::ClientSecretJwt),
             _ => None,
         }
     }
 
-    /// Whether the client authenticates with a shared secret (Basic or in the body).
+    /// Whether the client has a shared secret: sent as it is (Basic or in the body), or
+    /// keying the MAC of its assertions (client_secret_jwt).
     pub fn uses_secret(self) -> bool {
-        matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost)
+        matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost | Self::ClientSecretJwt)
+    }
+
+    /// Whether the client authenticates with a JWT assertion (RFC 7523 §2.2), never with
+    /// a secret sent as it is.
+    pub fn uses_assertion(self) -> bool {
+        matches!(self, Self::PrivateKeyJwt | Self::ClientSecretJwt)
     }
 }
 
@@ -176,8 +188,9 @@ pub struct Client {
     /// … or published at a URL (`jwks_uri`), fetched SSRF-safely and cached.
     pub jwks_uri: Option<String>,
     /// `token_endpoint_auth_signing_alg`: the one algorithm its assertions may use (any
-    /// of [`AssertionAlg::ALL`] when unset).
-    pub assertion_alg: Option<AssertionAlg>,
+    /// of [`AssertionAlg::ALL`] for private_key_jwt, of [`MacAlg::ALL`] for
+    /// client_secret_jwt, when unset).
+    pub assertion_alg: Option<AuthSigningAlg>,
     /// Back-Channel Logout 1.0: where logout tokens are POSTed when a session ends.
     pub backchannel_logout_uri: Option<url::Url>,
     pub backchannel_logout_session_required: bool,
@@ -213,6 +226,11 @@ pub struct Client {
     /// … and its privacy policy and terms of service, linked from those pages.
     pub policy_uri: Option<url::Url>,
     pub tos_uri: Option<url::Url>,
+    // client_secret_jwt
+    /// The secret again, sealed under the key-encryption key: a client_secret_jwt client's
+    /// HMAC key (see `client_secret`). `None` for every other client.
+    #[serde(skip)]
+    pub secret_sealed: Option<SealedSecret>,
 }
 
 impl Client {
@@ -235,6 +253,16 @@ impl Client {
             .and_then(|u| u.host_str().map(str::to_owned))
             .or_else(|| self.redirect_uris.iter().find_map(RedirectUri::host))
             .unwrap_or_else(|| self.client_id.clone())
+    }
+
+    /// Whether this client, replacing `before`, needs a new secret to authenticate at
+    /// all: it now uses a secret that `before` never had (a public or private_key_jwt
+    /// client), or client_secret_jwt, whose HMAC key exists only in the sealed copy (a
+    /// client_secret_basic client's secret is known by its hash alone).
+    pub fn needs_new_secret(&self, before: &Client) -> bool {
+        self.auth_method.uses_secret()
+            && (before.secret_hash.is_none()
+                || (self.auth_method == AuthMethod::ClientSecretJwt && before.secret_sealed.is_none()))
     }
 
     /// Checks a presented secret against the stored SHA-256, in constant time.
@@ -417,7 +445,7 @@ impl ClientSpec {
                 errors.add(
                     "token_endpoint_auth_method",
                     format!(
-                        "{raw:?} is not supported: use client_secret_basic, client_secret_post, private_key_jwt or none"
+                        "{raw:?} is not supported: use client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt or none"
                     ),
                 );
                 AuthMethod::ClientSecretBasic
@@ -518,7 +546,15 @@ impl ClientSpec {
                 None
             }
             (ClientType::Public, None) => None,
+            (ClientType::Confidential, Some(fixed)) if auth_method == AuthMethod::ClientSecretJwt => {
+                check_mac_key(&fixed, assertion_alg, &mut errors);
+                Some(fixed)
+            }
             (ClientType::Confidential, Some(fixed)) => Some(fixed),
+            // 512 bits: a key for HS512 too (RFC 7518 §3.2: as long as the hash output).
+            (ClientType::Confidential, None) if auth_method == AuthMethod::ClientSecretJwt => {
+                Some(crate::crypto::random_token(CLIENT_SECRET_JWT_BYTES))
+            }
             (ClientType::Confidential, None) => Some(crate::crypto::random_token(32)),
         };
         let now = crate::clock::now();
@@ -558,6 +594,8 @@ impl ClientSpec {
             client_uri,
             policy_uri,
             tos_uri,
+            // Sealed by `registry::create_client`, which has the key-encryption key.
+            secret_sealed: None,
         };
         errors.into_result(NewClient { client, secret })
     }
@@ -570,7 +608,7 @@ impl ClientSpec {
         &self,
         auth_method: AuthMethod,
         errors: &mut FieldErrors,
-    ) -> (Option<ClientJwks>, Option<String>, Option<AssertionAlg>) {
+    ) -> (Option<ClientJwks>, Option<String>, Option<AuthSigningAlg>) {
         let jwks = self.jwks.as_ref().filter(|v| !v.is_null()).and_then(|v| {
             // A seed or a form may hold the set as JSON text.
             let parsed = match v.as_str() {
@@ -591,11 +629,16 @@ impl ClientSpec {
             errors.add("jwks", "a private_key_jwt client needs its public keys: jwks or jwks_uri");
         }
         let assertion_alg = self.token_endpoint_auth_signing_alg.as_deref().filter(|a| !a.is_empty()).and_then(|raw| {
-            let alg = AssertionAlg::parse(raw);
+            // Each method verifies one family: an HMAC is keyed with a secret, never with
+            // a registered public key, and a secret never checks a signature.
+            let (alg, family) = match auth_method {
+                AuthMethod::ClientSecretJwt => (MacAlg::parse(raw).map(AuthSigningAlg::Mac), "HS256, HS384 or HS512"),
+                _ => (AssertionAlg::parse(raw).map(AuthSigningAlg::Key), "RS256, PS256, ES256 or EdDSA"),
+            };
             if alg.is_none() {
                 errors.add(
                     "token_endpoint_auth_signing_alg",
-                    format!("{raw:?} is not supported: use RS256, PS256, ES256 or EdDSA"),
+                    format!("{raw:?} is not supported for {}: use {family}", auth_method.as_str()),
                 );
             }
             alg
@@ -690,6 +733,24 @@ fn signing_alg(field: &'static str, raw: Option<&str>, errors: &mut FieldErrors)
         return None;
     }
     raw.parse::<SigningAlg>().map_err(|e| errors.add(field, e)).ok()
+}
+
+/// The length in bytes of a generated client_secret_jwt secret.
+pub const CLIENT_SECRET_JWT_BYTES: usize = 64;
+
+/// A fixed client_secret_jwt secret must be a key the MAC can use (RFC 7518 §3.2): at least
+/// 32 bytes, and as long as the registered algorithm's hash output.
+fn check_mac_key(secret: &str, alg: Option<AuthSigningAlg>, errors: &mut FieldErrors) {
+    let needed = match alg {
+        Some(AuthSigningAlg::Mac(alg)) => alg.min_secret_bytes(),
+        _ => MacAlg::HS256.min_secret_bytes(),
+    };
+    if secret.len() < needed {
+        errors.add(
+            "client_secret",
+            format!("a client_secret_jwt secret keys an HMAC: at least {needed} bytes (RFC 7518 §3.2)"),
+        );
+    }
 }
 
 /// A `backchannel_logout_uri` or `frontchannel_logout_uri`: an absolute http(s) URL without
@@ -822,6 +883,51 @@ mod tests {
             let errors = s.validate().expect_err(field).to_string();
             assert!(errors.contains(field), "{errors}");
         }
+    }
+
+    #[test]
+    fn a_client_secret_jwt_client_gets_a_512_bit_secret_and_an_hmac_alg_only() {
+        let mut s = spec();
+        s.token_endpoint_auth_method = Some("client_secret_jwt".into());
+        s.token_endpoint_auth_signing_alg = Some("HS512".into());
+        let new = s.clone().validate().unwrap();
+        assert_eq!(new.client.auth_method, AuthMethod::ClientSecretJwt);
+        assert_eq!(new.secret.as_deref().map(str::len), Some(86), "64 random bytes, base64url");
+        assert_eq!(new.client.assertion_alg, Some(AuthSigningAlg::Mac(MacAlg::HS512)));
+        assert!(new.client.secret_sealed.is_none(), "sealed by the registry, which has the key");
+        type Case = (&'static str, fn(&mut ClientSpec));
+        let cases: [Case; 4] = [
+            ("token_endpoint_auth_signing_alg", |s| s.token_endpoint_auth_signing_alg = Some("RS256".into())),
+            ("client_secret", |s| s.client_secret = Some("x".repeat(31))),
+            ("client_secret", |s| s.client_secret = Some("x".repeat(40))),
+            ("token_endpoint_auth_signing_alg", |s| {
+                s.token_endpoint_auth_method = Some("private_key_jwt".into());
+                s.jwks_uri = Some("https://rp.example.test/jwks".into());
+            }),
+        ];
+        for (field, mutate) in cases {
+            let mut s = s.clone();
+            mutate(&mut s);
+            let errors = s.validate().expect_err(field);
+            assert!(errors.get(field).is_some(), "{field}: {errors}");
+        }
+        s.client_secret = Some("x".repeat(64));
+        assert!(s.validate().is_ok(), "a fixed 64-byte secret for HS512");
+    }
+
+    #[test]
+    fn switching_to_client_secret_jwt_needs_a_new_secret() {
+        let basic = spec().validate().unwrap().client;
+        let mut jwt = basic.clone();
+        jwt.auth_method = AuthMethod::ClientSecretJwt;
+        assert!(jwt.needs_new_secret(&basic), "the basic client's secret is only a hash");
+        let mut sealed = jwt.clone();
+        sealed.secret_sealed = Some(SealedSecret::seal(None, "web", &"s".repeat(43)).unwrap());
+        assert!(!jwt.needs_new_secret(&sealed), "already client_secret_jwt");
+        assert!(!basic.needs_new_secret(&sealed), "back to basic: the hash is still there");
+        let mut public = basic.clone();
+        public.secret_hash = None;
+        assert!(basic.needs_new_secret(&public));
     }
 
     #[test]

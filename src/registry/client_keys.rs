@@ -1,10 +1,15 @@
 //! A client's public keys for `private_key_jwt` (RFC 7523 §2.2, OIDC Core §9): an inline
-//! JWK Set or a `jwks_uri`, and the algorithms a client assertion may be signed with.
+//! JWK Set or a `jwks_uri`, and the algorithms a client assertion may be signed with:
+//! asymmetric ones for `private_key_jwt`, HMACs keyed with the secret for
+//! `client_secret_jwt`. The two never mix (a public key taken for an HMAC secret is the
+//! algorithm-confusion attack).
 
 use std::fmt;
 
+use josekit::JoseError;
 use josekit::jwk::Jwk;
-use josekit::jws::{ES256, EdDSA, JwsVerifier, PS256, RS256};
+use josekit::jws::alg::hmac::{HmacJwsAlgorithm, HmacJwsSigner};
+use josekit::jws::{ES256, EdDSA, HS256, HS384, HS512, JwsAlgorithm, JwsSigner, JwsVerifier, PS256, RS256};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
@@ -59,6 +64,129 @@ impl AssertionAlg {
 impl fmt::Display for AssertionAlg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// The HMAC algorithms a `client_secret_jwt` assertion may use (RFC 7518 §3.2, OIDC Core
+/// §9), keyed with the octets of the client's secret. Apart from [`AssertionAlg`] by
+/// construction: nothing verifies an HMAC with a registered public key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum MacAlg {
+    HS256,
+    HS384,
+    HS512,
+}
+
+impl MacAlg {
+    pub const ALL: [MacAlg; 3] = [Self::HS256, Self::HS384, Self::HS512];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HS256 => "HS256",
+            Self::HS384 => "HS384",
+            Self::HS512 => "HS512",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == raw)
+    }
+
+    fn algorithm(self) -> HmacJwsAlgorithm {
+        match self {
+            Self::HS256 => HS256,
+            Self::HS384 => HS384,
+            Self::HS512 => HS512,
+        }
+    }
+
+    /// RFC 7518 §3.2: the key is at least as long as the hash output (32, 48, 64 bytes).
+    pub fn min_secret_bytes(self) -> usize {
+        match self {
+            Self::HS256 => 32,
+            Self::HS384 => 48,
+            Self::HS512 => 64,
+        }
+    }
+
+    /// A verifier keyed with `secret`, comparing MACs in constant time; fails when the
+    /// secret is shorter than [`MacAlg::min_secret_bytes`].
+    pub fn verifier(self, secret: &[u8]) -> Result<Box<dyn JwsVerifier>, String> {
+        let signer = self.algorithm().signer_from_bytes(secret).map_err(|e| e.to_string())?;
+        Ok(Box::new(ConstantTimeMac { algorithm: self.algorithm(), signer }))
+    }
+}
+
+impl fmt::Display for MacAlg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// josekit's own HMAC verifier (0.10) compares MACs with `!=`, which stops at the first
+/// differing byte: its timing tells a caller how much of a forged MAC is right. This one
+/// computes the MAC with josekit's signer and compares it with `crypto::constant_time_eq`.
+#[derive(Debug, Clone)]
+struct ConstantTimeMac {
+    algorithm: HmacJwsAlgorithm,
+    signer: HmacJwsSigner,
+}
+
+impl JwsVerifier for ConstantTimeMac {
+    fn algorithm(&self) -> &dyn JwsAlgorithm {
+        &self.algorithm
+    }
+
+    fn key_id(&self) -> Option<&str> {
+        None
+    }
+
+    fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), JoseError> {
+        let expected = self.signer.sign(message)?;
+        if crate::crypto::constant_time_eq(&expected, signature) {
+            Ok(())
+        } else {
+            Err(JoseError::InvalidSignature(anyhow::anyhow!("the MAC does not match")))
+        }
+    }
+
+    fn box_clone(&self) -> Box<dyn JwsVerifier> {
+        Box::new(self.clone())
+    }
+}
+
+/// `token_endpoint_auth_signing_alg` (RFC 7591 §2): the one algorithm a client's
+/// assertions may use, of the family its auth method verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthSigningAlg {
+    /// For `private_key_jwt`.
+    Key(AssertionAlg),
+    /// For `client_secret_jwt`.
+    Mac(MacAlg),
+}
+
+impl AuthSigningAlg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Key(alg) => alg.as_str(),
+            Self::Mac(alg) => alg.as_str(),
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        AssertionAlg::parse(raw).map(Self::Key).or_else(|| MacAlg::parse(raw).map(Self::Mac))
+    }
+}
+
+impl fmt::Display for AuthSigningAlg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for AuthSigningAlg {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -218,6 +346,23 @@ mod tests {
             let error = ClientJwks::parse(&set).unwrap_err();
             assert!(error.contains(expected), "{error}");
         }
+    }
+
+    #[test]
+    fn mac_verifiers_need_a_long_enough_secret_and_check_the_mac() {
+        let secret = [42u8; 64];
+        for alg in MacAlg::ALL {
+            assert!(alg.verifier(&secret[..alg.min_secret_bytes() - 1]).is_err(), "{alg}: short secret");
+            let verifier = alg.verifier(&secret[..alg.min_secret_bytes()]).unwrap();
+            let signer = alg.algorithm().signer_from_bytes(&secret[..alg.min_secret_bytes()]).unwrap();
+            let mac = signer.sign(b"message").unwrap();
+            assert!(verifier.verify(b"message", &mac).is_ok(), "{alg}");
+            assert!(verifier.verify(b"massage", &mac).is_err(), "{alg}: another message");
+            assert!(verifier.verify(b"message", &mac[..mac.len() - 1]).is_err(), "{alg}: truncated MAC");
+        }
+        assert_eq!(AuthSigningAlg::parse("HS384"), Some(AuthSigningAlg::Mac(MacAlg::HS384)));
+        assert_eq!(AuthSigningAlg::parse("PS256"), Some(AuthSigningAlg::Key(AssertionAlg::PS256)));
+        assert_eq!(AuthSigningAlg::parse("none"), None);
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod api;
 pub mod cache;
 pub mod client;
 pub mod client_keys;
+pub mod client_secret;
 mod field_errors;
 pub mod password;
 pub mod scope;
@@ -155,17 +156,26 @@ pub async fn create_client(store: &Store, spec: client::ClientSpec) -> Result<cl
 /// Registers a client. Beyond `ClientSpec::validate`, every scope must be an OpenID
 /// Connect scope or one that a registered API defines, `default_api` must exist, and a
 /// `sector_identifier_uri` must serve a document listing the redirect URIs (fetched as
-/// `fetch` allows).
+/// `fetch` allows). A client_secret_jwt client's secret is sealed under the store's
+/// key-encryption key.
 pub async fn create_client_with(
     store: &Store,
     spec: client::ClientSpec,
     fetch: FetchPolicy,
 ) -> Result<client::NewClient, RegistryError> {
-    let new = spec.validate()?;
+    let mut new = spec.validate()?;
     check_client_against_apis(store, &new.client).await?;
     sector::check_sector_document(&new.client, fetch).await?;
+    if let (client::AuthMethod::ClientSecretJwt, Some(secret)) = (new.client.auth_method, &new.secret) {
+        new.client.secret_sealed = Some(seal(store, &new.client.client_id, secret)?);
+    }
     store.insert_client(&new.client).await?;
     Ok(new)
+}
+
+fn seal(store: &Store, client_id: &str, secret: &str) -> Result<client_secret::SealedSecret, RegistryError> {
+    client_secret::SealedSecret::seal(store.key_encryption_key(), client_id, secret)
+        .map_err(|e| RegistryError::Store(e.into()))
 }
 
 /// Replaces a client's settings, as [`update_client_with`] outside dev mode.
@@ -216,13 +226,25 @@ async fn check_client_against_apis(store: &Store, client: &client::Client) -> Re
     errors.into_result(()).map_err(RegistryError::Invalid)
 }
 
-/// Sets a new generated secret for a confidential client and returns it (shown once).
+/// Sets a new generated secret for a confidential client and returns it (shown once). A
+/// client_secret_jwt client's is 512 bits (an HS512 key) and sealed anew.
 pub async fn rotate_client_secret(store: &Store, client_id: &str) -> Result<String, RegistryError> {
-    let secret = crate::crypto::random_token(32);
-    if !store.set_client_secret(client_id, &crate::crypto::sha256_hex(&secret)).await? {
+    // Should the auth method change meanwhile, the statement that writes the secret still
+    // decides whether to keep the sealed copy; only the length could be the other kind's.
+    let jwt = store.client(client_id).await?.is_some_and(|c| c.auth_method == client::AuthMethod::ClientSecretJwt);
+    let secret = crate::crypto::random_token(if jwt { client::CLIENT_SECRET_JWT_BYTES } else { 32 });
+    set_client_secret(store, client_id, &secret).await?;
+    Ok(secret)
+}
+
+/// Sets a chosen secret (a seed's) for a confidential client: its hash, and for a
+/// client_secret_jwt client the sealed copy its assertions are checked with.
+pub async fn set_client_secret(store: &Store, client_id: &str, secret: &str) -> Result<(), RegistryError> {
+    let sealed = seal(store, client_id, secret)?;
+    if !store.set_client_secret(client_id, &crate::crypto::sha256_hex(secret), &sealed).await? {
         return Err(RegistryError::NotFound(format!("confidential client {client_id:?}")));
     }
-    Ok(secret)
+    Ok(())
 }
 
 /// Sets (or, with `null`, removes) some of a user's claims, keeping the others; the result

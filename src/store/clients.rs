@@ -8,7 +8,8 @@ use crate::oauth::redirect_uri::RedirectUri;
 use crate::oauth::request_object::RequestUri;
 use crate::oauth::scope::ScopeSet;
 use crate::registry::client::{AuthMethod, Client, ClientType, GrantType, IdTokenClaimsPolicy, SubjectType};
-use crate::registry::client_keys::{AssertionAlg, ClientJwks};
+use crate::registry::client_keys::{AssertionAlg, AuthSigningAlg, ClientJwks};
+use crate::registry::client_secret::SealedSecret;
 
 const COLUMNS: &str = "client_id, name, client_type, secret_hash, token_endpoint_auth_method, redirect_uris, \
     post_logout_redirect_uris, grant_types, scope, default_api, require_pkce, first_party, \
@@ -17,7 +18,8 @@ const COLUMNS: &str = "client_id, name, client_type, secret_hash, token_endpoint
     frontchannel_logout_uri, frontchannel_logout_session_required, id_token_claims, \
     subject_type, sector_identifier_uri, \
     request_uris, request_object_signing_alg, \
-    userinfo_signed_response_alg, logo_uri, client_uri, policy_uri, tos_uri";
+    userinfo_signed_response_alg, logo_uri, client_uri, policy_uri, tos_uri, \
+    secret_sealed";
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("client {what}"))
@@ -63,7 +65,7 @@ fn from_row(row: &AnyRow) -> Result<Client> {
         jwks: jwks.map(|j| ClientJwks::parse_str(&j)).transpose().map_err(|_| corrupt("jwks"))?,
         jwks_uri: row.try_get("jwks_uri")?,
         assertion_alg: assertion_alg
-            .map(|a| AssertionAlg::parse(&a).ok_or_else(|| corrupt("token_endpoint_auth_signing_alg")))
+            .map(|a| AuthSigningAlg::parse(&a).ok_or_else(|| corrupt("token_endpoint_auth_signing_alg")))
             .transpose()?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -87,6 +89,8 @@ fn from_row(row: &AnyRow) -> Result<Client> {
         client_uri: channel_uri(row, "client_uri")?,
         policy_uri: channel_uri(row, "policy_uri")?,
         tos_uri: channel_uri(row, "tos_uri")?,
+        // client_secret_jwt
+        secret_sealed: row.try_get::<Option<String>, _>("secret_sealed")?.map(SealedSecret::from_stored),
     })
 }
 
@@ -121,7 +125,7 @@ impl Store {
         let sql = format!(
             "INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
              $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, \
-             $30, $31, $32, $33, $34)"
+             $30, $31, $32, $33, $34, $35)"
         );
         sqlx::query(&sql)
             .bind(&c.client_id)
@@ -143,7 +147,7 @@ impl Store {
             .bind(c.updated_at)
             .bind(jwks_text(c))
             .bind(&c.jwks_uri)
-            .bind(c.assertion_alg.map(AssertionAlg::as_str))
+            .bind(c.assertion_alg.map(AuthSigningAlg::as_str))
             .bind(c.backchannel_logout_uri.as_ref().map(url::Url::as_str))
             .bind(super::flag(c.backchannel_logout_session_required))
             .bind(c.frontchannel_logout_uri.as_ref().map(url::Url::as_str))
@@ -159,6 +163,7 @@ impl Store {
             .bind(c.client_uri.as_ref().map(url::Url::as_str))
             .bind(c.policy_uri.as_ref().map(url::Url::as_str))
             .bind(c.tos_uri.as_ref().map(url::Url::as_str))
+            .bind(c.secret_sealed.as_ref().map(SealedSecret::as_stored))
             .execute(&self.pool)
             .await
             .map_err(|e| StoreError::on_unique(e, format!("client {:?}", c.client_id)))?;
@@ -166,7 +171,8 @@ impl Store {
         Ok(())
     }
 
-    /// Replaces every field but the id, the secret and the creation time.
+    /// Replaces every field but the id, the secret and the creation time. A client that is
+    /// no longer client_secret_jwt loses its sealed secret (it keeps the hash).
     pub async fn update_client(&self, c: &Client) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE clients SET name = $1, client_type = $2, token_endpoint_auth_method = $3, redirect_uris = $4, \
@@ -179,7 +185,9 @@ impl Store {
              subject_type = $24, sector_identifier_uri = $25, \
              request_uris = $26, request_object_signing_alg = $27, \
              userinfo_signed_response_alg = $28, logo_uri = $29, client_uri = $30, policy_uri = $31, \
-             tos_uri = $32 WHERE client_id = $18",
+             tos_uri = $32, \
+             secret_sealed = CASE WHEN $3 = 'client_secret_jwt' THEN secret_sealed ELSE NULL END \
+             WHERE client_id = $18",
         )
         .bind(&c.name)
         .bind(c.client_type.as_str())
@@ -197,7 +205,7 @@ impl Store {
         .bind(now())
         .bind(jwks_text(c))
         .bind(&c.jwks_uri)
-        .bind(c.assertion_alg.map(AssertionAlg::as_str))
+        .bind(c.assertion_alg.map(AuthSigningAlg::as_str))
         .bind(&c.client_id)
         .bind(c.backchannel_logout_uri.as_ref().map(url::Url::as_str))
         .bind(super::flag(c.backchannel_logout_session_required))
@@ -236,15 +244,20 @@ impl Store {
     }
 
     /// Sets the secret of a client that authenticates with one (a private_key_jwt client
-    /// has none: a secret would be one more way in).
-    pub async fn set_client_secret(&self, client_id: &str, secret_hash: &str) -> Result<bool> {
+    /// has none: a secret would be one more way in). The sealed copy is kept only when the
+    /// client is client_secret_jwt at the moment of the write, decided in the statement
+    /// itself, so that a concurrent change of auth method cannot leave a stale copy.
+    pub async fn set_client_secret(&self, client_id: &str, secret_hash: &str, sealed: &SealedSecret) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE clients SET secret_hash = $1, updated_at = $2 WHERE client_id = $3 AND client_type = 'confidential' \
-             AND token_endpoint_auth_method IN ('client_secret_basic', 'client_secret_post')",
+            "UPDATE clients SET secret_hash = $1, updated_at = $2, \
+             secret_sealed = CASE WHEN token_endpoint_auth_method = 'client_secret_jwt' THEN $4 ELSE NULL END \
+             WHERE client_id = $3 AND client_type = 'confidential' \
+             AND token_endpoint_auth_method IN ('client_secret_basic', 'client_secret_post', 'client_secret_jwt')",
         )
         .bind(secret_hash)
         .bind(now())
         .bind(client_id)
+        .bind(sealed.as_stored())
         .execute(&self.pool)
         .await?;
         self.registry_changed(super::Reach::AtOnce).await;

@@ -47,6 +47,8 @@ pub enum StoreError {
     /// The database could not be reached at start-up, with the cause in words.
     #[error("{0}")]
     Unreachable(String),
+    #[error("cannot seal a secret for storage: {0}")]
+    Seal(#[from] crate::crypto::SealError),
 }
 
 impl StoreError {
@@ -72,6 +74,10 @@ pub struct Store {
     generation: Arc<AtomicU64>,
     /// This server's id in `replicas`, once its watcher runs (none for the CLI).
     replica: Arc<std::sync::OnceLock<String>>,
+    /// The key-encryption key that secrets are sealed with before they are written
+    /// (`LANYARD_KEY_ENCRYPTION_KEY`), so that every writer of a client, the server, the
+    /// CLI and a seed alike, seals with the one key.
+    kek: Option<[u8; 32]>,
 }
 
 /// Connects once to PostgreSQL and says in words why that failed, if it did.
@@ -160,7 +166,7 @@ impl Store {
             probe_postgres(&options, database_url, timeout).await?;
         }
         let pool = pool_options.connect_with(options).await?;
-        Ok(Self { pool, backend, generation: Default::default(), replica: Default::default() })
+        Ok(Self { pool, backend, generation: Default::default(), replica: Default::default(), kek: None })
     }
 
     /// Applies every pending migration.
@@ -181,6 +187,17 @@ impl Store {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// This store with the key-encryption key that secrets are sealed with (see the field).
+    pub fn with_key_encryption_key(mut self, kek: Option<[u8; 32]>) -> Self {
+        self.kek = kek;
+        self
+    }
+
+    /// The key-encryption key, if one is configured.
+    pub fn key_encryption_key(&self) -> Option<&[u8; 32]> {
+        self.kek.as_ref()
     }
 
     pub fn backend(&self) -> Backend {

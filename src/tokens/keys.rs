@@ -298,7 +298,9 @@ fn stored_key(
     let public_jwk = publishable(public, &kid, alg).to_string();
     let private_json = Value::Object(private.as_ref().clone()).to_string();
     let private_jwk = match kek {
-        Some(kek) => encrypt(kek, &kid, private_json.as_bytes())?,
+        Some(kek) => {
+            crate::crypto::seal(kek, &kid, private_json.as_bytes()).map_err(|e| KeyError::Crypto(e.to_string()))?
+        }
         None => private_json,
     };
     Ok(StoredKey { kid, alg: alg.as_str().into(), state, public_jwk, private_jwk, created_at: now(), retired_at: None })
@@ -383,38 +385,15 @@ pub fn thumbprint(public: &Jwk) -> Result<String, &'static str> {
     Ok(URL_SAFE_NO_PAD.encode(openssl::sha::sha256(canonical.as_bytes())))
 }
 
-const ENCRYPTED_PREFIX: &str = "v1:";
-
-/// AES-256-GCM with `kid` as associated data (a stored value cannot be moved to another
-/// name); `v1:` + base64url(nonce ‖ ciphertext ‖ tag). Also seals other server secrets.
-pub(crate) fn encrypt(kek: &[u8; 32], kid: &str, plaintext: &[u8]) -> Result<String, KeyError> {
-    let mut nonce = [0u8; 12];
-    openssl::rand::rand_bytes(&mut nonce).map_err(|e| KeyError::Crypto(e.to_string()))?;
-    let mut tag = [0u8; 16];
-    let cipher = openssl::symm::Cipher::aes_256_gcm();
-    let ciphertext = openssl::symm::encrypt_aead(cipher, kek, Some(&nonce), kid.as_bytes(), plaintext, &mut tag)
-        .map_err(|e| KeyError::Crypto(e.to_string()))?;
-    let mut blob = nonce.to_vec();
-    blob.extend_from_slice(&ciphertext);
-    blob.extend_from_slice(&tag);
-    Ok(format!("{ENCRYPTED_PREFIX}{}", URL_SAFE_NO_PAD.encode(blob)))
-}
-
-/// Opens what [`encrypt`] sealed; a value without the `v1:` prefix was stored in the clear
-/// (before a key-encryption key was configured) and is returned as it is.
-pub(crate) fn decrypt(kek: Option<&[u8; 32]>, kid: &str, stored: &str) -> Result<Vec<u8>, KeyError> {
-    let Some(encoded) = stored.strip_prefix(ENCRYPTED_PREFIX) else {
-        return Ok(stored.as_bytes().to_vec());
-    };
-    let kek = kek.ok_or_else(|| KeyError::NoKeyEncryptionKey(kid.into()))?;
-    let blob = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| KeyError::Decrypt(kid.into()))?;
-    if blob.len() < 12 + 16 {
-        return Err(KeyError::Decrypt(kid.into()));
+/// The private JWK as stored: sealed under the KEK (the kid as associated data), or the
+/// JSON itself when no KEK is configured.
+fn decrypt(kek: Option<&[u8; 32]>, kid: &str, stored: &str) -> Result<Vec<u8>, KeyError> {
+    match crate::crypto::open(kek, kid, stored) {
+        None => Ok(stored.as_bytes().to_vec()),
+        Some(Ok(plaintext)) => Ok(plaintext),
+        Some(Err(crate::crypto::SealError::NoKey)) => Err(KeyError::NoKeyEncryptionKey(kid.into())),
+        Some(Err(_)) => Err(KeyError::Decrypt(kid.into())),
     }
-    let (nonce, rest) = blob.split_at(12);
-    let (ciphertext, tag) = rest.split_at(rest.len() - 16);
-    openssl::symm::decrypt_aead(openssl::symm::Cipher::aes_256_gcm(), kek, Some(nonce), kid.as_bytes(), ciphertext, tag)
-        .map_err(|_| KeyError::Decrypt(kid.into()))
 }
 
 fn build_ring(stored: &[StoredKey], kek: Option<&[u8; 32]>) -> Result<KeyRing, KeyError> {
@@ -480,14 +459,14 @@ mod tests {
     }
 
     #[test]
-    fn private_keys_round_trip_through_encryption() {
+    fn private_keys_are_sealed_under_the_kek_with_their_kid() {
         let kek = [7u8; 32];
-        let sealed = encrypt(&kek, "kid-1", b"secret").unwrap();
-        assert!(sealed.starts_with(ENCRYPTED_PREFIX));
-        assert_eq!(decrypt(Some(&kek), "kid-1", &sealed).unwrap(), b"secret");
-        assert!(decrypt(Some(&[8u8; 32]), "kid-1", &sealed).is_err(), "wrong key decrypts");
-        assert!(decrypt(Some(&kek), "kid-2", &sealed).is_err(), "kid is not bound");
-        assert!(decrypt(None, "kid-1", &sealed).is_err());
+        let key = generate(SigningAlg::ES256, KeyState::Active, Some(&kek)).unwrap();
+        assert!(key.private_jwk.starts_with(crate::crypto::SEALED_PREFIX));
+        assert!(decrypt(Some(&kek), &key.kid, &key.private_jwk).is_ok());
+        assert!(matches!(decrypt(Some(&[8u8; 32]), &key.kid, &key.private_jwk), Err(KeyError::Decrypt(_))));
+        assert!(matches!(decrypt(None, &key.kid, &key.private_jwk), Err(KeyError::NoKeyEncryptionKey(_))));
+        assert!(build_ring(&[key], Some(&kek)).is_ok());
     }
 
     #[test]

@@ -54,19 +54,16 @@ impl Subjects {
         let mut salt = [0u8; 32];
         openssl::rand::rand_bytes(&mut salt).map_err(|_| SubjectsError::Unreadable)?;
         let candidate = match kek {
-            Some(kek) => super::keys::encrypt(kek, SALT_NAME, &salt).map_err(|_| SubjectsError::Unreadable)?,
+            Some(kek) => crate::crypto::seal(kek, SALT_NAME, &salt).map_err(|_| SubjectsError::Unreadable)?,
             None => URL_SAFE_NO_PAD.encode(salt),
         };
         let stored = store.server_secret_or_insert(SALT_NAME, &candidate).await?;
-        let opened = super::keys::decrypt(kek, SALT_NAME, &stored).map_err(|e| match e {
-            super::keys::KeyError::NoKeyEncryptionKey(_) => SubjectsError::NoKeyEncryptionKey,
-            _ => SubjectsError::Unreadable,
-        })?;
         // Sealed: the salt's bytes; in the clear: their base64url text.
-        let salt = if stored.starts_with("v1:") {
-            opened
-        } else {
-            URL_SAFE_NO_PAD.decode(&opened).map_err(|_| SubjectsError::Unreadable)?
+        let salt = match crate::crypto::open(kek, SALT_NAME, &stored) {
+            Some(Ok(bytes)) => bytes,
+            Some(Err(crate::crypto::SealError::NoKey)) => return Err(SubjectsError::NoKeyEncryptionKey),
+            Some(Err(_)) => return Err(SubjectsError::Unreadable),
+            None => URL_SAFE_NO_PAD.decode(&stored).map_err(|_| SubjectsError::Unreadable)?,
         };
         if salt.len() < 16 {
             return Err(SubjectsError::Unreadable);
@@ -120,11 +117,11 @@ mod tests {
     #[test]
     fn a_sealed_salt_opens_only_with_its_key_encryption_key() {
         let kek = [7u8; 32];
-        let sealed = crate::tokens::keys::encrypt(&kek, SALT_NAME, b"0123456789abcdef").unwrap();
+        let sealed = crate::crypto::seal(&kek, SALT_NAME, b"0123456789abcdef").unwrap();
         assert!(sealed.starts_with("v1:") && !sealed.contains("0123456789abcdef"));
-        assert_eq!(crate::tokens::keys::decrypt(Some(&kek), SALT_NAME, &sealed).unwrap(), b"0123456789abcdef");
-        assert!(crate::tokens::keys::decrypt(Some(&[8u8; 32]), SALT_NAME, &sealed).is_err());
-        assert!(crate::tokens::keys::decrypt(None, SALT_NAME, &sealed).is_err());
+        assert_eq!(crate::crypto::open(Some(&kek), SALT_NAME, &sealed).unwrap().unwrap(), b"0123456789abcdef");
+        assert!(crate::crypto::open(Some(&[8u8; 32]), SALT_NAME, &sealed).unwrap().is_err());
+        assert!(crate::crypto::open(None, SALT_NAME, &sealed).unwrap().is_err());
     }
 
     #[test]

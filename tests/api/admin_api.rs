@@ -260,7 +260,7 @@ async fn invalid_client_settings_are_a_422_problem_naming_each_field(backend: Ba
         ("an unknown default API", json!({"default_api": ORDERS, "redirect_uris": [CALLBACK]}), "default_api"),
         (
             "an unknown auth method",
-            json!({"token_endpoint_auth_method": "client_secret_jwt", "redirect_uris": [CALLBACK]}),
+            json!({"token_endpoint_auth_method": "tls_client_auth", "redirect_uris": [CALLBACK]}),
             "token_endpoint_auth_method",
         ),
     ];

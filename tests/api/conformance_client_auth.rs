@@ -3,9 +3,9 @@
 //! variants `private_key_jwt` run it. Assertions are built here with josekit directly,
 //! from freshly generated keys, not through any of Lanyard's code.
 //!
-//! `client_secret_jwt` is not implemented (Lanyard keeps only a hash of client secrets and
-//! cannot verify an HMAC keyed with the secret; see the README), so the suite's
-//! `client_secret_jwt` variant is not covered here.
+//! The suite's `client_secret_jwt` variant (an HMAC keyed with the client's secret, which
+//! Lanyard keeps sealed under its key-encryption key for such clients) is covered in
+//! `conformance_client_secret_jwt.rs`.
 
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
@@ -31,7 +31,7 @@ both_backends!(
     a_replayed_assertion_is_refused_and_a_race_has_one_winner,
     a_jwks_uri_is_fetched_in_dev_mode_and_a_rotated_key_is_picked_up,
     registration_refuses_private_keys_and_a_private_key_jwt_client_without_keys,
-    discovery_advertises_private_key_jwt_and_its_algorithms,
+    discovery_advertises_private_key_jwt_client_secret_jwt_and_their_algorithms,
 );
 
 const CLIENT: &str = "keyed";
@@ -486,16 +486,17 @@ async fn registration_refuses_private_keys_and_a_private_key_jwt_client_without_
     server.stop().await;
 }
 
-async fn discovery_advertises_private_key_jwt_and_its_algorithms(backend: Backend) {
+async fn discovery_advertises_private_key_jwt_client_secret_jwt_and_their_algorithms(backend: Backend) {
     let db = TestDb::create(backend).await;
     let server = TestServer::start(&db).await;
     let doc = server.get_json("/.well-known/openid-configuration").await;
     for endpoint in ["token_endpoint", "introspection_endpoint", "revocation_endpoint"] {
         let methods = doc[format!("{endpoint}_auth_methods_supported")].as_array().unwrap();
         assert!(methods.contains(&json!("private_key_jwt")), "{endpoint}: {methods:?}");
-        assert!(!methods.contains(&json!("client_secret_jwt")), "{endpoint}: not implemented");
+        assert!(methods.contains(&json!("client_secret_jwt")), "{endpoint}: {methods:?}");
         let algs = doc[format!("{endpoint}_auth_signing_alg_values_supported")].as_array().unwrap();
-        assert_eq!(algs, &vec![json!("RS256"), json!("PS256"), json!("ES256"), json!("EdDSA")], "{endpoint}");
+        let expected = ["RS256", "PS256", "ES256", "EdDSA", "HS256", "HS384", "HS512"];
+        assert_eq!(algs, &expected.map(|a| json!(a)).to_vec(), "{endpoint}");
     }
     server.stop().await;
 }

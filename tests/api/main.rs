@@ -14,6 +14,7 @@ mod cli;
 mod client_metadata;
 mod conformance_basic;
 mod conformance_client_auth;
+mod conformance_client_secret_jwt;
 mod conformance_dynamic;
 mod conformance_logout;
 mod conformance_pairwise;

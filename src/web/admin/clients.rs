@@ -12,7 +12,7 @@ use crate::registry::client::{
     AuthMethod, Client, ClientSpec, ClientType, DEFAULT_REFRESH_TOKEN_IDLE_TTL, DEFAULT_REFRESH_TOKEN_TTL, GrantType,
     IdTokenClaimsPolicy, SubjectType,
 };
-use crate::registry::client_keys::AssertionAlg;
+use crate::registry::client_keys::{AssertionAlg, MacAlg};
 use crate::registry::{self, FieldErrors};
 use crate::state::AppState;
 use crate::tokens::keys::SigningAlg;
@@ -35,11 +35,16 @@ const GRANTS: [(&str, &str); 3] = [
     ("client_credentials", "Client credentials (machine to machine)"),
 ];
 
-const AUTH_METHODS: [(&str, &str); 4] = [
+const AUTH_METHODS: [(&str, &str); 5] = [
     ("client_secret_basic", "client_secret_basic: confidential, secret in HTTP Basic"),
     ("client_secret_post", "client_secret_post: confidential, secret in the form body"),
     ("private_key_jwt", "private_key_jwt: confidential, a JWT signed with the client's key (RFC 7523)"),
     ("none", "none: public client (browser or native app, PKCE)"),
+    // client_secret_jwt
+    (
+        "client_secret_jwt",
+        "client_secret_jwt: confidential, a JWT MACed with the client's secret (switching to it makes a new secret)",
+    ),
 ];
 
 struct Row {
@@ -293,6 +298,8 @@ struct Editing {
     updated: String,
     /// The latest back-channel logout deliveries to the client.
     deliveries: Vec<DeliveryRow>,
+    /// client_secret_jwt: its secret is also kept sealed, not only as a hash.
+    secret_jwt: bool,
 }
 
 /// One back-channel logout delivery, as the client's page lists it.
@@ -332,8 +339,9 @@ impl FormPage {
         SigningAlg::ALL.map(SigningAlg::as_str)
     }
 
-    fn assertion_algs(&self) -> [&'static str; 4] {
-        AssertionAlg::ALL.map(AssertionAlg::as_str)
+    /// private_key_jwt's algorithms, then client_secret_jwt's.
+    fn assertion_algs(&self) -> Vec<&'static str> {
+        AssertionAlg::ALL.map(AssertionAlg::as_str).into_iter().chain(MacAlg::ALL.map(MacAlg::as_str)).collect()
     }
 }
 
@@ -369,6 +377,7 @@ async fn form_page(
         created: when(c.created_at),
         updated: when(c.updated_at),
         deliveries,
+        secret_jwt: c.auth_method == AuthMethod::ClientSecretJwt,
     });
     Ok(FormPage { chrome: admin.chrome(state, "clients"), notice, values, errors, apis, editing })
 }
@@ -389,6 +398,8 @@ struct SecretPage {
     client_id: String,
     href: String,
     secret: Option<String>,
+    /// The secret is also kept sealed (client_secret_jwt), not only as a hash.
+    sealed: bool,
 }
 
 async fn create(
@@ -423,6 +434,7 @@ async fn create(
         chrome: admin.chrome(&state, "clients"),
         heading: "Client registered",
         href: format!("/admin/clients/{}", form::segment(&client.client_id)),
+        sealed: client.auth_method == AuthMethod::ClientSecretJwt,
         name: client.name,
         client_id: client.client_id,
         secret: new.secret,
@@ -491,13 +503,22 @@ async fn update(
     };
     state.store.audit(admin.actor(), "client.update", &client.client_id, &client.name).await?;
     let href = format!("/admin/clients/{}", form::segment(&client.client_id));
-    if existing.client_type == ClientType::Public && client.auth_method.uses_secret() {
-        // Now confidential: it needs a secret, shown once like a new client's.
+    if client.needs_new_secret(&existing) {
+        // Now confidential, or now client_secret_jwt (the old secret was kept as a hash
+        // only, which cannot key a MAC): a new secret, shown once like a new client's.
         let secret = registry::rotate_client_secret(&state.store, &client.client_id).await.map_err(form::failure)?;
-        state.store.audit(admin.actor(), "client.rotate_secret", &client.client_id, "now confidential").await?;
+        let (heading, detail) = match existing.client_type {
+            ClientType::Public => ("Client is now confidential", "now confidential"),
+            ClientType::Confidential => (
+                "Client now uses client_secret_jwt: it has a new secret",
+                "now client_secret_jwt: the old secret was kept as a hash only",
+            ),
+        };
+        state.store.audit(admin.actor(), "client.rotate_secret", &client.client_id, detail).await?;
         let page = SecretPage {
             chrome: admin.chrome(&state, "clients"),
-            heading: "Client is now confidential",
+            heading,
+            sealed: client.auth_method == AuthMethod::ClientSecretJwt,
             name: client.name,
             client_id: client.client_id,
             href,
@@ -536,6 +557,7 @@ async fn rotate_secret(
     let page = SecretPage {
         chrome: admin.chrome(&state, "clients"),
         heading: "New client secret",
+        sealed: client.auth_method == AuthMethod::ClientSecretJwt,
         href: format!("/admin/clients/{}", form::segment(&client.client_id)),
         name: client.name,
         client_id: client.client_id,
