@@ -120,6 +120,11 @@ impl Application {
         for task in background {
             task.abort();
         }
+        // Logout tokens still being delivered get the drain period to arrive.
+        let unfinished = state.finish_deliveries(state.config.shutdown_drain).await;
+        if unfinished > 0 {
+            tracing::warn!(unfinished, "stopping with back-channel logout deliveries unfinished");
+        }
         crate::registry::cache::leave(&state.store, &state.replica_id).await;
         state.store.close().await;
         result

@@ -21,6 +21,8 @@ use crate::tokens::keys::{self, KeyMaterial, SigningAlg};
 #[derive(Debug, Clone)]
 pub struct Seed {
     path: PathBuf,
+    /// The file's text, for the line numbers of errors found when it is applied.
+    text: String,
     file: SeedFile,
 }
 
@@ -43,12 +45,16 @@ pub struct SeedFile {
     pub keys: Vec<Spanned<SeedKey>>,
 }
 
-/// A user; `password` may be omitted for a user that exists already (exports omit it).
+/// A user; `password` may be omitted for a user that exists already, or replaced by the
+/// `password_hash` that `seed export` writes.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct SeedUser {
     pub username: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    /// An argon2id PHC string (from `seed export`): the user keeps that password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
     #[serde(default, alias = "admin", skip_serializing_if = "std::ops::Not::not")]
     pub is_admin: bool,
     /// Every other key is a claim: standard ones (name, email, email_verified, …) and
@@ -86,8 +92,8 @@ pub enum SeedError {
     Read { path: String, message: String },
     #[error("seed file {path}, line {line}: {what}: {errors}")]
     Invalid { path: String, line: usize, what: String, errors: FieldErrors },
-    #[error("seed file {path}: applying {what} failed: {message}")]
-    Apply { path: String, what: String, message: String },
+    #[error("seed file {path}, line {line}: applying {what} failed: {message}")]
+    Apply { path: String, line: usize, what: String, message: String },
 }
 
 impl Seed {
@@ -120,6 +126,15 @@ impl Seed {
                 && let Err(e) = password::check_strength(p)
             {
                 errors.add("password", e);
+            }
+            match (&u.password, &u.password_hash) {
+                (Some(_), Some(_)) => errors.add("password_hash", "give password or password_hash, not both"),
+                (None, Some(hash)) => {
+                    if let Err(e) = password::check_hash(hash) {
+                        errors.add("password_hash", e);
+                    }
+                }
+                _ => {}
             }
             if let Err(e) = validate_claims(u.claims.clone()) {
                 errors.0.extend(e.0);
@@ -164,7 +179,7 @@ impl Seed {
                 return Err(invalid(key.span(), format!("keys[{i}]"), errors));
             }
         }
-        Ok(Self { path: PathBuf::from(name), file })
+        Ok(Self { path: PathBuf::from(name), text: text.to_owned(), file })
     }
 
     /// The fixed signing keys, ready to install (encrypted when a KEK is configured).
@@ -173,62 +188,76 @@ impl Seed {
             .keys
             .iter()
             .map(|key| {
-                let (alg, material) = key_material(key.get_ref()).map_err(|e| self.apply_error("keys", e))?;
-                keys::import(alg, &material, kek).map_err(|e| self.apply_error("keys", e))
+                let (alg, material) =
+                    key_material(key.get_ref()).map_err(|e| self.apply_error(key.span(), "keys", e))?;
+                keys::import(alg, &material, kek).map_err(|e| self.apply_error(key.span(), "keys", e))
             })
             .collect()
     }
 
-    fn apply_error(&self, what: &str, message: impl ToString) -> SeedError {
-        SeedError::Apply { path: self.path.display().to_string(), what: what.to_owned(), message: message.to_string() }
+    /// An error found applying the entry at `span` (what only the database can tell: a
+    /// client naming an API that does not exist, a scope no API defines, …), with its line.
+    fn apply_error(&self, span: std::ops::Range<usize>, what: &str, message: impl ToString) -> SeedError {
+        SeedError::Apply {
+            path: self.path.display().to_string(),
+            line: line_of(&self.text, span.start),
+            what: what.to_owned(),
+            message: message.to_string(),
+        }
     }
 
     /// Upserts APIs, custom scopes, clients, users and admin tokens (keys are installed
     /// separately, before the key ring starts). `fetch`: how a client's sector document may
     /// be fetched.
     pub async fn apply(&self, store: &Store, fetch: registry::FetchPolicy) -> Result<(), SeedError> {
-        let apis: Vec<ApiSpec> = self.file.apis.iter().map(|a| a.get_ref().clone()).collect();
         // APIs may name an introspection client that the seed creates below: first
         // without it, then again once the clients exist.
-        for api in &apis {
+        for entry in &self.file.apis {
+            let api = entry.get_ref();
             let first = ApiSpec { introspection_client_id: None, ..api.clone() };
-            upsert_api(store, first).await.map_err(|e| self.apply_error(&format!("API {:?}", api.identifier), e))?;
+            let what = format!("API {:?}", api.identifier);
+            upsert_api(store, first).await.map_err(|e| self.apply_error(entry.span(), &what, e))?;
         }
         // Custom scopes after the APIs (their names must differ) and before the clients
         // (which may be allowed them).
         for scope in &self.file.scopes {
             let spec = scope.get_ref().clone();
-            let name = spec.name.clone();
-            registry::upsert_claim_scope(store, spec)
-                .await
-                .map_err(|e| self.apply_error(&format!("scope {name:?}"), e))?;
+            let what = format!("scope {:?}", spec.name);
+            registry::upsert_claim_scope(store, spec).await.map_err(|e| self.apply_error(scope.span(), &what, e))?;
         }
         for client in &self.file.clients {
             let spec = client.get_ref().clone();
-            let id = spec.client_id.clone().unwrap_or_default();
-            upsert_client(store, spec, fetch).await.map_err(|e| self.apply_error(&format!("client {id:?}"), e))?;
+            let what = format!("client {:?}", spec.client_id.as_deref().unwrap_or_default());
+            upsert_client(store, spec, fetch).await.map_err(|e| self.apply_error(client.span(), &what, e))?;
         }
-        for api in apis.into_iter().filter(|a| a.introspection_client_id.is_some()) {
-            let identifier = api.identifier.clone();
-            upsert_api(store, api).await.map_err(|e| self.apply_error(&format!("API {identifier:?}"), e))?;
+        for entry in self.file.apis.iter().filter(|a| a.get_ref().introspection_client_id.is_some()) {
+            let api = entry.get_ref().clone();
+            let what = format!("API {:?}", api.identifier);
+            upsert_api(store, api).await.map_err(|e| self.apply_error(entry.span(), &what, e))?;
         }
         for user in &self.file.users {
             let u = user.get_ref().clone();
-            let name = u.username.clone();
-            upsert_user(store, u).await.map_err(|e| self.apply_error(&format!("user {name:?}"), e))?;
+            let what = format!("user {:?}", u.username);
+            upsert_user(store, u).await.map_err(|e| self.apply_error(user.span(), &what, e))?;
         }
         for token in &self.file.admin_tokens {
             let t = token.get_ref();
+            let failed = |e: StoreError| self.apply_error(token.span(), "admin token", e);
             let hash = crate::crypto::sha256_hex(&t.token);
-            let current = store.admin_token_by_hash(&hash).await.map_err(|e| self.apply_error("admin token", e))?;
+            let current = store.admin_token_by_hash(&hash).await.map_err(failed)?;
             if current.is_some_and(|c| c.name == t.name) {
                 continue;
             }
-            store.delete_admin_token(&t.name).await.map_err(|e| self.apply_error("admin token", e))?;
-            store.insert_admin_token(&t.name, &hash).await.map_err(|e| self.apply_error("admin token", e))?;
+            store.delete_admin_token(&t.name).await.map_err(failed)?;
+            store.insert_admin_token(&t.name, &hash).await.map_err(failed)?;
         }
         Ok(())
     }
+}
+
+/// The 1-based line of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
 fn key_material(key: &SeedKey) -> Result<(SigningAlg, KeyMaterial), FieldErrors> {
@@ -284,17 +313,39 @@ async fn upsert_client(store: &Store, spec: ClientSpec, fetch: registry::FetchPo
 async fn upsert_user(store: &Store, seed: SeedUser) -> Result<(), RegistryError> {
     let claims = validate_claims(seed.claims)?;
     match store.user_by_username(seed.username.trim()).await? {
-        None => {
-            let password = seed
-                .password
-                .ok_or_else(|| FieldErrors::single("password", "is required for a user that does not exist yet"))?;
-            let spec = registry::user::UserSpec { username: seed.username, password, is_admin: seed.is_admin, claims };
-            registry::create_user(store, spec).await.map(|_| ())
-        }
+        None => match (seed.password, seed.password_hash) {
+            (Some(password), _) => {
+                let spec =
+                    registry::user::UserSpec { username: seed.username, password, is_admin: seed.is_admin, claims };
+                registry::create_user(store, spec).await.map(|_| ())
+            }
+            // An exported user: created with the password it had.
+            (None, Some(hash)) => {
+                let spec = registry::user::UserSpec {
+                    username: seed.username,
+                    password: String::new(),
+                    is_admin: seed.is_admin,
+                    claims,
+                };
+                let user = spec.into_user_with_hash(hash)?;
+                store.insert_user(&user).await?;
+                Ok(())
+            }
+            (None, None) => Err(FieldErrors::single(
+                "password",
+                "is required for a user that does not exist yet (or password_hash, as seed export writes it)",
+            )
+            .into()),
+        },
         Some(mut user) => {
             user.claims = claims;
             user.is_admin = seed.is_admin;
             store.update_user(&user).await?;
+            if seed.password.is_none()
+                && let Some(hash) = seed.password_hash.filter(|h| *h != user.password_hash)
+            {
+                store.set_user_password(&user.id, &hash).await?;
+            }
             // Re-hash only when the password changed: argon2 is slow on purpose.
             if let Some(password) = seed.password
                 && !password::verify(password.clone(), Some(user.password_hash.clone())).await
@@ -369,13 +420,20 @@ pub async fn export(store: &Store) -> Result<String, StoreError> {
     for u in store.list_users("", i64::MAX).await? {
         file.users.push(Spanned::new(
             0..0,
-            SeedUser { username: u.username, password: None, is_admin: u.is_admin, claims: u.claims },
+            SeedUser {
+                username: u.username,
+                password: None,
+                password_hash: Some(u.password_hash),
+                is_admin: u.is_admin,
+                claims: u.claims,
+            },
         ));
     }
     let body = toml::to_string_pretty(&file).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     Ok(format!(
-        "# Exported by `lanyard seed export`. Secrets and passwords are not exported: add\n\
-         # `client_secret` / `password` where a fresh database needs them.\n\n{body}"
+        "# Exported by `lanyard seed export`: users with their argon2id password hashes (keep this\n\
+         # file as private as the database), clients without secrets (Lanyard keeps only their\n\
+         # hashes: add `client_secret` where a fresh database needs one).\n\n{body}"
     ))
 }
 

@@ -36,6 +36,8 @@ pub struct AppState {
     draining: AtomicBool,
     /// Set once a browser page was asked for under a host that is not the issuer's.
     host_mismatch_logged: AtomicBool,
+    /// Back-channel logout deliveries under way, awaited on shutdown so that none is cut off.
+    deliveries: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// Why a client could not be found.
@@ -63,7 +65,41 @@ impl AppState {
             subjects,
             draining: AtomicBool::new(false),
             host_mismatch_logged: AtomicBool::new(false),
+            deliveries: Default::default(),
         }
+    }
+
+    /// The state a management command needs to act as the server would (sign and send
+    /// logout tokens): the keys and the pairwise salt from the database, no listener.
+    pub async fn for_command(config: &Config, store: &Store) -> anyhow::Result<Self> {
+        let keys = KeyManager::start(store.clone(), config.key_encryption_key).await?;
+        let subjects = Subjects::load(store, config.key_encryption_key.as_ref()).await?;
+        Ok(Self::new(config.clone(), store.clone(), keys, subjects, web::Bytes::new()))
+    }
+
+    /// Keeps a back-channel logout delivery's task, for [`AppState::finish_deliveries`].
+    pub fn track_delivery(&self, task: tokio::task::JoinHandle<()>) {
+        if let Ok(mut tasks) = self.deliveries.lock() {
+            tasks.retain(|t| !t.is_finished());
+            tasks.push(task);
+        }
+    }
+
+    /// Waits, at most `limit`, for the back-channel deliveries under way (on shutdown, and
+    /// at the end of a CLI command that logged users out); returns how many did not finish.
+    pub async fn finish_deliveries(&self, limit: std::time::Duration) -> usize {
+        let tasks: Vec<_> = match self.deliveries.lock() {
+            Ok(mut tasks) => tasks.drain(..).collect(),
+            Err(_) => return 0,
+        };
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut unfinished = 0;
+        for task in tasks {
+            if tokio::time::timeout_at(deadline, task).await.is_err() {
+                unfinished += 1;
+            }
+        }
+        unfinished
     }
 
     /// Logs, once per process, a browser page requested under a `Host` other than the

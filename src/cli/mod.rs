@@ -231,7 +231,7 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
 async fn manage(config: Config, command: Manage) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     let result = match command {
-        Manage::User(command) => command.run(&store).await,
+        Manage::User(command) => command.run(&config, &store).await,
         Manage::Client(command) => command.run(&config, &store).await,
         Manage::Api(command) => command.run(&store).await,
         Manage::Scope(command) => command.run(&store).await,

@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Map, Value};
 
 use super::output::{print_details, print_json, print_table, yes_no};
+use crate::config::Config;
 use crate::registry::{self, RegistryError, user::UserSpec};
 use crate::store::Store;
 
@@ -193,7 +194,7 @@ fn prompt_twice(username: &str) -> anyhow::Result<String> {
 }
 
 impl UserCommand {
-    pub async fn run(self, store: &Store) -> anyhow::Result<()> {
+    pub async fn run(self, config: &Config, store: &Store) -> anyhow::Result<()> {
         match self {
             Self::Add(add) => add.run(store).await,
             Self::List { json } => list(store, json).await,
@@ -204,7 +205,7 @@ impl UserCommand {
                 Ok(())
             }
             Self::SetClaims(set) => set.run(store).await,
-            Self::Remove { username } => remove(store, &username).await,
+            Self::Remove { username } => remove(config, store, &username).await,
         }
     }
 }
@@ -257,13 +258,24 @@ async fn list(store: &Store, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn remove(store: &Store, username: &str) -> anyhow::Result<()> {
+/// How long `user remove` waits for the logout tokens it sends.
+const DELIVERY_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Deletes the user as the server would: their sessions end, their tokens are revoked, and
+/// the clients they were signed in to get a back-channel logout token (sent from here,
+/// waited for before the command returns).
+async fn remove(config: &Config, store: &Store, username: &str) -> anyhow::Result<()> {
     let not_found = || RegistryError::NotFound(format!("user {username:?}"));
     let user = store.user_by_username(username).await?.ok_or_else(not_found)?;
-    if !store.delete_user(&user.id).await? {
+    let state = crate::state::AppState::for_command(config, store).await?;
+    if !crate::oauth::session_end::delete_user(&state, &user.id).await? {
         return Err(not_found().into());
     }
+    let unfinished = state.finish_deliveries(DELIVERY_WAIT).await;
     println!("removed user {} (id {})", user.username, user.id);
+    if unfinished > 0 {
+        eprintln!("warning: {unfinished} back-channel logout deliveries did not finish within {DELIVERY_WAIT:?}");
+    }
     Ok(())
 }
 

@@ -26,7 +26,7 @@ pub const ATTEMPTS: i64 = 3;
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 
 /// Signs a logout token for `client` about session `sid` of user `user_id` and starts
-/// delivering it. Returns at once. The token's `sub` is the one the client knows the user
+/// delivering it. Returns at once; the delivery is awaited on shutdown. The token's `sub` is the one the client knows the user
 /// by (pairwise for a pairwise client: §2.4 wants it to match the id_token's).
 pub fn dispatch(state: &AppState, client: &Client, user_id: &str, sid: &str) {
     let Some(target) = client.backchannel_logout_uri.clone() else { return };
@@ -50,7 +50,7 @@ pub fn dispatch(state: &AppState, client: &Client, user_id: &str, sid: &str) {
         client_id: client.client_id.clone(),
         sid: sid.to_owned(),
     };
-    tokio::spawn(job.run());
+    state.track_delivery(tokio::spawn(job.run()));
 }
 
 struct Job {

@@ -33,7 +33,8 @@ pub fn metadata(config: &Config, catalog: &ScopeCatalog) -> Value {
         vec!["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "azp", "acr", "amr"];
     claims.extend(catalog.claim_names());
     // private_key_jwt (RFC 7523): asymmetric algorithms; client_secret_jwt: HMACs.
-    let mut assertion_algs: Vec<&str> = AssertionAlg::ALL.iter().map(|a| a.as_str()).collect();
+    let key_algs: Vec<&str> = AssertionAlg::ALL.iter().map(|a| a.as_str()).collect();
+    let mut assertion_algs = key_algs.clone();
     assertion_algs.extend(MacAlg::ALL.iter().map(|a| a.as_str()));
     let mut doc = json!({
         "issuer": issuer.as_str(),
@@ -71,7 +72,8 @@ pub fn metadata(config: &Config, catalog: &ScopeCatalog) -> Value {
         "request_parameter_supported": true,
         "request_uri_parameter_supported": true,
         "require_request_uri_registration": true,
-        "request_object_signing_alg_values_supported": assertion_algs,
+        // Request objects are signed with the client's keys only (never an HMAC, never none).
+        "request_object_signing_alg_values_supported": key_algs,
         "authorization_response_iss_parameter_supported": true,
         "client_id_metadata_document_supported": true,
         // Back-Channel Logout 1.0 §2.1 and Front-Channel Logout 1.0 §3: logout tokens and

@@ -73,3 +73,24 @@ mod tests {
         assert!(!super::verify("anything".into(), None).await);
     }
 }
+
+/// Checks a stored password hash given from outside (a seed file exported by `lanyard seed
+/// export`): an argon2id PHC string, as Lanyard writes them.
+pub fn check_hash(stored: &str) -> Result<(), String> {
+    let parsed = argon2::PasswordHash::new(stored).map_err(|_| "is not a PHC password hash string".to_string())?;
+    if parsed.algorithm.as_str() != "argon2id" {
+        return Err(format!("must be an argon2id hash, not {}", parsed.algorithm));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod hash_tests {
+    #[test]
+    fn only_argon2id_phc_strings_are_taken_as_hashes() {
+        let hash = super::hash_blocking("a long enough password").unwrap();
+        assert!(super::check_hash(&hash).is_ok());
+        assert!(super::check_hash("plain text").is_err());
+        assert!(super::check_hash("$argon2i$v=19$m=16,t=2,p=1$c29tZXNhbHQ$aGFzaA").is_err());
+    }
+}

@@ -160,17 +160,39 @@ impl UserSpec {
         let password_hash = super::password::hash(self.password)
             .await
             .map_err(|e| FieldErrors::single("password", format!("cannot be hashed: {e}")))?;
+        Ok(Self::user(username, password_hash, claims, self.is_admin))
+    }
+
+    /// As [`UserSpec::into_user`], with a password hash instead of the password (a user
+    /// from `seed export`); `password` is ignored.
+    pub fn into_user_with_hash(self, password_hash: String) -> Result<User, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let username = validate_username(&self.username).unwrap_or_else(|e| {
+            errors.add("username", e);
+            String::new()
+        });
+        if let Err(e) = super::password::check_hash(&password_hash) {
+            errors.add("password_hash", e);
+        }
+        let claims = validate_claims(self.claims).unwrap_or_else(|e| {
+            errors.0.extend(e.0);
+            Map::new()
+        });
+        errors.into_result(Self::user(username, password_hash, claims, self.is_admin))
+    }
+
+    fn user(username: String, password_hash: String, claims: Map<String, Value>, is_admin: bool) -> User {
         let now = crate::clock::now();
-        Ok(User {
+        User {
             id: uuid::Uuid::new_v4().to_string(),
             username,
             password_hash,
             claims,
-            is_admin: self.is_admin,
+            is_admin,
             disabled: false,
             created_at: now,
             updated_at: now,
-        })
+        }
     }
 }
 

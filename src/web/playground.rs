@@ -37,10 +37,39 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/playground", web::get().to(start_page))
         .route("/playground/start", web::post().to(start))
         .service(web::resource("/playground/callback").get(callback_query).post(callback_form))
-        .route("/playground/exchange", web::post().to(exchange))
-        .route("/playground/userinfo", web::post().to(userinfo))
-        .route("/playground/refresh", web::post().to(refresh))
-        .route("/playground/revoke", web::post().to(revoke));
+        // After the fixed paths above, which it would otherwise shadow.
+        .route("/playground/{step}", web::post().to(step));
+}
+
+/// What a client does next with what it holds.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Step {
+    Exchange,
+    Refresh,
+    Revoke,
+    Userinfo,
+}
+
+/// One step of a started flow: checked (development features, CSRF, a flow in the
+/// cookie), then done as a client would.
+async fn step(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    step: web::Path<Step>,
+    form: web::Form<StepFields>,
+) -> Result<HttpResponse, AuthorizeError> {
+    let fields = form.into_inner();
+    let flow = match step_guard(&req, &state, &fields) {
+        Ok(flow) => flow,
+        Err(response) => return Ok(*response),
+    };
+    match step.into_inner() {
+        Step::Exchange => exchange(&req, &state, &flow, &fields).await,
+        Step::Refresh => refresh(&req, &state, &flow, &fields).await,
+        Step::Revoke => revoke(&req, &state, &flow, &fields).await,
+        Step::Userinfo => userinfo(&req, &state, &flow, &fields).await,
+    }
 }
 
 /// Where the playground receives authorization responses.
@@ -556,28 +585,24 @@ async fn step_page(
 
 /// Redeems the code at `/token` with the PKCE verifier.
 async fn exchange(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    form: web::Form<StepFields>,
+    req: &HttpRequest,
+    state: &AppState,
+    flow: &Flow,
+    fields: &StepFields,
 ) -> Result<HttpResponse, AuthorizeError> {
-    let fields = form.into_inner();
-    let flow = match step_guard(&req, &state, &fields) {
-        Ok(flow) => flow,
-        Err(response) => return Ok(*response),
-    };
     let exchange = post_as_client(
-        &state,
-        &flow,
+        state,
+        flow,
         "/token",
         vec![
             ("grant_type", "authorization_code".into()),
             ("code", fields.code.clone()),
-            ("redirect_uri", callback_uri(&state)),
+            ("redirect_uri", callback_uri(state)),
             ("code_verifier", flow.verifier.clone()),
         ],
     )
     .await;
-    let actions = tokens_after(&exchange, &fields, &state, &flow);
+    let actions = tokens_after(&exchange, fields, state, flow);
     let mut checks = Vec::new();
     if !actions.id_token.is_empty() {
         let nonce = crate::web::token_report::decode(&actions.id_token)
@@ -594,65 +619,53 @@ async fn exchange(
             },
         });
     }
-    step_page(&req, &state, "Token response", exchange, actions, checks).await
+    step_page(req, state, "Token response", exchange, actions, checks).await
 }
 
 /// Uses the refresh token.
 async fn refresh(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    form: web::Form<StepFields>,
+    req: &HttpRequest,
+    state: &AppState,
+    flow: &Flow,
+    fields: &StepFields,
 ) -> Result<HttpResponse, AuthorizeError> {
-    let fields = form.into_inner();
-    let flow = match step_guard(&req, &state, &fields) {
-        Ok(flow) => flow,
-        Err(response) => return Ok(*response),
-    };
     let exchange = post_as_client(
-        &state,
-        &flow,
+        state,
+        flow,
         "/token",
         vec![("grant_type", "refresh_token".into()), ("refresh_token", fields.refresh_token.clone())],
     )
     .await;
-    let actions = tokens_after(&exchange, &fields, &state, &flow);
-    step_page(&req, &state, "Refresh", exchange, actions, Vec::new()).await
+    let actions = tokens_after(&exchange, fields, state, flow);
+    step_page(req, state, "Refresh", exchange, actions, Vec::new()).await
 }
 
 /// Revokes the access or the refresh token (RFC 7009).
 async fn revoke(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    form: web::Form<StepFields>,
+    req: &HttpRequest,
+    state: &AppState,
+    flow: &Flow,
+    fields: &StepFields,
 ) -> Result<HttpResponse, AuthorizeError> {
-    let fields = form.into_inner();
-    let flow = match step_guard(&req, &state, &fields) {
-        Ok(flow) => flow,
-        Err(response) => return Ok(*response),
-    };
     let (token, hint) = if fields.which == "refresh_token" {
         (fields.refresh_token.clone(), "refresh_token")
     } else {
         (fields.access_token.clone(), "access_token")
     };
     let exchange =
-        post_as_client(&state, &flow, "/revoke", vec![("token", token), ("token_type_hint", hint.into())]).await;
-    let actions = tokens_after(&exchange, &fields, &state, &flow);
-    step_page(&req, &state, "Revocation", exchange, actions, Vec::new()).await
+        post_as_client(state, flow, "/revoke", vec![("token", token), ("token_type_hint", hint.into())]).await;
+    let actions = tokens_after(&exchange, fields, state, flow);
+    step_page(req, state, "Revocation", exchange, actions, Vec::new()).await
 }
 
 /// Calls userinfo with the access token.
 async fn userinfo(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    form: web::Form<StepFields>,
+    req: &HttpRequest,
+    state: &AppState,
+    flow: &Flow,
+    fields: &StepFields,
 ) -> Result<HttpResponse, AuthorizeError> {
-    let fields = form.into_inner();
-    let flow = match step_guard(&req, &state, &fields) {
-        Ok(flow) => flow,
-        Err(response) => return Ok(*response),
-    };
-    let request = reqwest::Client::new().get(local_endpoint(&state, "/userinfo")).bearer_auth(&fields.access_token);
+    let request = reqwest::Client::new().get(local_endpoint(state, "/userinfo")).bearer_auth(&fields.access_token);
     let described = format!(
         "GET {}\nAuthorization: Bearer {}…",
         state.config.issuer.endpoint("/userinfo"),
@@ -662,8 +675,8 @@ async fn userinfo(
     let actions = Actions {
         access_token: fields.access_token.clone(),
         refresh_token: fields.refresh_token.clone(),
-        logout_url: logout_url(&state, &flow, &fields.id_token),
+        logout_url: logout_url(state, flow, &fields.id_token),
         id_token: fields.id_token.clone(),
     };
-    step_page(&req, &state, "Userinfo", exchange, actions, Vec::new()).await
+    step_page(req, state, "Userinfo", exchange, actions, Vec::new()).await
 }

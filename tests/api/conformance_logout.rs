@@ -34,6 +34,7 @@ both_backends!(
     oidcc_frontchannel_logout_discovery_endpoint_verification,
     oidcc_frontchannel_rp_initiated_logout,
     disabling_a_user_through_the_admin_api_sends_their_clients_a_logout_token,
+    removing_a_user_with_the_cli_sends_their_clients_a_logout_token,
     a_failing_backchannel_endpoint_is_tried_three_times_and_recorded_as_undelivered,
 );
 
@@ -532,6 +533,40 @@ async fn disabling_a_user_through_the_admin_api_sends_their_clients_a_logout_tok
     assert_eq!(claims["sid"], id_token["sid"], "{claims}");
     let deliveries = recorded_deliveries(&t.server, &t.fx.client_id, |d| !d.is_empty()).await;
     assert!(deliveries.first().is_some_and(|d| d.delivered), "{deliveries:?}");
+}
+
+/// The CLI is another process: it signs and sends the logout tokens itself, and waits for
+/// them before it returns.
+async fn removing_a_user_with_the_cli_sends_their_clients_a_logout_token(backend: Backend) {
+    let (endpoint, mut received) = rp_endpoint(200).await;
+    let t = logged_in(backend, true, |c| c.backchannel_logout_uri = Some(endpoint.clone())).await;
+    let browser = Browser::new(&t.server);
+    let tokens = sign_in(&t.server, &browser, &t.fx, &[]).await;
+    let (_, id_token) = flow::decode_jwt(member(&tokens, "id_token"));
+
+    let mut cli = std::process::Command::new(env!("CARGO_BIN_EXE_lanyard"));
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("LANYARD_")) {
+        cli.env_remove(key);
+    }
+    // --dev-login: the listener is on loopback, reachable in dev mode only (as for the server).
+    let output = cli
+        .args(["--dev-login", "--issuer", &t.server.base, "--database-url", &t._db.url, "user", "remove", "alice"])
+        .output()
+        .expect("lanyard runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    // The command returned: the delivery is done and recorded already.
+    let deliveries = t.server.store.backchannel_deliveries(&t.fx.client_id, 10).await.unwrap();
+    assert!(deliveries.first().is_some_and(|d| d.delivered), "delivered before `user remove` returned: {deliveries:?}");
+    let request = tokio::time::timeout(Duration::from_secs(5), received.recv())
+        .await
+        .expect("the back-channel logout endpoint was called")
+        .expect("a request");
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(request.body.as_bytes()).into_owned().collect();
+    assert_eq!(form.first().map(|(k, _)| k.as_str()), Some("logout_token"), "{form:?}");
+    let (_, claims) = verify_with_jwks(&t.server, &form[0].1).await;
+    assert_eq!(claims["sub"], id_token["sub"], "{claims}");
+    assert_eq!(claims["sid"], id_token["sid"], "{claims}");
+    assert!(t.server.store.user_by_username("alice").await.unwrap().is_none());
 }
 
 async fn a_failing_backchannel_endpoint_is_tried_three_times_and_recorded_as_undelivered(backend: Backend) {

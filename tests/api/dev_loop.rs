@@ -16,6 +16,8 @@ both_backends!(
     an_unknown_login_hint_is_named_on_the_page_with_dev_login,
     a_scope_the_client_may_not_request_is_refused_by_name_unless_narrowing_is_on,
     a_patch_in_the_admin_api_changes_only_the_fields_given,
+    a_seed_export_recreates_users_with_their_passwords_on_a_fresh_database,
+    a_seed_error_only_the_database_can_find_names_its_line,
 );
 
 async fn persona_buttons_sign_in_without_a_password_only_with_dev_login(backend: Backend) {
@@ -175,6 +177,44 @@ async fn a_patch_in_the_admin_api_changes_only_the_fields_given(backend: Backend
     assert!(stored.secret_matches(&fx.client_secret));
     let missing = patch("/admin/api/clients/nobody", serde_json::json!({"client_name": "x"})).await.unwrap();
     assert_eq!(missing.status(), 404);
+    server.stop().await;
+}
+
+async fn a_seed_export_recreates_users_with_their_passwords_on_a_fresh_database(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let server = TestServer::start(&db).await;
+    flow::fixture(&server).await;
+    let exported = lanyard::seed::export(&server.store).await.expect("export");
+    assert!(exported.contains("password_hash = \"$argon2id$"), "{exported}");
+    server.stop().await;
+
+    // A fresh database: the export alone recreates alice, who signs in with her password.
+    let fresh = TestDb::create(backend).await;
+    let server = TestServer::start(&fresh).await;
+    let seed = lanyard::seed::Seed::parse("export.toml", &exported).expect("the export parses");
+    seed.apply(&server.store, Default::default()).await.expect("the export applies to a fresh database");
+    seed.apply(&server.store, Default::default()).await.expect("and again, idempotently");
+    let browser = Browser::new(&server);
+    let outcome = browser.sign_in(&flow::authorize_url(&server, "web", &[]), "alice").await;
+    assert!(outcome.params().contains_key("code"), "alice signs in with her old password");
+    server.stop().await;
+
+    // A password_hash that is not an argon2id hash is refused at parse time, by name.
+    let bad = "[[users]]\nusername = \"bob\"\npassword_hash = \"plain\"\n";
+    let error = lanyard::seed::Seed::parse("bad.toml", bad).map(|_| ()).expect_err("refused").to_string();
+    assert!(error.contains("line 1") && error.contains("password_hash"), "{error}");
+}
+
+async fn a_seed_error_only_the_database_can_find_names_its_line(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let server = TestServer::start(&db).await;
+    let text = "[[users]]\nusername = \"carol\"\npassword = \"carol-password\"\n\n\
+                [[clients]]\nclient_id = \"web\"\nredirect_uris = [\"http://127.0.0.1:9999/cb\"]\n\
+                default_api = \"https://api.example.test/none\"\n";
+    let seed = lanyard::seed::Seed::parse("semantic.toml", text).expect("well-formed");
+    let error = seed.apply(&server.store, Default::default()).await.expect_err("refused").to_string();
+    assert!(error.contains("semantic.toml, line 5: applying client \"web\" failed"), "{error}");
+    assert!(error.contains("https://api.example.test/none"), "{error}");
     server.stop().await;
 }
 

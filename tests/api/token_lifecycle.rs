@@ -486,7 +486,7 @@ async fn a_refresh_token_is_issued_only_for_offline_access_to_a_client_allowed_t
         ClientSpec {
             client_id: Some("no-refresh-grant".into()),
             redirect_uris: vec![REDIRECT_URI.into()],
-            scope: Some("openid offline_access read:appointments".into()),
+            scope: Some("openid profile offline_access read:appointments".into()),
             ..Default::default()
         },
     )
@@ -499,7 +499,7 @@ async fn a_refresh_token_is_issued_only_for_offline_access_to_a_client_allowed_t
             client_id: Some("no-offline-scope".into()),
             redirect_uris: vec![REDIRECT_URI.into()],
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-            scope: Some("openid read:appointments".into()),
+            scope: Some("openid profile read:appointments".into()),
             ..Default::default()
         },
     )
