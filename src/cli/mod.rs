@@ -5,6 +5,7 @@
 
 mod admin_token;
 mod api;
+mod check_api;
 mod client;
 pub mod healthcheck;
 mod key;
@@ -78,8 +79,9 @@ pub struct GlobalArgs {
     /// [env: LANYARD_DEV_LOGIN=true].
     #[arg(long, global = true)]
     pub dev_login: bool,
-    /// Development features without --dev-login: the playground at /playground (also on
-    /// with --dev-login or --ephemeral) [env: LANYARD_DEV=true].
+    /// Development features without --dev-login: the playground at /playground and the test
+    /// lab (defective tokens, check-api); also on with --dev-login or --ephemeral
+    /// [env: LANYARD_DEV=true].
     #[arg(long, global = true)]
     pub dev: bool,
     /// Allow --dev-login with a non-loopback issuer (a test network, never production)
@@ -97,6 +99,10 @@ pub enum Command {
     /// Check that a running server is ready (GET /readyz on --bind, or --url): exit 0 on 200,
     /// else 1 saying why. For container health checks; opens no database.
     Healthcheck(healthcheck::HealthcheckArgs),
+    /// Test lab: call an API with a valid access token (must be accepted) and with every
+    /// token it must refuse (expired, wrong audience, alg none, an id_token, …); prints a
+    /// table and exits 1 if the API accepted one. Development features only.
+    CheckApi(Box<check_api::CheckApiArgs>),
     #[command(flatten)]
     Manage(Box<Manage>),
 }
@@ -155,7 +161,7 @@ pub fn run() -> ExitCode {
     };
     match cli.command {
         // Management commands log warnings only: their output is the result.
-        Some(Command::Manage(_)) => crate::telemetry::init(config.log_format, "warn"),
+        Some(Command::Manage(_) | Command::CheckApi(_)) => crate::telemetry::init(config.log_format, "warn"),
         _ => crate::telemetry::init(config.log_format, "info,sqlx=warn"),
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -166,16 +172,18 @@ pub fn run() -> ExitCode {
         }
     };
     let result = runtime.block_on(async move {
+        let done = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
         match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => serve(config).await,
-            Command::Migrate => migrate(config).await,
+            Command::Serve => done(serve(config).await),
+            Command::Migrate => done(migrate(config).await),
             // Handled before the configuration is validated, above.
-            Command::Healthcheck(_) => Ok(()),
-            Command::Manage(command) => manage(config, *command).await,
+            Command::Healthcheck(_) => Ok(ExitCode::SUCCESS),
+            Command::CheckApi(args) => args.run(config).await,
+            Command::Manage(command) => done(manage(config, *command).await),
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("lanyard: {e:#}");
             ExitCode::FAILURE

@@ -12,6 +12,7 @@ use crate::helpers::{Backend, TestDb, TestServer};
 both_backends!(
     every_defective_token_is_refused_by_userinfo_and_by_lanyard_verify,
     defective_tokens_are_refused_without_development_features,
+    check_api_passes_the_example_api_and_fails_an_api_that_checks_only_the_signature,
 );
 
 const TOKEN: &str = "test-lab-admin-token-with-plenty-of-entropy";
@@ -118,5 +119,121 @@ async fn defective_tokens_are_refused_without_development_features(backend: Back
     let (status, _) =
         mint(&server, json!({"user": "alice", "client": "web", "api": API, "scope": "read:appointments"})).await;
     assert_eq!(status, 200);
+    server.stop().await;
+}
+
+/// An API that checks only the token's signature (against the issuer's JWKS): the kind of
+/// API `check-api` is for.
+async fn naive_api(issuer: &str) -> (String, actix_web::dev::ServerHandle) {
+    use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+    let jwks: Value = reqwest::get(format!("{issuer}/jwks")).await.unwrap().json().await.unwrap();
+    let jwks = web::Data::new(jwks);
+    async fn handler(req: HttpRequest, jwks: web::Data<Value>) -> HttpResponse {
+        let token = req
+            .headers()
+            .get("authorization")
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let verified = jwks["keys"].as_array().into_iter().flatten().any(|key| {
+            let Ok(jwk) = josekit::jwk::Jwk::from_map(key.as_object().cloned().unwrap_or_default()) else {
+                return false;
+            };
+            let verifier = match key["kty"].as_str() {
+                Some("RSA") => josekit::jws::RS256
+                    .verifier_from_jwk(&jwk)
+                    .map(|v| Box::new(v) as Box<dyn josekit::jws::JwsVerifier>),
+                _ => josekit::jws::ES256
+                    .verifier_from_jwk(&jwk)
+                    .map(|v| Box::new(v) as Box<dyn josekit::jws::JwsVerifier>),
+            };
+            verifier.is_ok_and(|v| josekit::jws::deserialize_compact(token, v.as_ref()).is_ok())
+        });
+        if verified { HttpResponse::Ok().json(json!([])) } else { HttpResponse::Unauthorized().finish() }
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}/appointments", listener.local_addr().unwrap().port());
+    let server =
+        HttpServer::new(move || App::new().app_data(jwks.clone()).route("/appointments", web::get().to(handler)))
+            .workers(1)
+            .disable_signals()
+            .listen(listener)
+            .unwrap()
+            .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (url, handle)
+}
+
+/// The example appointments API, protected by `lanyard::verify`.
+async fn example_api(issuer: &str) -> (String, actix_web::dev::ServerHandle) {
+    use actix_web::{App, HttpServer, web};
+    let verifier = web::Data::new(Verifier::discover(issuer, API).await.expect("discovery"));
+    let calendar = web::Data::new(crate::appointments_api::Calendar::default());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}/appointments", listener.local_addr().unwrap().port());
+    let server = HttpServer::new(move || {
+        App::new().app_data(verifier.clone()).app_data(calendar.clone()).configure(crate::appointments_api::configure)
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (url, handle)
+}
+
+/// `lanyard check-api` against `url`, minting through `server`'s admin API.
+async fn check_api(server: &TestServer, url: &str) -> std::process::Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_lanyard"));
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("LANYARD_")) {
+        command.env_remove(key);
+    }
+    command
+        .env("LANYARD_ADMIN_TOKEN", TOKEN)
+        .args(["check-api", "--url", url, "--audience", API, "--scope", "read:appointments"])
+        .args(["--server", &server.base])
+        .output()
+        .await
+        .expect("lanyard runs")
+}
+
+async fn check_api_passes_the_example_api_and_fails_an_api_that_checks_only_the_signature(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let server = TestServer::start_with(&db, |s| s.dev = true).await;
+    flow::fixture(&server).await;
+    server.store.insert_admin_token("ci", &lanyard::crypto::sha256_hex(TOKEN)).await.unwrap();
+
+    let (url, handle) = example_api(&server.base).await;
+    let output = check_api(&server, &url).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("PASS"), "{stdout}");
+    for defect in Defect::ALL.into_iter().filter(|d| *d != Defect::Revoked) {
+        let line =
+            stdout.lines().find(|l| l.starts_with(defect.as_str())).unwrap_or_else(|| panic!("{defect}: {stdout}"));
+        assert!(line.contains(" refused "), "{line}");
+    }
+    // The example API verifies JWTs without introspection: a revoked token is reported apart.
+    assert!(stdout.lines().any(|l| l.starts_with("revoked") && l.contains("accepted (no introspection)")), "{stdout}");
+    handle.stop(true).await;
+
+    let (url, handle) = naive_api(&server.base).await;
+    let output = check_api(&server, &url).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    for accepted in ["id_token", "wrong_audience", "typ_jwt", "expired", "wrong_issuer", "missing_scope"] {
+        let line = stdout.lines().find(|l| l.starts_with(accepted)).unwrap_or_else(|| panic!("{accepted}: {stdout}"));
+        assert!(line.contains("ACCEPTED"), "{line}");
+        assert!(stderr.contains(accepted), "{stderr}");
+    }
+    for refused in ["alg_none", "bad_signature", "foreign_key", "unknown_kid", "hs256_public_key"] {
+        let line = stdout.lines().find(|l| l.starts_with(refused)).unwrap_or_else(|| panic!("{refused}: {stdout}"));
+        assert!(line.contains(" refused "), "{line}");
+    }
+    handle.stop(true).await;
     server.stop().await;
 }
