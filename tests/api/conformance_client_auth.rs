@@ -15,7 +15,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use josekit::jwk::Jwk;
 use josekit::jws::{ES256, EdDSA, HS256, JwsHeader, JwsSigner, PS256, RS256};
-use lanyard::registry::{self, api::ApiSpec, api::ScopeSpec, client::ClientSpec};
+use lanyard::registry::{self, client::ClientSpec};
 use serde_json::{Value, json};
 
 use crate::both_backends;
@@ -132,18 +132,7 @@ async fn keyed_client(server: &TestServer, keys: Option<Value>, jwks_uri: Option
         s.grant_types = vec!["authorization_code".into(), "client_credentials".into()];
     })
     .await;
-    registry::update_api(
-        &server.store,
-        ApiSpec {
-            identifier: API.into(),
-            name: "Appointments".into(),
-            scopes: vec![ScopeSpec::Name("read:appointments".into()), ScopeSpec::Name("write:appointments".into())],
-            introspection_client_id: Some(CLIENT.into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("API updated");
+    flow::set_api_introspector(server, CLIENT).await;
 }
 
 /// POSTs a form to `path` with a client assertion; returns status and JSON body.

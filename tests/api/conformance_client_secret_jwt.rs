@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use josekit::jws::{HS256, HS384, HS512, JwsHeader, JwsSigner, RS256};
 use lanyard::crypto::sha256_hex;
 use lanyard::registry::client_secret::SealedSecret;
-use lanyard::registry::{self, api::ApiSpec, api::ScopeSpec, client::ClientSpec};
+use lanyard::registry::{self, client::ClientSpec};
 use serde_json::{Value, json};
 
 use crate::both_backends;
@@ -82,18 +82,7 @@ async fn maced_client(server: &TestServer, adjust: impl FnOnce(&mut ClientSpec))
         adjust(s);
     })
     .await;
-    registry::update_api(
-        &server.store,
-        ApiSpec {
-            identifier: API.into(),
-            name: "Appointments".into(),
-            scopes: vec![ScopeSpec::Name("read:appointments".into()), ScopeSpec::Name("write:appointments".into())],
-            introspection_client_id: Some(CLIENT.into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("API updated");
+    flow::set_api_introspector(server, CLIENT).await;
     assert!(fx.client_secret.len() >= 64, "a generated client_secret_jwt secret keys HS512 too");
     fx.client_secret
 }

@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use lanyard::registry::api::{ApiSpec, ScopeSpec};
 use lanyard::registry::client::ClientSpec;
 use lanyard::registry::{self, FetchPolicy};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
@@ -319,18 +318,7 @@ async fn api_introspected_by_rs(server: &TestServer) -> Fixture {
     )
     .await
     .expect("the API's introspection client");
-    registry::update_api(
-        &server.store,
-        ApiSpec {
-            identifier: API.into(),
-            name: "Appointments".into(),
-            scopes: vec![ScopeSpec::Name("read:appointments".into()), ScopeSpec::Name("write:appointments".into())],
-            introspection_client_id: Some("rs".into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("API updated");
+    flow::set_api_introspector(server, "rs").await;
     Fixture { client_id: rs.client.client_id, client_secret: rs.secret.unwrap_or_default(), user_id: String::new() }
 }
 

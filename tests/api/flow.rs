@@ -48,6 +48,22 @@ pub async fn fixture_with(server: &TestServer, adjust: impl FnOnce(&mut ClientSp
     Fixture { client_id: client.client.client_id, client_secret: client.secret.unwrap_or_default(), user_id: user }
 }
 
+/// Makes `client_id` the introspection client of the fixture's appointments API ([`API`]).
+pub async fn set_api_introspector(server: &TestServer, client_id: &str) {
+    registry::update_api(
+        &server.store,
+        ApiSpec {
+            identifier: API.into(),
+            name: "Appointments".into(),
+            scopes: vec![ScopeSpec::Name("read:appointments".into()), ScopeSpec::Name("write:appointments".into())],
+            introspection_client_id: Some(client_id.into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("API updated");
+}
+
 /// Adds a user with [`PASSWORD`] and a name and email; returns the user id.
 pub async fn add_user(server: &TestServer, username: &str) -> String {
     let mut claims = serde_json::Map::new();
