@@ -32,6 +32,8 @@ pub struct AppState {
     pub replica_id: String,
     /// The `sub` each client sees for a user (public or pairwise; the salt, loaded once).
     pub subjects: Subjects,
+    /// The protocol clock (the store's: one per server, moved by the test lab).
+    pub clock: crate::clock::Clock,
     /// Set on SIGTERM: `/readyz` answers 503 while requests are still served.
     draining: AtomicBool,
     /// Set once a browser page was asked for under a host that is not the issuer's.
@@ -56,6 +58,7 @@ impl AppState {
         Self {
             config: Arc::new(config),
             registry: RegistryCache::new(store.clone()),
+            clock: store.clock().clone(),
             store,
             keys,
             metadata,
@@ -75,6 +78,12 @@ impl AppState {
         let keys = KeyManager::start(store.clone(), config.key_encryption_key).await?;
         let subjects = Subjects::load(store, config.key_encryption_key.as_ref()).await?;
         Ok(Self::new(config.clone(), store.clone(), keys, subjects, web::Bytes::new()))
+    }
+
+    /// "Now" on the protocol clock, in seconds since the Unix epoch: what every expiry,
+    /// `iat` and `exp` is computed from (never the wall clock, so the test lab can move it).
+    pub fn now(&self) -> i64 {
+        self.clock.now()
     }
 
     /// Keeps a back-channel logout delivery's task, for [`AppState::finish_deliveries`].

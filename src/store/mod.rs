@@ -78,6 +78,8 @@ pub struct Store {
     /// (`LANYARD_KEY_ENCRYPTION_KEY`), so that every writer of a client, the server, the
     /// CLI and a seed alike, seals with the one key.
     kek: Option<[u8; 32]>,
+    /// The protocol clock (moved by the test lab), shared with the server's `AppState`.
+    clock: crate::clock::Clock,
 }
 
 /// Connects once to PostgreSQL and says in words why that failed, if it did.
@@ -166,7 +168,14 @@ impl Store {
             probe_postgres(&options, database_url, timeout).await?;
         }
         let pool = pool_options.connect_with(options).await?;
-        Ok(Self { pool, backend, generation: Default::default(), replica: Default::default(), kek: None })
+        Ok(Self {
+            pool,
+            backend,
+            generation: Default::default(),
+            replica: Default::default(),
+            kek: None,
+            clock: Default::default(),
+        })
     }
 
     /// Applies every pending migration.
@@ -193,6 +202,16 @@ impl Store {
     pub fn with_key_encryption_key(mut self, kek: Option<[u8; 32]>) -> Self {
         self.kek = kek;
         self
+    }
+
+    /// The protocol clock every expiry and timestamp is read from.
+    pub fn clock(&self) -> &crate::clock::Clock {
+        &self.clock
+    }
+
+    /// "Now" on the protocol clock, in seconds since the Unix epoch.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
     }
 
     /// The key-encryption key, if one is configured.
