@@ -51,6 +51,7 @@ impl Application {
     /// so that the issuer can name the port).
     pub async fn build_with_listener(config: Config, listener: TcpListener) -> Result<Self, StartError> {
         let store = open_store(&config).await?;
+        load_test_clock(&store, &config).await?;
         if config.key_encryption_key.is_none() {
             tracing::warn!(
                 "LANYARD_KEY_ENCRYPTION_KEY is not set: private signing keys and client_secret_jwt client secrets are stored unencrypted in the database"
@@ -196,7 +197,7 @@ async fn upkeep(state: web::Data<AppState>) {
             let store = &state.store;
             let purge = async {
                 store.purge_expired().await?;
-                store.purge_retired_keys(crate::clock::now() - RETIRED_KEY_GRACE).await
+                store.purge_retired_keys(store.now() - RETIRED_KEY_GRACE).await
             };
             if let Err(e) = purge.await {
                 tracing::warn!(error = %e, "could not purge expired rows");
@@ -205,11 +206,33 @@ async fn upkeep(state: web::Data<AppState>) {
     }
 }
 
-/// Keeps this server's caches and keys in step with changes made by other processes.
+/// The test lab's clock, as another server or a CLI set it on this database: with
+/// development features only; without them, a stored setting is ignored (and said so).
+async fn load_test_clock(store: &Store, config: &Config) -> Result<(), StartError> {
+    let fail = |source| StartError::Database { url: redact_database_url(&config.database_url), source };
+    if config.dev_features() {
+        let setting = store.load_clock().await.map_err(fail)?;
+        if !setting.is_real() {
+            let view = crate::clock::ClockView::of(setting, crate::clock::real_now());
+            tracing::warn!(now = %view.now_utc, offset_seconds = view.offset_seconds, frozen = view.frozen, "the test clock is set: this server's time is not the wall clock's");
+        }
+    } else if !store.clock_setting().await.map_err(fail)?.is_real() {
+        tracing::warn!("a test clock is stored in this database but ignored: development features are off");
+    }
+    Ok(())
+}
+
+/// Keeps this server's caches, keys and test clock in step with changes made by other
+/// processes.
 async fn watch_registry(state: web::Data<AppState>) {
     let reload = || async {
         if let Err(e) = state.keys.reload().await {
             tracing::warn!(error = %e, "could not reload signing keys after a change");
+        }
+        if state.config.dev_features()
+            && let Err(e) = state.store.load_clock().await
+        {
+            tracing::warn!(error = %e, "could not reload the test clock after a change");
         }
     };
     crate::registry::cache::watch(state.store.clone(), state.replica_id.clone(), reload).await;

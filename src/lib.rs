@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod demo;
+pub mod lab;
 pub mod oauth;
 pub mod registry;
 pub mod seed;

@@ -77,6 +77,9 @@ impl AppState {
     pub async fn for_command(config: &Config, store: &Store) -> anyhow::Result<Self> {
         let keys = KeyManager::start(store.clone(), config.key_encryption_key).await?;
         let subjects = Subjects::load(store, config.key_encryption_key.as_ref()).await?;
+        if config.dev_features() {
+            store.load_clock().await?;
+        }
         Ok(Self::new(config.clone(), store.clone(), keys, subjects, web::Bytes::new()))
     }
 

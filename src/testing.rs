@@ -79,6 +79,7 @@ use crate::state::AppState;
 use crate::store::Store;
 use crate::tokens::mint::{MintError, mint};
 
+pub use crate::clock::{ClockChange, ClockView};
 pub use crate::registry::api::{ApiSpec, ScopeSpec};
 pub use crate::registry::client::ClientSpec;
 pub use crate::registry::scope::ClaimScopeSpec;
@@ -101,6 +102,8 @@ pub enum TestIdpError {
     Http(#[from] reqwest::Error),
     #[error("sign-in failed: {0}")]
     SignIn(String),
+    #[error("cannot set the clock: {0}")]
+    Clock(#[from] crate::lab::ClockError),
 }
 
 type Adjust = Box<dyn FnOnce(&mut Settings) + Send>;
@@ -369,6 +372,25 @@ impl TestIdp {
         self.mint(&request).await
     }
 
+    /// Moves the server's clock forward by `by` (test lab): every expiry, `iat` and `exp`
+    /// from now on is computed from the moved time, so a test can sign in, advance an hour
+    /// and see the access token refused while the refresh token still works. Whole seconds.
+    pub async fn advance_clock(&self, by: std::time::Duration) -> Result<ClockView, TestIdpError> {
+        let seconds = i64::try_from(by.as_secs()).unwrap_or(i64::MAX);
+        self.set_clock(ClockChange { advance_seconds: Some(seconds), ..Default::default() }).await
+    }
+
+    /// Changes the server's clock as `POST /admin/api/clock` does (offset, advance, freeze,
+    /// reset) and returns it as it then is.
+    pub async fn set_clock(&self, change: ClockChange) -> Result<ClockView, TestIdpError> {
+        Ok(crate::lab::set_clock(&self.state.store, &change).await?)
+    }
+
+    /// "Now" on the server's clock, in seconds since the Unix epoch.
+    pub fn now(&self) -> i64 {
+        self.state.now()
+    }
+
     /// Any token a flow could issue: a user's (with an id_token if asked) or, without a
     /// user, a client_credentials token.
     pub async fn mint(&self, request: &MintRequest) -> Result<MintedTokens, TestIdpError> {
@@ -494,7 +516,7 @@ impl TestIdp {
             _ => HS256.signer_from_bytes(secret.as_bytes()),
         }
         .map_err(fail)?;
-        let now = crate::clock::now();
+        let now = self.state.now();
         let claims = serde_json::json!({
             "iss": client_id, "sub": client_id, "aud": self.url("/token"),
             "jti": random_token(16), "iat": now, "exp": now + 60,

@@ -244,7 +244,7 @@ impl Verifier {
         }
         let (payload, header) = josekit::jws::deserialize_compact(token, key.as_ref())
             .map_err(|_| Rejection::Signature("signature does not verify".into()))?;
-        let at = crate::tokens::verify::Validity::now(self.leeway);
+        let at = crate::tokens::verify::Validity::wall_clock(self.leeway);
         crate::tokens::verify::check_claims(header.token_type(), &payload, &self.issuer, &self.audience, at)
     }
 

@@ -7,6 +7,7 @@
 mod apis;
 mod clients;
 mod keys;
+mod lab;
 mod mint;
 pub mod problem;
 mod scopes;
@@ -40,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(scopes::configure)
             .configure(mint::configure)
             .configure(keys::configure)
+            .configure(lab::configure)
             .default_service(web::to(unknown_path)),
     );
 }

@@ -7,6 +7,7 @@ mod admin_token;
 mod api;
 mod check_api;
 mod client;
+mod clock;
 pub mod healthcheck;
 mod key;
 mod output;
@@ -135,6 +136,10 @@ pub enum Manage {
     /// Signing keys: list, rotate (a new key signs at once, the old one stays published).
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Test lab: the servers' clock (show, advance 1h, set --offset, freeze, unfreeze,
+    /// reset). Development features only.
+    #[command(subcommand)]
+    Clock(clock::ClockCommand),
 }
 
 /// Parses the command line and runs it; the process exit code reflects the outcome.
@@ -238,6 +243,10 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
 
 async fn manage(config: Config, command: Manage) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
+    // Tokens minted here carry the servers' time (the test lab's clock, when it is set).
+    if config.dev_features() {
+        store.load_clock().await?;
+    }
     let result = match command {
         Manage::User(command) => command.run(&config, &store).await,
         Manage::Client(command) => command.run(&config, &store).await,
@@ -247,6 +256,7 @@ async fn manage(config: Config, command: Manage) -> anyhow::Result<()> {
         Manage::Token(command) => command.run(&config, &store).await,
         Manage::Seed(command) => command.run(&store).await,
         Manage::Key(command) => command.run(&config, &store).await,
+        Manage::Clock(command) => command.run(&config, &store).await,
     };
     store.close().await;
     result

@@ -10,7 +10,6 @@ use super::claims_request::{ACR_VALUES_SUPPORTED, AuthMethod, acr_for};
 use super::error::AuthorizeError;
 use super::params::Params;
 use super::request_object;
-use crate::clock::now;
 use crate::crypto::{random_token, sha256_hex};
 use crate::registry::client::Client;
 use crate::registry::user::User;
@@ -57,7 +56,7 @@ async fn start(req: &HttpRequest, state: &AppState, params: &Params) -> Result<H
     let iss = state.config.issuer.as_str();
     let checks = request_object::Checks {
         issuer: iss,
-        at: Validity::now(state.config.clock_leeway),
+        at: Validity::at(state.now(), state.config.clock_leeway),
         jwks: &state.client_jwks,
         allow_loopback: state.config.dev_login,
     };
@@ -125,7 +124,7 @@ pub async fn decide(
     pending: Option<Pending>,
 ) -> Result<HttpResponse, AuthorizeError> {
     let iss = state.config.issuer.as_str();
-    let now = now();
+    let now = state.now();
     let mut user = None;
     if let Some(s) = session::current(req, &state.store).await? {
         // A sign-in during this request satisfies prompt=login and max_age.
@@ -365,7 +364,7 @@ async fn issue_code(
         scope: request.scope.to_string(),
         resources: serde_json::to_string(&request.resources).unwrap_or_else(|_| "[]".into()),
         auth_time: session.auth_time,
-        expires_at: now() + CODE_TTL,
+        expires_at: state.now() + CODE_TTL,
         context: GrantContext { claims, acr: Some(acr.to_owned()), amr: Some(method.as_str().to_owned()) },
     };
     state.store.insert_code(&record).await?;

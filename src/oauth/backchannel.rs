@@ -34,7 +34,7 @@ pub fn dispatch(state: &AppState, client: &Client, user_id: &str, sid: &str) {
     let sub = sub.as_str();
     // Always `sid` and `sub`: a client that requires the session id gets it, and one that
     // does not may use either (§2.4 asks for at least one).
-    let claims = LogoutTokenClaims::new(state.config.issuer.as_str(), &client.client_id, sub, sid, crate::clock::now());
+    let claims = LogoutTokenClaims::new(state.config.issuer.as_str(), &client.client_id, sub, sid, state.now());
     let token = match state.keys.ring().sign(client.id_token_alg, LOGOUT_TOKEN_TYP, &claims) {
         Ok(token) => token,
         Err(e) => {
@@ -97,7 +97,7 @@ impl Job {
             attempts,
             delivered,
             outcome,
-            created_at: crate::clock::now(),
+            created_at: self.store.now(),
         };
         if let Err(e) = self.store.record_backchannel_delivery(&record).await {
             tracing::warn!(client_id = %self.client_id, error = %e, "back-channel logout outcome not recorded");

@@ -155,7 +155,7 @@ async fn authenticate_assertion(
     if let Some(called) = ["/introspect", "/revoke"].into_iter().find(|p| req.path().ends_with(p)) {
         audiences.push(issuer.endpoint(called));
     }
-    let expect = Expectations { audiences: &audiences, now: crate::clock::now(), leeway: state.config.clock_leeway };
+    let expect = Expectations { audiences: &audiences, now: state.now(), leeway: state.config.clock_leeway };
     match client_assertion::verify(assertion, &client, &state.client_jwks, &state.store, &expect).await {
         Ok(()) => Ok(client),
         Err(Refused::Store(e)) => Err(e.into()),

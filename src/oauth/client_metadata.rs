@@ -291,7 +291,8 @@ fn to_client(url: &str, doc: Document, known_scopes: ScopeSet) -> Result<Client,
     };
     let host = url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
     let name = doc.client_name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| host.clone());
-    let now = crate::clock::now();
+    // Record-keeping (when it was created), not protocol time: the wall clock.
+    let now = crate::clock::real_now();
     Ok(Client {
         client_id: url.to_owned(),
         // The host is what the user can check: it is shown with the name on consent.

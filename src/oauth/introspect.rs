@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 use super::client_auth;
 use super::error::TokenError;
 use super::token::form_params;
-use crate::clock::now;
 use crate::crypto::sha256_hex;
 use crate::registry::client::{Client, ClientType};
 use crate::state::AppState;
@@ -55,7 +54,9 @@ async fn access_token(state: &AppState, token: &str, audiences: &[String]) -> Re
     // The signature is checked once; then the audience must be one of the caller's.
     let Ok(claims) = verify::decode(&ring, issuer, token) else { return Ok(None) };
     let Some(audience) = audiences.iter().find(|a| claims.aud.contains(a)) else { return Ok(None) };
-    if verify::check_audience_and_time(&claims, audience, verify::Validity::now(state.config.clock_leeway)).is_err() {
+    if verify::check_audience_and_time(&claims, audience, verify::Validity::at(state.now(), state.config.clock_leeway))
+        .is_err()
+    {
         return Ok(None);
     }
     if state.store.is_revoked(&claims.jti).await? {
@@ -84,7 +85,7 @@ async fn refresh_token(state: &AppState, token: &str, client: &Client) -> Result
         .store
         .refresh_token(&sha256_hex(token))
         .await?
-        .filter(|r| r.client_id == client_id && r.expires_at > now())
+        .filter(|r| r.client_id == client_id && r.expires_at > state.now())
         .map(|r| {
             json!({
                 "active": true,

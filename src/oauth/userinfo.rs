@@ -69,7 +69,7 @@ pub async fn verify_access_token(
     token: &str,
     audience: &str,
 ) -> Result<AccessTokenClaims, AccessTokenError> {
-    let at = verify::Validity::now(state.config.clock_leeway);
+    let at = verify::Validity::at(state.now(), state.config.clock_leeway);
     let claims = verify::access_token(&state.keys.ring(), state.config.issuer.as_str(), audience, token, at)
         .map_err(AccessTokenError::Rejected)?;
     // Fail closed, but honestly: a token whose revocation can't be checked is neither

@@ -132,7 +132,8 @@ impl ApiSpec {
                 access_token_claims.push(claim);
             }
         }
-        let now = crate::clock::now();
+        // Record-keeping (when it was created), not protocol time: the wall clock.
+        let now = crate::clock::real_now();
         let introspection_client_id =
             self.introspection_client_id.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
         errors.into_result(Api {

@@ -557,7 +557,8 @@ impl ClientSpec {
             }
             (ClientType::Confidential, None) => Some(crate::crypto::random_token(32)),
         };
-        let now = crate::clock::now();
+        // Record-keeping (when it was created), not protocol time: the wall clock.
+        let now = crate::clock::real_now();
         let client = Client {
             client_id,
             name,

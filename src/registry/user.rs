@@ -182,7 +182,8 @@ impl UserSpec {
     }
 
     fn user(username: String, password_hash: String, claims: Map<String, Value>, is_admin: bool) -> User {
-        let now = crate::clock::now();
+        // Record-keeping (when it was created), not protocol time: the wall clock.
+        let now = crate::clock::real_now();
         User {
             id: uuid::Uuid::new_v4().to_string(),
             username,

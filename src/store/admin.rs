@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Result, Store, StoreError, now};
+use super::{Result, Store, StoreError};
 
 /// One audit log entry.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -35,7 +35,7 @@ impl Store {
     pub async fn audit(&self, actor: &str, action: &str, target: &str, detail: &str) -> Result<()> {
         sqlx::query("INSERT INTO audit_log (id, at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(uuid::Uuid::new_v4().to_string())
-            .bind(now())
+            .bind(self.now())
             .bind(actor)
             .bind(action)
             .bind(target)
@@ -102,7 +102,7 @@ impl Store {
     }
 
     pub async fn insert_admin_token(&self, name: &str, token_hash: &str) -> Result<AdminToken> {
-        let token = AdminToken { id: uuid::Uuid::new_v4().to_string(), name: name.to_owned(), created_at: now() };
+        let token = AdminToken { id: uuid::Uuid::new_v4().to_string(), name: name.to_owned(), created_at: self.now() };
         sqlx::query("INSERT INTO admin_tokens (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)")
             .bind(&token.id)
             .bind(&token.name)
@@ -148,7 +148,7 @@ impl Store {
 
     pub async fn count_active_sessions(&self) -> Result<i64> {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM sessions WHERE ended_at IS NULL AND expires_at > $1")
-            .bind(now())
+            .bind(self.now())
             .fetch_one(&self.pool)
             .await?
             .try_get("n")?)

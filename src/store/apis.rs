@@ -43,7 +43,7 @@ impl Store {
         .bind(api.access_token_ttl)
         .bind(api.signing_alg.as_str())
         .bind(&api.introspection_client_id)
-        .bind(super::now())
+        .bind(self.now())
         .bind(&api.identifier)
         .bind(claims_json(api))
         .execute(&mut *tx)

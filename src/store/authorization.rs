@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Result, Store, now};
+use super::{Result, Store};
 
 /// A stored authorization code (the code itself is only known by its hash).
 #[derive(Debug, Clone)]
@@ -72,7 +72,7 @@ fn code_from_row(row: &sqlx::any::AnyRow) -> Result<CodeRecord> {
 
 impl Store {
     pub async fn insert_authorization_request(&self, id: &str, client_id: &str, params: &str, ttl: i64) -> Result<()> {
-        let now = now();
+        let now = self.now();
         sqlx::query(
             "INSERT INTO authorization_requests (id, client_id, params, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -93,7 +93,7 @@ impl Store {
              WHERE id = $1 AND expires_at > $2",
         )
         .bind(id)
-        .bind(now())
+        .bind(self.now())
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| {
@@ -151,7 +151,7 @@ impl Store {
         .bind(client_id)
         .bind(scope)
         .bind(resources)
-        .bind(now())
+        .bind(self.now())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -191,7 +191,7 @@ impl Store {
              RETURNING {CODE_COLUMNS}"
         );
         if let Some(row) =
-            sqlx::query(&sql).bind(now()).bind(code_hash).bind(client_id).fetch_optional(&self.pool).await?
+            sqlx::query(&sql).bind(self.now()).bind(code_hash).bind(client_id).fetch_optional(&self.pool).await?
         {
             return Ok(Redemption::Redeemed(code_from_row(&row)?));
         }

@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Result, Store, StoreError, now};
+use super::{Result, Store, StoreError};
 use crate::oauth::redirect_uri::RedirectUri;
 use crate::oauth::request_object::RequestUri;
 use crate::oauth::scope::ScopeSet;
@@ -202,7 +202,7 @@ impl Store {
         .bind(c.id_token_alg.as_str())
         .bind(c.refresh_token_ttl)
         .bind(c.refresh_token_idle_ttl)
-        .bind(now())
+        .bind(self.now())
         .bind(jwks_text(c))
         .bind(&c.jwks_uri)
         .bind(c.assertion_alg.map(AuthSigningAlg::as_str))
@@ -255,7 +255,7 @@ impl Store {
              AND token_endpoint_auth_method IN ('client_secret_basic', 'client_secret_post', 'client_secret_jwt')",
         )
         .bind(secret_hash)
-        .bind(now())
+        .bind(self.now())
         .bind(client_id)
         .bind(sealed.as_stored())
         .execute(&self.pool)
@@ -267,7 +267,7 @@ impl Store {
     /// Deletes a client, its consents, codes and grants, revoking its tokens.
     pub async fn delete_client(&self, client_id: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        super::grants::revoke_grants(&mut tx, super::grants::GrantOwner::Client, client_id).await?;
+        super::grants::revoke_grants(&mut tx, super::grants::GrantOwner::Client, client_id, self.now()).await?;
         for sql in ["DELETE FROM consents WHERE client_id = $1", "DELETE FROM authorization_codes WHERE client_id = $1"]
         {
             sqlx::query(sql).bind(client_id).execute(&mut *tx).await?;

@@ -2,7 +2,7 @@
 
 use sqlx::{Any, Row, Transaction};
 
-use super::{Result, Store, now};
+use super::{Result, Store};
 
 /// A user grant about to receive tokens.
 #[derive(Debug, Clone)]
@@ -50,9 +50,13 @@ impl GrantOwner {
 
 /// Marks grants revoked, puts their live access tokens on the revocation list and deletes
 /// their refresh tokens, inside the caller's transaction.
-pub(crate) async fn revoke_grants(tx: &mut Transaction<'_, Any>, owner: GrantOwner, value: &str) -> Result<()> {
+pub(crate) async fn revoke_grants(
+    tx: &mut Transaction<'_, Any>,
+    owner: GrantOwner,
+    value: &str,
+    now: i64,
+) -> Result<()> {
     let column = owner.column();
-    let now = now();
     sqlx::query(&format!(
         "INSERT INTO revoked_tokens (jti, expires_at) \
          SELECT a.jti, a.expires_at FROM access_tokens a JOIN grants g ON g.id = a.grant_id \
@@ -93,7 +97,7 @@ impl Store {
         .bind(grant.client_id)
         .bind(grant.user_id)
         .bind(grant.sid)
-        .bind(now())
+        .bind(self.now())
         .bind(&grant.context.claims)
         .bind(&grant.context.acr)
         .bind(&grant.context.amr)
@@ -115,7 +119,7 @@ impl Store {
     /// redemptions one must succeed, and that one has issued nothing yet to revoke.
     pub async fn revoke_grant(&self, grant_id: &str) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        revoke_grants(&mut tx, GrantOwner::Id, grant_id).await?;
+        revoke_grants(&mut tx, GrantOwner::Id, grant_id, self.now()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -123,7 +127,7 @@ impl Store {
     /// Revokes every grant of a user (sessions ended by an admin, for example).
     pub async fn revoke_user_grants(&self, user_id: &str) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        revoke_grants(&mut tx, GrantOwner::User, user_id).await?;
+        revoke_grants(&mut tx, GrantOwner::User, user_id, self.now()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -173,7 +177,7 @@ impl Store {
     /// Deletes what can no longer matter: expired codes, requests, sessions, revocations,
     /// client assertion jtis.
     pub async fn purge_expired(&self) -> Result<()> {
-        let now = now();
+        let now = self.now();
         for sql in [
             "DELETE FROM authorization_codes WHERE expires_at < $1",
             "DELETE FROM authorization_requests WHERE expires_at < $1",

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Result, Store, now};
+use super::{Result, Store};
 
 /// A signing key as stored; the private JWK may be encrypted (see `tokens::keys`).
 #[derive(Debug, Clone)]
@@ -113,7 +113,7 @@ impl Store {
         };
         let alg: String = row.try_get("alg")?;
         sqlx::query("UPDATE signing_keys SET state = 'retired', retired_at = $1 WHERE alg = $2 AND state = 'active'")
-            .bind(now())
+            .bind(self.now())
             .bind(&alg)
             .execute(&mut *tx)
             .await?;
@@ -127,7 +127,7 @@ impl Store {
     pub async fn retire_signing_key(&self, kid: &str) -> Result<bool> {
         let done =
             sqlx::query("UPDATE signing_keys SET state = 'retired', retired_at = $1 WHERE kid = $2 AND state = 'next'")
-                .bind(now())
+                .bind(self.now())
                 .bind(kid)
                 .execute(&self.pool)
                 .await?;
@@ -149,7 +149,7 @@ impl Store {
     pub async fn install_active_key(&self, key: &StoredKey) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE signing_keys SET state = 'retired', retired_at = $1 WHERE alg = $2 AND state = 'active'")
-            .bind(now())
+            .bind(self.now())
             .bind(&key.alg)
             .execute(&mut *tx)
             .await?;

@@ -15,6 +15,7 @@ pub mod replicas;
 pub mod scopes;
 pub mod secrets;
 pub mod sessions;
+pub mod test_clock;
 pub mod throttle;
 pub mod users;
 
@@ -334,8 +335,6 @@ pub(crate) fn get_flag(row: &sqlx::any::AnyRow, column: &str) -> Result<bool> {
     use sqlx::Row;
     Ok(row.try_get::<i64, _>(column)? != 0)
 }
-
-pub use crate::clock::now;
 
 #[cfg(test)]
 mod tests {

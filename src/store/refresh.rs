@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Result, Store, now};
+use super::{Result, Store};
 
 /// A refresh token as stored (the token itself is known only by its hash).
 #[derive(Debug, Clone)]
@@ -89,7 +89,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let rotated =
             sqlx::query("UPDATE refresh_tokens SET rotated_at = $1 WHERE token_hash = $2 AND rotated_at IS NULL")
-                .bind(now())
+                .bind(self.now())
                 .bind(old_hash)
                 .execute(&mut *tx)
                 .await?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use sqlx::Row;
 
 use super::{Result, Store};
-use crate::clock::now;
+use crate::clock::real_now;
 
 /// A server that has not said it is alive for this long is not waited for.
 pub const ALIVE_FOR: i64 = 3;
@@ -28,7 +28,7 @@ impl Store {
         )
         .bind(id)
         .bind(seen_version)
-        .bind(now())
+        .bind(real_now())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -48,7 +48,7 @@ impl Store {
                 "SELECT COUNT(*) AS n FROM replicas WHERE seen_version < $1 AND heartbeat_at >= $2 AND id <> $3",
             )
             .bind(version)
-            .bind(now() - ALIVE_FOR)
+            .bind(real_now() - ALIVE_FOR)
             .bind(self.replica.get().map_or("", String::as_str))
             .fetch_one(&self.pool)
             .await

@@ -2,13 +2,13 @@
 
 use sqlx::Row;
 
-use super::{Reach, Result, Store, StoreError, now};
+use super::{Reach, Result, Store, StoreError};
 use crate::oauth::scope::ClaimScope;
 
 impl Store {
     /// Inserts a custom scope.
     pub async fn insert_claim_scope(&self, scope: &ClaimScope) -> Result<()> {
-        let at = now();
+        let at = self.now();
         sqlx::query(
             "INSERT INTO claim_scopes (name, description, claims, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -30,7 +30,7 @@ impl Store {
             sqlx::query("UPDATE claim_scopes SET description = $1, claims = $2, updated_at = $3 WHERE name = $4")
                 .bind(&scope.description)
                 .bind(claims_json(scope))
-                .bind(now())
+                .bind(self.now())
                 .bind(&scope.name)
                 .execute(&self.pool)
                 .await?;

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Result, Store, now};
+use super::{Result, Store};
 
 impl Store {
     /// The secret stored under `name`, storing `candidate` first if there is none. Replicas
@@ -12,7 +12,7 @@ impl Store {
         sqlx::query("INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
             .bind(name)
             .bind(candidate)
-            .bind(now())
+            .bind(self.now())
             .execute(&self.pool)
             .await?;
         let row =

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Result, Store, now};
+use super::{Result, Store};
 
 /// A live browser session.
 #[derive(Debug, Clone)]
@@ -26,7 +26,7 @@ impl Store {
         .bind(&session.sid)
         .bind(&session.user_id)
         .bind(session.auth_time)
-        .bind(now())
+        .bind(self.now())
         .bind(session.expires_at)
         .bind(&session.amr)
         .execute(&self.pool)
@@ -41,7 +41,7 @@ impl Store {
              WHERE s.id_hash = $1 AND s.ended_at IS NULL AND s.expires_at > $2 AND u.disabled = $3",
         )
         .bind(id_hash)
-        .bind(now())
+        .bind(self.now())
         .bind(super::flag(false))
         .fetch_optional(&self.pool)
         .await?;
@@ -61,11 +61,11 @@ impl Store {
     pub async fn end_session(&self, sid: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query("UPDATE sessions SET ended_at = $1 WHERE sid = $2 AND ended_at IS NULL")
-            .bind(now())
+            .bind(self.now())
             .bind(sid)
             .execute(&mut *tx)
             .await?;
-        super::grants::revoke_grants(&mut tx, super::grants::GrantOwner::Session, sid).await?;
+        super::grants::revoke_grants(&mut tx, super::grants::GrantOwner::Session, sid, self.now()).await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
@@ -74,11 +74,11 @@ impl Store {
     pub async fn end_user_sessions(&self, user_id: &str) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query("UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL")
-            .bind(now())
+            .bind(self.now())
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
-        super::grants::revoke_grants(&mut tx, super::grants::GrantOwner::User, user_id).await?;
+        super::grants::revoke_grants(&mut tx, super::grants::GrantOwner::User, user_id, self.now()).await?;
         tx.commit().await?;
         Ok(done.rows_affected())
     }

@@ -9,7 +9,6 @@
 use sqlx::Row;
 
 use super::{Result, Store};
-use crate::clock::now;
 
 /// Attempts are counted within this window (seconds).
 const WINDOW: i64 = 15 * 60;
@@ -28,7 +27,7 @@ impl Store {
     /// the window and the key is not locked. `lockout` is the wait announced when the
     /// limit is taken by attempts still being evaluated.
     pub async fn reserve_attempt(&self, key: &str, limit: i64, lockout: i64) -> Result<Reservation> {
-        let now = now();
+        let now = self.now();
         let attempt = uuid::Uuid::new_v4().to_string();
         // Every SET expression sees the row as it was: the three CASEs agree on whether
         // this attempt took a slot, and `last_attempt` says so to exactly one caller.
@@ -69,7 +68,7 @@ impl Store {
         if count < limit {
             return Ok(());
         }
-        let now = now();
+        let now = self.now();
         sqlx::query("UPDATE login_throttle SET locked_until = $1, failures = 0, window_start = $2 WHERE key = $3")
             .bind(now + lockout)
             .bind(now)

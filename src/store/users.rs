@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Result, Store, StoreError, now};
+use super::{Result, Store, StoreError};
 use crate::registry::user::User;
 
 const COLUMNS: &str = "id, username, password_hash, claims, is_admin, disabled, created_at, updated_at";
@@ -77,7 +77,7 @@ impl Store {
     pub async fn set_user_password(&self, id: &str, password_hash: &str) -> Result<bool> {
         let done = sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
             .bind(password_hash)
-            .bind(now())
+            .bind(self.now())
             .bind(id)
             .execute(&self.pool)
             .await?;
@@ -91,7 +91,7 @@ impl Store {
                 .bind(serde_json::Value::Object(user.claims.clone()).to_string())
                 .bind(super::flag(user.is_admin))
                 .bind(super::flag(user.disabled))
-                .bind(now())
+                .bind(self.now())
                 .bind(&user.id)
                 .execute(&self.pool)
                 .await?;
@@ -101,7 +101,7 @@ impl Store {
     /// Deletes a user with their sessions, consents and grants, and revokes their tokens.
     pub async fn delete_user(&self, id: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        super::grants::revoke_grants(&mut tx, super::grants::GrantOwner::User, id).await?;
+        super::grants::revoke_grants(&mut tx, super::grants::GrantOwner::User, id, self.now()).await?;
         for sql in [
             "DELETE FROM sessions WHERE user_id = $1",
             "DELETE FROM consents WHERE user_id = $1",

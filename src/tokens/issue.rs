@@ -7,7 +7,6 @@ use super::claims::{
     is_reserved_claim,
 };
 use super::keys::{KeyError, KeyRing, SigningAlg};
-use crate::clock::now;
 
 /// A signed access token and the facts the caller records or returns.
 #[derive(Debug, Clone)]
@@ -34,11 +33,13 @@ pub struct AccessTokenGrant<'a> {
     pub alg: SigningAlg,
     /// The user's claims the API asks for (its `access_token_claims`); empty otherwise.
     pub user_claims: Map<String, serde_json::Value>,
+    /// `iat`, from the protocol clock (`AppState::now`).
+    pub issued_at: i64,
 }
 
 /// Signs an RFC 9068 access token (`typ: at+jwt`).
 pub fn access_token(ring: &KeyRing, grant: &AccessTokenGrant<'_>) -> Result<IssuedAccessToken, KeyError> {
-    let iat = now();
+    let iat = grant.issued_at;
     let jti = uuid::Uuid::new_v4().to_string();
     let claims = AccessTokenClaims {
         iss: grant.issuer.to_owned(),
@@ -83,11 +84,13 @@ pub struct IdTokenGrant<'a> {
     pub amr: Option<Vec<String>>,
     pub ttl: i64,
     pub alg: SigningAlg,
+    /// `iat`, from the protocol clock (`AppState::now`).
+    pub issued_at: i64,
 }
 
 /// Signs an id_token, `aud` = the client alone.
 pub fn id_token(ring: &KeyRing, grant: IdTokenGrant<'_>) -> Result<String, KeyError> {
-    let iat = now();
+    let iat = grant.issued_at;
     let mut profile = grant.profile;
     profile.remove("sub");
     let claims = IdTokenClaims {

@@ -14,7 +14,6 @@ use josekit::jws::{ES256, JwsHeader, JwsSigner, JwsVerifier, RS256};
 use serde_json::{Map, Value, json};
 
 pub use super::alg::SigningAlg;
-use crate::clock::now;
 use crate::store::keys::{KeyState, StoredKey};
 use crate::store::{Store, StoreError};
 
@@ -303,7 +302,15 @@ fn stored_key(
         }
         None => private_json,
     };
-    Ok(StoredKey { kid, alg: alg.as_str().into(), state, public_jwk, private_jwk, created_at: now(), retired_at: None })
+    Ok(StoredKey {
+        kid,
+        alg: alg.as_str().into(),
+        state,
+        public_jwk,
+        private_jwk,
+        created_at: crate::clock::real_now(),
+        retired_at: None,
+    })
 }
 
 /// Makes operator-supplied keys the active ones of their algorithms (before

@@ -8,7 +8,6 @@ use super::defects::{self, Defect};
 use super::issue::{self, AccessTokenGrant, IdTokenGrant};
 use super::keys::{KeyError, KeyRing, SigningAlg};
 use super::subject::Subjects;
-use crate::clock::now;
 use crate::oauth::issuer::Issuer;
 use crate::oauth::scope::{ScopeCatalog, ScopeSet};
 use crate::registry::api::DEFAULT_ACCESS_TOKEN_TTL;
@@ -103,11 +102,11 @@ pub async fn mint(
         Defect::Revoked => {
             let claims = crate::web::token_report::decode(&minted.access_token).map(|(_, c)| c).unwrap_or_default();
             let jti = claims.get("jti").and_then(serde_json::Value::as_str).unwrap_or_default();
-            let exp = claims.get("exp").and_then(serde_json::Value::as_i64).unwrap_or_else(|| now() + 3600);
+            let exp = claims.get("exp").and_then(serde_json::Value::as_i64).unwrap_or_else(|| store.now() + 3600);
             store.revoke_access_token(jti, exp).await?;
             minted.access_token
         }
-        other => defects::rewrite(&minted.access_token, other, ring, now())?,
+        other => defects::rewrite(&minted.access_token, other, ring, store.now())?,
     };
     if !request.id_token {
         minted.id_token = None;
@@ -175,6 +174,7 @@ async fn mint_perfect(
                 alg,
                 // No user, so none of the user claims the API lists.
                 user_claims: serde_json::Map::new(),
+                issued_at: store.now(),
             },
         )?;
         return Ok(MintedTokens {
@@ -199,7 +199,7 @@ async fn mint_perfect(
         return Err(invalid("the token needs an audience: name an API or include the openid scope".into()));
     }
     let scope_text = scope.to_string();
-    let auth_time = now();
+    let auth_time = store.now();
     // As a flow would: the client's view of the user (pairwise for a pairwise client).
     let subject = subjects.for_client(&client, &user.id);
     let sid = format!("minted-{}", uuid::Uuid::new_v4());
@@ -218,6 +218,7 @@ async fn mint_perfect(
             ttl,
             alg,
             user_claims: api.as_ref().map(|a| user.access_token_claims(&a.access_token_claims)).unwrap_or_default(),
+            issued_at: auth_time,
         },
     )?;
     let grant_id = uuid::Uuid::new_v4().to_string();
@@ -241,6 +242,7 @@ async fn mint_perfect(
                 amr: None,
                 ttl: id_token_ttl,
                 alg: client.id_token_alg,
+                issued_at: auth_time,
             },
         )?)
     } else {

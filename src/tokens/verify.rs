@@ -16,9 +16,15 @@ pub struct Validity {
 }
 
 impl Validity {
-    /// Now, with `leeway` seconds of tolerance.
-    pub fn now(leeway: i64) -> Self {
-        Self { now: crate::clock::now(), leeway }
+    /// The wall clock's now, with `leeway` seconds of tolerance: for verifiers outside the
+    /// server (an API's `lanyard::verify`), which keep their own time.
+    pub fn wall_clock(leeway: i64) -> Self {
+        Self { now: crate::clock::real_now(), leeway }
+    }
+
+    /// `now` on the server's protocol clock, with `leeway` seconds of tolerance.
+    pub fn at(now: i64, leeway: i64) -> Self {
+        Self { now, leeway }
     }
 
     /// Why a token with these times is not valid at this moment, if it is not.

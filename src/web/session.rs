@@ -3,7 +3,6 @@
 use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite, time::Duration};
 
-use crate::clock::now;
 use crate::crypto::{random_token, sha256_hex};
 use crate::oauth::claims_request::AuthMethod;
 use crate::store::sessions::Session;
@@ -29,7 +28,7 @@ pub async fn start(
     secure: bool,
 ) -> Result<(Session, Cookie<'static>), StoreError> {
     let value = random_token(32);
-    let now = now();
+    let now = store.now();
     let session = Session {
         sid: uuid::Uuid::new_v4().to_string(),
         user_id: user_id.to_owned(),

@@ -7,7 +7,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
-use crate::clock::now;
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::tokens::claims::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience};
@@ -54,6 +53,8 @@ pub async fn examine(state: &AppState, raw: &str) -> Result<Result<Report, Strin
         Err(problem) => return Ok(Err(problem)),
     };
     let typ = header.get("typ").and_then(Value::as_str).unwrap_or("");
+    // The server's time (the test lab's clock, if moved): the verdict is the server's.
+    let now = state.now();
     let issuer = state.config.issuer.as_str();
     let mut checks = vec![signature_check(state, token)];
     let signed = checks[0].outcome == "ok";
@@ -65,13 +66,13 @@ pub async fn examine(state: &AppState, raw: &str) -> Result<Result<Report, Strin
         if ours { format!("{iss} (this server)") } else { format!("{iss:?}, not this server ({issuer})") },
     ));
     let exp = claims.get("exp").and_then(Value::as_i64);
-    let expired = exp.is_none_or(|exp| exp < now());
+    let expired = exp.is_none_or(|exp| exp < now);
     checks.push(Check::new(
         "Expiry",
         !expired,
         match exp {
-            Some(exp) if expired => format!("expired {} ({})", when(exp), relative(exp - now())),
-            Some(exp) => format!("expires {} ({})", when(exp), relative(exp - now())),
+            Some(exp) if expired => format!("expired {} ({})", when(exp), relative(exp - now)),
+            Some(exp) => format!("expires {} ({})", when(exp), relative(exp - now)),
             None => "no exp claim".to_owned(),
         },
     ));
@@ -80,12 +81,12 @@ pub async fn examine(state: &AppState, raw: &str) -> Result<Result<Report, Strin
     let leeway = state.config.clock_leeway;
     let early = ["nbf", "iat"]
         .into_iter()
-        .find_map(|name| Some((name, claims.get(name)?.as_i64()?)).filter(|(_, t)| t - leeway > now()));
+        .find_map(|name| Some((name, claims.get(name)?.as_i64()?)).filter(|(_, t)| t - leeway > now));
     checks.push(Check::new(
         "Not before",
         early.is_none(),
         match early {
-            Some((name, t)) => format!("{name} is {} ({}): not valid yet", when(t), relative(t - now())),
+            Some((name, t)) => format!("{name} is {} ({}): not valid yet", when(t), relative(t - now)),
             None => "valid now (no nbf or iat in the future)".to_owned(),
         },
     ));

@@ -35,6 +35,7 @@ mod replicas;
 mod shutdown;
 mod sign_in;
 mod sign_in_errors;
+mod test_clock;
 mod test_lab;
 mod token_lifecycle;
 mod token_validity;

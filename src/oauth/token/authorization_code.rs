@@ -33,7 +33,7 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
             ));
         }
     };
-    if record.expires_at < crate::clock::now() {
+    if record.expires_at < state.now() {
         return Err(TokenError::invalid_grant("the authorization code has expired"));
     }
     if single("redirect_uri")? != Some(record.redirect_uri.as_str()) {
@@ -74,7 +74,7 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
         context: &record.context,
     };
     let minted = mint_user_tokens(state, params, &grant).await?;
-    let refresh = new_refresh_token(client, &grant, &record.grant_id, &granted, None);
+    let refresh = new_refresh_token(client, &grant, &record.grant_id, &granted, None, state.now());
     let stored = GrantRecord {
         id: &record.grant_id,
         client_id: &client.client_id,

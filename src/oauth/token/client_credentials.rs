@@ -62,6 +62,7 @@ pub async fn issue(state: &AppState, client: &Client, params: &Params) -> Result
             alg: api.signing_alg,
             // No user, so none of the user claims the API lists.
             user_claims: serde_json::Map::new(),
+            issued_at: state.now(),
         },
     )?;
     Ok(TokenResponse {

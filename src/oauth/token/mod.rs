@@ -12,7 +12,6 @@ use super::client_auth;
 use super::error::TokenError;
 use super::params::Params;
 use super::scope::{ScopeCatalog, ScopeSet};
-use crate::clock::now;
 use crate::crypto::{random_token, sha256_hex};
 use crate::oauth::claims_request::{AuthMethod, ClaimsRequest};
 use crate::registry::api::{Api, DEFAULT_ACCESS_TOKEN_TTL};
@@ -179,6 +178,7 @@ pub async fn mint_user_tokens(state: &AppState, params: &Params, grant: &UserGra
                 .as_ref()
                 .map(|a| grant.user.access_token_claims(&a.access_token_claims))
                 .unwrap_or_default(),
+            issued_at: state.now(),
         },
     )?;
     let id_token = if grant.scope.contains("openid") {
@@ -198,6 +198,7 @@ pub async fn mint_user_tokens(state: &AppState, params: &Params, grant: &UserGra
                 amr: Some(amr.amr()),
                 ttl: state.config.id_token_ttl,
                 alg: grant.client.id_token_alg,
+                issued_at: state.now(),
             },
         )?)
     } else {
@@ -233,12 +234,12 @@ pub fn new_refresh_token(
     family_id: &str,
     full_scope: &ScopeSet,
     family_expires_at: Option<i64>,
+    now: i64,
 ) -> Option<(String, RefreshRecord)> {
     if !full_scope.contains("offline_access") || !client.allows_grant(GrantType::RefreshToken) {
         return None;
     }
     let token = random_token(32);
-    let now = now();
     let family_expires_at = family_expires_at.unwrap_or(now + client.refresh_token_ttl);
     let record = RefreshRecord {
         token_hash: sha256_hex(&token),

@@ -2,7 +2,6 @@
 //! rotated token presented again revokes its whole family.
 
 use super::{TokenResponse, UserGrant, mint_user_tokens, new_refresh_token};
-use crate::clock::now;
 use crate::crypto::sha256_hex;
 use crate::oauth::error::TokenError;
 use crate::oauth::params::Params;
@@ -24,7 +23,7 @@ pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Resu
         Some((record, true)) => return Err(reuse(state, client, &record.family_id).await),
         None => return Err(TokenError::invalid_grant("the refresh token is invalid, revoked or not this client's")),
     };
-    let now = now();
+    let now = state.now();
     if record.expires_at < now || record.family_expires_at < now {
         return Err(TokenError::invalid_grant("the refresh token has expired"));
     }
@@ -65,7 +64,7 @@ pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Resu
     let minted = mint_user_tokens(state, params, &grant).await?;
     // The successor keeps the original scope (§6) and the family's absolute expiry.
     let (refresh_token, successor) =
-        new_refresh_token(client, &grant, &record.family_id, &granted, Some(record.family_expires_at))
+        new_refresh_token(client, &grant, &record.family_id, &granted, Some(record.family_expires_at), now)
             .ok_or_else(|| TokenError::invalid_grant("this grant no longer allows refresh"))?;
     if !state.store.rotate_refresh_token(&token_hash, &successor, &minted.access.jti, minted.access.expires_at).await? {
         // Another request rotated it first (reuse), or the grant was revoked meanwhile.

@@ -29,9 +29,18 @@ struct DashboardPage {
     discovery: String,
     activity: Vec<Row>,
     audit: Vec<Row>,
+    /// The test lab's clock bar (development features only).
+    clock: Option<super::lab::ClockBar>,
+    notice: Option<&'static str>,
 }
 
-async fn dashboard(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
+const NOTICES: [(&str, &str); 1] = [("clock", "Clock changed: every server on this database keeps the new time.")];
+
+async fn dashboard(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    done: web::Query<super::form::Done>,
+) -> Result<HttpResponse, AdminError> {
     let admin = require_admin(&req, &state).await?;
     let store = &state.store;
     let activity = store
@@ -55,6 +64,8 @@ async fn dashboard(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
         discovery: state.config.issuer.endpoint("/.well-known/openid-configuration"),
         activity,
         audit,
+        clock: state.config.dev_features().then(|| super::lab::ClockBar::of(&state)),
+        notice: done.notice(&NOTICES),
     };
     Ok(admin.page(StatusCode::OK, &page))
 }

@@ -8,6 +8,7 @@ mod dashboard;
 mod form;
 mod inspect;
 mod keys;
+mod lab;
 mod scopes;
 mod users;
 
@@ -33,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     apis::configure(cfg);
     scopes::configure(cfg);
     keys::configure(cfg);
+    lab::configure(cfg);
     inspect::configure(cfg);
     users::configure(cfg);
 }
@@ -44,6 +46,10 @@ pub struct Chrome {
     /// The navigation entry to highlight.
     pub nav: &'static str,
     pub issuer: String,
+    /// Development features are on: the test lab's pages are offered.
+    pub lab: bool,
+    /// When the test lab's clock is not the wall clock: every page says so.
+    pub clock_moved: Option<String>,
 }
 
 /// A signed-in admin, with the CSRF token for the forms of the page being rendered.
@@ -61,6 +67,13 @@ impl Admin {
             csrf_token: self.csrf_token.clone(),
             nav,
             issuer: state.config.issuer.as_str().to_owned(),
+            lab: state.config.dev_features(),
+            clock_moved: state
+                .config
+                .dev_features()
+                .then(|| lab::ClockBar::of(state))
+                .filter(|c| c.moved)
+                .map(|c| format!("Server time is {} ({}), not the wall clock's {}.", c.now, c.how, c.real)),
         }
     }
 
