@@ -260,3 +260,75 @@ async fn show_editor(client: &Client) {
     let script = "document.getElementById('other_claims').scrollIntoView({block: 'center'})";
     client.execute(script, vec![]).await.expect("scroll to the editor");
 }
+
+/// The test lab in the browser: the dashboard's clock bar moves every server's time (the
+/// banner says so on every admin page), and the API check shows a naive API failing and
+/// the example API passing. Screenshots: lab-dashboard-clock, lab-check-failed,
+/// lab-check-passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_lab_moves_the_clock_and_checks_apis_in_the_browser() {
+    let Some((_driver, client)) = browser().await else { return };
+    let db = TestDb::create(Backend::Sqlite).await;
+    let server = TestServer::start_with(&db, |s| {
+        s.dev = true;
+        s.admin_password = Some("admin-password".into());
+    })
+    .await;
+    flow::fixture(&server).await;
+
+    client.goto(&server.url("/admin")).await.unwrap();
+    fill(&client, "input[name=username]", "admin").await;
+    fill(&client, "input[name=password]", "admin-password").await;
+    submit(&client, "form").await;
+    client.wait().for_element(Locator::Css("section.clock-bar")).await.unwrap();
+    let before = lanyard::clock::real_now();
+    let advance_hour = "section.clock-bar form:has(input[name=seconds][value='3600']) button";
+    client.find(Locator::Css(advance_hour)).await.unwrap().click().await.unwrap();
+    wait_for_text(&client, "Clock changed").await;
+    assert_eq!(client.current_url().await.unwrap().path(), "/admin");
+    let banner = client.find(Locator::Css("p.clock-moved")).await.unwrap().text().await.unwrap();
+    assert!(banner.contains("wall clock +3600 s"), "{banner}");
+    let offset = server.store.clock_setting().await.unwrap().offset_seconds;
+    assert_eq!(offset, 3600);
+    assert!(server.store.now() - before >= 3600, "the server's own clock moved");
+    screenshot(&client, "lab-dashboard-clock").await;
+
+    // Reset from the lab page; then the API check against a naive API, then the example.
+    client.find(Locator::LinkText("Test lab")).await.unwrap().click().await.unwrap();
+    client.wait().for_element(Locator::Css("form.check-api")).await.unwrap();
+    let reset = "section.clock-bar form:has(input[name=action][value=reset]) button";
+    client.find(Locator::Css(reset)).await.unwrap().click().await.unwrap();
+    wait_for_text(&client, "Clock changed").await;
+    assert!(client.find(Locator::Css("p.clock-moved")).await.is_err(), "no banner on the wall clock");
+
+    let (naive, naive_handle) = crate::test_lab::naive_api(&server.base).await;
+    fill(&client, "#check-url", &naive).await;
+    fill(&client, "#check-audience", flow::API).await;
+    fill(&client, "#check-scope", "read:appointments").await;
+    submit(&client, "form.check-api").await;
+    wait_for_text(&client, "Failed").await;
+    let failed = client.find_all(Locator::Css("section.api-report tr.failed")).await.unwrap();
+    assert!(failed.len() >= 6, "the accepted defects are highlighted ({} rows)", failed.len());
+    let report = client.find(Locator::Css("section.api-report")).await.unwrap().text().await.unwrap();
+    assert!(report.contains("wrong_audience") && report.contains("ACCEPTED"), "{report}");
+    show_report(&client).await;
+    screenshot(&client, "lab-check-failed").await;
+    naive_handle.stop(true).await;
+
+    let (example, example_handle) = crate::test_lab::example_api(&server.base).await;
+    fill(&client, "#check-url", &example).await;
+    submit(&client, "form.check-api").await;
+    wait_for_text(&client, "Passed").await;
+    assert!(client.find(Locator::Css("section.api-report tr.failed")).await.is_err(), "nothing failed");
+    show_report(&client).await;
+    screenshot(&client, "lab-check-passed").await;
+    example_handle.stop(true).await;
+    let _ = client.close().await;
+    server.stop().await;
+}
+
+/// Scrolls the API check's report into view, for the screenshots.
+async fn show_report(client: &Client) {
+    let script = "document.querySelector('section.api-report').scrollIntoView({block: 'start'})";
+    client.execute(script, vec![]).await.unwrap();
+}

@@ -13,6 +13,7 @@ both_backends!(
     every_defective_token_is_refused_by_userinfo_and_by_lanyard_verify,
     defective_tokens_are_refused_without_development_features,
     check_api_passes_the_example_api_and_fails_an_api_that_checks_only_the_signature,
+    the_admin_api_runs_the_api_check_and_reports_in_json,
 );
 
 const TOKEN: &str = "test-lab-admin-token-with-plenty-of-entropy";
@@ -124,7 +125,7 @@ async fn defective_tokens_are_refused_without_development_features(backend: Back
 
 /// An API that checks only the token's signature (against the issuer's JWKS): the kind of
 /// API `check-api` is for.
-async fn naive_api(issuer: &str) -> (String, actix_web::dev::ServerHandle) {
+pub(crate) async fn naive_api(issuer: &str) -> (String, actix_web::dev::ServerHandle) {
     use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
     let jwks: Value = reqwest::get(format!("{issuer}/jwks")).await.unwrap().json().await.unwrap();
     let jwks = web::Data::new(jwks);
@@ -166,7 +167,7 @@ async fn naive_api(issuer: &str) -> (String, actix_web::dev::ServerHandle) {
 }
 
 /// The example appointments API, protected by `lanyard::verify`.
-async fn example_api(issuer: &str) -> (String, actix_web::dev::ServerHandle) {
+pub(crate) async fn example_api(issuer: &str) -> (String, actix_web::dev::ServerHandle) {
     use actix_web::{App, HttpServer, web};
     let verifier = web::Data::new(Verifier::discover(issuer, API).await.expect("discovery"));
     let calendar = web::Data::new(crate::appointments_api::Calendar::default());
@@ -235,5 +236,71 @@ async fn check_api_passes_the_example_api_and_fails_an_api_that_checks_only_the_
         assert!(line.contains(" refused "), "{line}");
     }
     handle.stop(true).await;
+    server.stop().await;
+}
+
+async fn post_check(server: &TestServer, body: Value) -> (u16, Value) {
+    let response =
+        server.http.post(server.url("/admin/api/check-api")).bearer_auth(TOKEN).json(&body).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn the_admin_api_runs_the_api_check_and_reports_in_json(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let server = TestServer::start_with(&db, |s| s.dev = true).await;
+    flow::fixture(&server).await;
+    server.store.insert_admin_token("ci", &lanyard::crypto::sha256_hex(TOKEN)).await.unwrap();
+    let verdicts = |report: &Value| -> Vec<(String, String)> {
+        report["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["token"].as_str().unwrap().to_owned(), r["verdict"].as_str().unwrap().to_owned()))
+            .collect()
+    };
+
+    let (url, handle) = example_api(&server.base).await;
+    let (status, report) = post_check(&server, json!({"url": url, "audience": API, "scope": "read:appointments"})).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["passed"], true, "{report}");
+    assert_eq!(report["client"], "web");
+    assert_eq!(report["user"], "alice");
+    let rows = verdicts(&report);
+    assert_eq!(rows.len(), 1 + Defect::ALL.len());
+    assert_eq!(rows[0], ("valid".to_owned(), "accepted".to_owned()));
+    assert!(rows.contains(&("revoked".to_owned(), "accepted_without_introspection".to_owned())), "{report}");
+    // With introspection required, the same API fails on the revoked token.
+    let body = json!({"url": url, "audience": API, "scope": "read:appointments", "require_introspection": true});
+    let (_, strict) = post_check(&server, body).await;
+    assert_eq!(strict["passed"], false, "{strict}");
+    assert!(verdicts(&strict).contains(&("revoked".to_owned(), "defect_accepted".to_owned())), "{strict}");
+    handle.stop(true).await;
+
+    let (url, handle) = naive_api(&server.base).await;
+    let (status, report) = post_check(&server, json!({"url": url, "audience": API, "scope": "read:appointments"})).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["passed"], false);
+    let rows = verdicts(&report);
+    for accepted in ["id_token", "wrong_audience", "expired", "missing_scope"] {
+        assert!(rows.contains(&(accepted.to_owned(), "defect_accepted".to_owned())), "{accepted}: {report}");
+    }
+    assert!(report["summary"].as_str().unwrap().contains("id_token"), "{report}");
+    handle.stop(true).await;
+
+    // A check that cannot run says why; the audit log has the runs.
+    for (body, said) in [
+        (json!({"url": "ftp://x", "audience": API}), "not an http(s) URL"),
+        (json!({"url": url, "audience": API, "scope": "read:appointments", "client": "nobody"}), "nobody"),
+        (json!({"url": url, "audience": API, "scope": "no:such-scope"}), "no client is allowed"),
+    ] {
+        let (status, problem) = post_check(&server, body.clone()).await;
+        assert_eq!(status, 422, "{body}: {problem}");
+        assert!(problem["detail"].as_str().unwrap_or_default().contains(said), "{body}: {problem}");
+    }
+    let (status, _) = post_check(&server, json!({"url": url})).await;
+    assert_eq!(status, 400, "audience is required");
+    let audit = server.store.recent_audit(10).await.unwrap();
+    assert_eq!(audit.iter().filter(|e| e.action == "api.check").count(), 3, "{audit:?}");
     server.stop().await;
 }
