@@ -81,7 +81,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub dev_login: bool,
     /// Development features without --dev-login: the playground at /playground and the test
-    /// lab (defective tokens, check-api); also on with --dev-login or --ephemeral
+    /// lab (the clock, defective tokens, check-api); also on with --dev-login or --ephemeral
     /// [env: LANYARD_DEV=true].
     #[arg(long, global = true)]
     pub dev: bool,
