@@ -36,5 +36,6 @@ mod shutdown;
 mod sign_in;
 mod sign_in_errors;
 mod test_lab;
+mod token_exchange;
 mod token_lifecycle;
 mod token_validity;
