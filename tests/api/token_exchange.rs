@@ -276,8 +276,8 @@ async fn a_chained_exchange_nests_the_earlier_actor_and_a_loop_of_exchanges_ends
     api(&s.server, ROOMS, &["read:schedule"], ROOMS_TTL, Some("rooms-api"), &[APPOINTMENTS]).await;
     let hops = [(&s.rooms, APPOINTMENTS), (&s.appointments, CALENDAR), (&s.calendar, ROOMS)];
     let mut token = rooms_token;
-    let mut actors = 2;
-    for (creds, to) in hops.iter().cycle() {
+    // The rooms token names 2 actors; each hop adds one, up to 5; the sixth is refused.
+    for (actors, (creds, to)) in (2..).zip(hops.iter().cycle()) {
         let reply = s.exchange(creds, &token, to, &[]).await;
         if actors == 5 {
             assert_refused(&reply, 400, "invalid_grant", &["exchanged 5 times"], "the sixth actor");
@@ -285,7 +285,7 @@ async fn a_chained_exchange_nests_the_earlier_actor_and_a_loop_of_exchanges_ends
         }
         assert_eq!(reply.status, 200, "actor {}: {}", actors + 1, reply.text);
         token = reply.str("access_token").to_owned();
-        actors += 1;
+        assert_eq!(flow::decode_jwt(&token).1["act"]["sub"], creds.id);
     }
 }
 
