@@ -1,7 +1,8 @@
 -- wrk scenarios for benches/load.sh. One file, the scenario chosen by BENCH_MODE:
 --
 --   static      one fixed request (BENCH_METHOD, BENCH_PATH, BENCH_BODY, BENCH_AUTH):
---               /healthz, discovery, JWKS, client_credentials, userinfo. No request() or
+--               /healthz, discovery, JWKS, client_credentials, userinfo, token exchange
+--               (RFC 8693: the same subject token each time). No request() or
 --               response() function is defined, so wrk sends its prebuilt request at full
 --               speed and counts 4xx/5xx itself.
 --   introspect  a fixed /introspect request whose answer must say "active":true.

@@ -11,6 +11,7 @@
 #   benches/load.sh --no-wait        # don't wait for a quiet machine before each scenario
 #   benches/load.sh --backend sqlite --duration 5 --connections 64
 #   benches/load.sh --backend sqlite --only 'refresh|flow'    # some scenarios only
+#   benches/load.sh --quick --only exchange                    # the token-exchange scenario
 #
 # --no-build uses target/release/lanyard as it is. Environment: LANYARD_BIN (use this
 # binary, skip the build), BENCH_PG_URL (PostgreSQL server, default
@@ -132,6 +133,10 @@ INTROSPECT_ID=bench-introspect
 INTROSPECT_SECRET=bench-introspect-secret-not-for-production
 API_RS=https://rs256.bench.test
 API_ES=https://es256.bench.test
+# Token exchange (RFC 8693): the RS256 API exchanges its users' tokens for this one's.
+API_DOWN=https://downstream.bench.test
+EXCHANGE_GRANT=urn:ietf:params:oauth:grant-type:token-exchange
+ACCESS_TOKEN_TYPE=urn:ietf:params:oauth:token-type:access_token
 REDIRECT=http://127.0.0.1:9/cb
 REDIRECT_ENC=http%3A%2F%2F127.0.0.1%3A9%2Fcb
 # RFC 7636 appendix B's pair: every code is new, the pair can stay fixed.
@@ -154,6 +159,7 @@ name = "Bench RS256"
 scopes = ["read:rs"]
 signing_alg = "RS256"
 introspection_client_id = "$INTROSPECT_ID"
+token_exchange_audiences = ["$API_DOWN"]
 
 [[apis]]
 identifier = "$API_ES"
@@ -161,6 +167,12 @@ name = "Bench ES256"
 scopes = ["read:es"]
 signing_alg = "ES256"
 introspection_client_id = "$INTROSPECT_ID"
+
+[[apis]]
+identifier = "$API_DOWN"
+name = "Bench downstream (token exchange)"
+scopes = ["read:rs"]
+signing_alg = "RS256"
 
 [[clients]]
 client_id = "$CLIENT_ID"
@@ -176,7 +188,7 @@ first_party = true
 client_id = "$INTROSPECT_ID"
 client_name = "Bench APIs' introspection client"
 client_secret = "$INTROSPECT_SECRET"
-grant_types = ["client_credentials"]
+grant_types = ["client_credentials", "$EXCHANGE_GRANT"]
 scope = ""
 
 [[keys]]
@@ -483,6 +495,13 @@ for backend in "${BACKENDS[@]}"; do
   USER_TOKEN=$("$BIN" --issuer "$BASE" --database-url "$url" token mint --user bench --client "$CLIENT_ID" \
     --scope "openid profile email" 2>"$WORK/mint.log" | head -n 1) || { cat "$WORK/mint.log" >&2; die "token mint failed"; }
   [[ -n $USER_TOKEN ]] || die "token mint printed no token"
+  # The subject of the token exchange: a user's token for the RS256 API (recorded under a grant).
+  SUBJECT_TOKEN=$("$BIN" --issuer "$BASE" --database-url "$url" token mint --user bench --client "$CLIENT_ID" \
+    --api "$API_RS" --scope "read:rs" 2>"$WORK/mint.log" | head -n 1) || { cat "$WORK/mint.log" >&2; die "token mint failed"; }
+  [[ -n $SUBJECT_TOKEN ]] || die "token mint printed no subject token"
+  EXCHANGE_BODY="grant_type=$EXCHANGE_GRANT&subject_token=$SUBJECT_TOKEN&subject_token_type=$ACCESS_TOKEN_TYPE&resource=$API_DOWN"
+  curl -s -H "Authorization: $INTROSPECT_BASIC" -d "$EXCHANGE_BODY" "$BASE/token" | grep -q '"issued_token_type"' \
+    || die "the token exchange gave no token: $(curl -s -H "Authorization: $INTROSPECT_BASIC" -d "$EXCHANGE_BODY" "$BASE/token")"
 
   T=$WRK_THREADS C=$CONNECTIONS
   measure "/healthz" "$backend" "$T" "$C" BENCH_MODE=static BENCH_PATH=/healthz
@@ -499,6 +518,9 @@ for backend in "${BACKENDS[@]}"; do
   measure "introspection" "$backend" "$T" "$C" BENCH_MODE=introspect BENCH_AUTH="$INTROSPECT_BASIC" \
     BENCH_BODY="token=$CC_TOKEN"
   measure "userinfo" "$backend" "$T" "$C" BENCH_MODE=static BENCH_PATH=/userinfo BENCH_AUTH="Bearer $USER_TOKEN"
+  # Verify the subject (signature, revocation, grant), sign and record the new token.
+  measure "token-exchange" "$backend" "$T" "$C" BENCH_MODE=static BENCH_METHOD=POST BENCH_PATH=/token \
+    BENCH_AUTH="$INTROSPECT_BASIC" BENCH_BODY="$EXCHANGE_BODY"
 
   HWM[$backend]=$(($(rss_kb "$SERVER_PID" VmHWM) / 1024))
   END_RSS[$backend]=$(($(rss_kb "$SERVER_PID" VmRSS) / 1024))

@@ -210,11 +210,12 @@ impl Seed {
     /// separately, before the key ring starts). `fetch`: how a client's sector document may
     /// be fetched.
     pub async fn apply(&self, store: &Store, fetch: registry::FetchPolicy) -> Result<(), SeedError> {
-        // APIs may name an introspection client that the seed creates below: first
-        // without it, then again once the clients exist.
+        // APIs may name an introspection client that the seed creates below, and token
+        // exchange audiences that come later in the file: first without them, then again
+        // once the clients and every API exist.
         for entry in &self.file.apis {
             let api = entry.get_ref();
-            let first = ApiSpec { introspection_client_id: None, ..api.clone() };
+            let first = ApiSpec { introspection_client_id: None, token_exchange_audiences: Vec::new(), ..api.clone() };
             let what = format!("API {:?}", api.identifier);
             upsert_api(store, first).await.map_err(|e| self.apply_error(entry.span(), &what, e))?;
         }
@@ -230,7 +231,10 @@ impl Seed {
             let what = format!("client {:?}", spec.client_id.as_deref().unwrap_or_default());
             upsert_client(store, spec, fetch).await.map_err(|e| self.apply_error(client.span(), &what, e))?;
         }
-        for entry in self.file.apis.iter().filter(|a| a.get_ref().introspection_client_id.is_some()) {
+        for entry in self.file.apis.iter().filter(|a| {
+            let api = a.get_ref();
+            api.introspection_client_id.is_some() || !api.token_exchange_audiences.is_empty()
+        }) {
             let api = entry.get_ref().clone();
             let what = format!("API {:?}", api.identifier);
             upsert_api(store, api).await.map_err(|e| self.apply_error(entry.span(), &what, e))?;
@@ -372,6 +376,7 @@ pub async fn export(store: &Store) -> Result<String, StoreError> {
                 signing_alg: Some(api.signing_alg.as_str().into()),
                 introspection_client_id: api.introspection_client_id,
                 access_token_claims: api.access_token_claims,
+                token_exchange_audiences: api.token_exchange_audiences,
             },
         ));
     }

@@ -81,7 +81,7 @@ use crate::tokens::mint::{MintError, mint};
 
 pub use crate::clock::{ClockChange, ClockView};
 pub use crate::registry::api::{ApiSpec, ScopeSpec};
-pub use crate::registry::client::ClientSpec;
+pub use crate::registry::client::{ClientSpec, TOKEN_EXCHANGE_GRANT};
 pub use crate::registry::scope::ClaimScopeSpec;
 pub use crate::registry::user::UserSpec;
 pub use crate::tokens::defects::Defect;
@@ -119,6 +119,8 @@ pub struct TestIdpBuilder {
     /// Claims given with [`TestIdpBuilder::claims`]: (username, JSON object).
     claims: Vec<(String, Value)>,
     scopes: Vec<ClaimScopeSpec>,
+    /// Given with [`TestIdpBuilder::token_exchange`]: (API, its client, downstream APIs).
+    exchanges: Vec<(String, String, Vec<String>)>,
 }
 
 impl TestIdpBuilder {
@@ -153,6 +155,16 @@ impl TestIdpBuilder {
     /// An API (resource server): the audience of the access tokens it accepts.
     pub fn api(mut self, spec: ApiSpec) -> Self {
         self.apis.push(spec);
+        self
+    }
+
+    /// Lets the API `from` (given with [`TestIdpBuilder::api`]) exchange its users' tokens
+    /// for tokens for `to` (RFC 8693), through its introspection client `client_id` (given
+    /// with [`TestIdpBuilder::client`], which must be allowed the token-exchange grant:
+    /// `grant_types: vec![TOKEN_EXCHANGE_GRANT.into()]`). The same as setting the API's
+    /// `introspection_client_id` and `token_exchange_audiences`.
+    pub fn token_exchange(mut self, from: &str, client_id: &str, to: &[&str]) -> Self {
+        self.exchanges.push((from.to_owned(), client_id.to_owned(), to.iter().map(|a| (*a).to_owned()).collect()));
         self
     }
 
@@ -231,13 +243,26 @@ impl TestIdpBuilder {
                 .await
                 .map_err(|source| TestIdpError::Register { what, source })?;
         }
-        register(idp.store(), self.apis, self.clients, users).await?;
+        let mut apis = self.apis;
+        for (from, client_id, to) in self.exchanges {
+            let Some(api) = apis.iter_mut().find(|a| a.identifier == from) else {
+                let errors = FieldErrors::single("identifier", "no such API in the builder: add it with .api(…) first");
+                return Err(TestIdpError::Register {
+                    what: format!("token exchange of API {from:?}"),
+                    source: errors.into(),
+                });
+            };
+            api.introspection_client_id = Some(client_id);
+            api.token_exchange_audiences.extend(to);
+        }
+        register(idp.store(), apis, self.clients, users).await?;
         Ok(idp)
     }
 }
 
 /// APIs first (clients name their scopes), then clients, then the APIs' introspection
-/// clients (which must exist by then), then users.
+/// clients (which must exist by then) and token exchange audiences (every API exists by
+/// then), then users.
 async fn register(
     store: &Store,
     apis: Vec<ApiSpec>,
@@ -246,14 +271,16 @@ async fn register(
 ) -> Result<(), TestIdpError> {
     let failed = |what: String| move |source| TestIdpError::Register { what, source };
     for spec in &apis {
-        let first = ApiSpec { introspection_client_id: None, ..spec.clone() };
+        let first = ApiSpec { introspection_client_id: None, token_exchange_audiences: Vec::new(), ..spec.clone() };
         registry::create_api(store, first).await.map_err(failed(format!("API {:?}", spec.identifier)))?;
     }
     for spec in clients {
         let what = format!("client {:?}", spec.client_id.as_deref().unwrap_or("(generated id)"));
         registry::create_client(store, spec).await.map_err(failed(what))?;
     }
-    for spec in apis.into_iter().filter(|a| a.introspection_client_id.is_some()) {
+    for spec in
+        apis.into_iter().filter(|a| a.introspection_client_id.is_some() || !a.token_exchange_audiences.is_empty())
+    {
         let what = format!("API {:?}", spec.identifier);
         registry::update_api(store, spec).await.map_err(failed(what))?;
     }
@@ -290,6 +317,34 @@ pub struct TokenResponse {
     #[serde(default)]
     pub refresh_token: Option<String>,
     pub scope: String,
+    /// What a token exchange issued (`urn:ietf:params:oauth:token-type:access_token`);
+    /// absent from every other grant's answer.
+    #[serde(default)]
+    pub issued_token_type: Option<String>,
+}
+
+/// A token exchange (RFC 8693) as an API performs it: authenticated as its introspection
+/// client, it trades a user's access token for itself for one for a downstream API.
+#[derive(Debug, Clone, Default)]
+pub struct Exchange {
+    /// The exchanging API's introspection client (allowed the token-exchange grant).
+    pub client_id: String,
+    pub client_secret: String,
+    /// The user's access token for the exchanging API.
+    pub subject_token: String,
+    /// The downstream API's identifier (one of the exchanging API's
+    /// `token_exchange_audiences`).
+    pub resource: String,
+    /// Fewer scopes than the subject token's; `None`: every one the downstream API defines.
+    pub scope: Option<String>,
+}
+
+/// A refused token request: the status and the RFC 6749 §5.2 error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRefusal {
+    pub status: u16,
+    pub error: String,
+    pub error_description: String,
 }
 
 /// A running Lanyard for tests. Stop it with [`TestIdp::stop`]; dropping it stops it too
@@ -321,6 +376,39 @@ impl TestIdp {
     /// The absolute URL of a path on the server, such as `/userinfo`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// Exchanges a user's access token (RFC 8693) as `exchange` describes, authenticating
+    /// with client_secret_basic. `Ok(Err(refusal))` when `/token` refused (the error it
+    /// gave, for tests of refusals); `Err` when the request could not be made.
+    pub async fn exchange_token(
+        &self,
+        exchange: &Exchange,
+    ) -> Result<Result<TokenResponse, TokenRefusal>, TestIdpError> {
+        let mut form = vec![
+            ("grant_type", crate::registry::client::TOKEN_EXCHANGE_GRANT),
+            ("subject_token", exchange.subject_token.as_str()),
+            ("subject_token_type", crate::oauth::token::token_exchange::ACCESS_TOKEN_TYPE),
+            ("resource", exchange.resource.as_str()),
+        ];
+        if let Some(scope) = &exchange.scope {
+            form.push(("scope", scope));
+        }
+        let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let response = self
+            .http
+            .post(self.url("/token"))
+            .basic_auth(encode(&exchange.client_id), Some(encode(&exchange.client_secret)))
+            .form(&form)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        if status == 200 {
+            return Ok(Ok(response.json().await?));
+        }
+        let body: Value = response.json().await.unwrap_or_default();
+        let member = |name: &str| body[name].as_str().unwrap_or_default().to_owned();
+        Ok(Err(TokenRefusal { status, error: member("error"), error_description: member("error_description") }))
     }
 
     /// The server's database, to arrange what a test needs beyond the builder.

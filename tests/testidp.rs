@@ -265,3 +265,67 @@ fn payload(token: &str) -> Value {
     let part = token.split('.').nth(1).expect("a JWT");
     serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_exchanges_a_users_token_for_a_downstream_api_with_exchange_token() {
+    use lanyard::testing::{Exchange, TOKEN_EXCHANGE_GRANT};
+    const CALENDAR: &str = "https://api.example.test/calendar";
+    let idp = TestIdp::builder()
+        .user("alice", "alice-password", Value::Null)
+        .api(ApiSpec {
+            identifier: NOTES.into(),
+            name: "Notes".into(),
+            scopes: vec![ScopeSpec::Name("read:notes".into()), ScopeSpec::Name("read:calendar".into())],
+            ..Default::default()
+        })
+        .api(ApiSpec {
+            identifier: CALENDAR.into(),
+            name: "Calendar".into(),
+            scopes: vec![ScopeSpec::Name("read:calendar".into())],
+            ..Default::default()
+        })
+        .client(ClientSpec {
+            client_id: Some("web".into()),
+            client_secret: Some(SECRET.into()),
+            redirect_uris: vec![CALLBACK.into()],
+            scope: Some("openid read:notes read:calendar".into()),
+            ..Default::default()
+        })
+        .client(ClientSpec {
+            client_id: Some("notes-api".into()),
+            client_secret: Some("notes-api-secret".into()),
+            grant_types: vec![TOKEN_EXCHANGE_GRANT.into()],
+            scope: Some(String::new()),
+            ..Default::default()
+        })
+        .token_exchange(NOTES, "notes-api", &[CALENDAR])
+        .start()
+        .await
+        .expect("the test IdP starts");
+    let tokens = idp.sign_in(alice_at_web("openid read:notes read:calendar")).await.expect("signed in");
+    let exchange = Exchange {
+        client_id: "notes-api".into(),
+        client_secret: "notes-api-secret".into(),
+        subject_token: tokens.access_token.clone(),
+        resource: CALENDAR.into(),
+        scope: None,
+    };
+    let exchanged = idp.exchange_token(&exchange).await.unwrap().expect("exchanged");
+    assert_eq!(exchanged.issued_token_type.as_deref(), Some("urn:ietf:params:oauth:token-type:access_token"));
+    assert_eq!(exchanged.scope, "read:calendar");
+    assert!(exchanged.refresh_token.is_none() && exchanged.id_token.is_none());
+    let claims =
+        Verifier::discover(idp.issuer(), CALENDAR).await.unwrap().verify(&exchanged.access_token).await.unwrap();
+    assert_eq!(claims.actors(), ["notes-api"]);
+    assert_eq!(claims.client_id, "web");
+
+    let refused = idp
+        .exchange_token(&Exchange { scope: Some("read:notes".into()), ..exchange.clone() })
+        .await
+        .unwrap()
+        .expect_err("read:notes is not a calendar scope");
+    assert_eq!((refused.status, refused.error.as_str()), (400, "invalid_scope"), "{refused:?}");
+    let unknown = TestIdp::builder().token_exchange("https://api.example.test/none", "x", &[CALENDAR]).start().await;
+    assert!(matches!(unknown, Err(TestIdpError::Register { .. })), "an exchange for an API never added");
+    idp.stop().await;
+}

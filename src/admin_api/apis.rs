@@ -6,14 +6,14 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::problem::Problem;
-use super::{Caller, created, no_content, ok, replacement};
+use super::{Caller, created, merge_patch, no_content, ok, replacement, representation};
 use crate::registry::api::ApiSpec;
 use crate::registry::{self, FieldErrors};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/apis").get(list).post(create))
-        .service(web::resource("/apis/item").get(read).put(update).delete(delete));
+        .service(web::resource("/apis/item").get(read).put(update).patch(patch).delete(delete));
 }
 
 /// What a GET shows that a PUT cannot set.
@@ -52,13 +52,37 @@ async fn update(
     item: web::Query<Item>,
     body: web::Json<Map<String, Value>>,
 ) -> Result<HttpResponse, Problem> {
-    let spec: ApiSpec = replacement(body.into_inner(), &READ_ONLY)?;
-    if spec.identifier.trim() != item.identifier {
+    apply(caller, &state, &item.identifier, body.into_inner()).await
+}
+
+/// A JSON Merge Patch (RFC 7396): only the members sent change (`{"token_exchange_audiences":
+/// […]}` keeps the scopes); `null` puts a member back to its default.
+async fn patch(
+    caller: Caller,
+    state: web::Data<AppState>,
+    item: web::Query<Item>,
+    body: web::Json<Map<String, Value>>,
+) -> Result<HttpResponse, Problem> {
+    let existing = state.store.api(&item.identifier).await?.ok_or_else(|| not_found(&item.identifier))?;
+    let mut merged = representation(&existing)?;
+    merge_patch(&mut merged, body.into_inner());
+    apply(caller, &state, &item.identifier, merged).await
+}
+
+/// Replaces the API `identifier` with the one `body` describes (a PUT, or a merged PATCH).
+async fn apply(
+    caller: Caller,
+    state: &AppState,
+    identifier: &str,
+    body: Map<String, Value>,
+) -> Result<HttpResponse, Problem> {
+    let spec: ApiSpec = replacement(body, &READ_ONLY)?;
+    if spec.identifier.trim() != identifier {
         return Err(FieldErrors::single("identifier", "cannot be changed").into());
     }
     let api = registry::update_api(&state.store, spec).await?;
     caller.audit(&state.store, "api.update", &api.identifier, &api.name).await;
-    let updated = state.store.api(&item.identifier).await?.ok_or_else(|| not_found(&item.identifier))?;
+    let updated = state.store.api(identifier).await?.ok_or_else(|| not_found(identifier))?;
     Ok(ok(&updated))
 }
 

@@ -48,6 +48,10 @@ pub struct AddApi {
     /// A user claim copied into this API's access tokens, e.g. roles (repeat for several).
     #[arg(long = "access-token-claim", value_name = "CLAIM")]
     access_token_claims: Vec<String>,
+    /// A registered API this API may exchange its users' tokens for (RFC 8693 token
+    /// exchange, by its introspection client; repeat for several).
+    #[arg(long = "token-exchange-audience", value_name = "URI")]
+    token_exchange_audiences: Vec<String>,
     /// Print the created API as one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -79,6 +83,7 @@ impl AddApi {
             signing_alg: self.signing_alg,
             introspection_client_id: self.introspection_client_id,
             access_token_claims: self.access_token_claims,
+            token_exchange_audiences: self.token_exchange_audiences,
         };
         let api = registry::create_api(store, spec).await?;
         if self.json {
@@ -92,6 +97,7 @@ impl AddApi {
                 ("signing_alg", api.signing_alg.to_string()),
                 ("introspection_client_id", api.introspection_client_id.clone().unwrap_or_default()),
                 ("access_token_claims", api.access_token_claims.join(" ")),
+                ("token_exchange_audiences", api.token_exchange_audiences.join(" ")),
             ],
         );
         Ok(())

@@ -48,7 +48,12 @@ pub fn metadata(config: &Config, catalog: &ScopeCatalog) -> Value {
         "scopes_supported": catalog.scope_names(),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            crate::registry::client::TOKEN_EXCHANGE_GRANT,
+        ],
         "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
         // OIDC Core §5.3.2: a client may ask for signed userinfo (userinfo_signed_response_alg).

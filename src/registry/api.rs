@@ -34,6 +34,9 @@ pub struct Api {
     /// The user claims copied into this API's access tokens (`roles`, `tenant`, …), as
     /// the user has them; never into client_credentials tokens (no user).
     pub access_token_claims: Vec<String>,
+    /// Token exchange (RFC 8693): the downstream APIs (identifiers) this API may exchange
+    /// its users' access tokens for, authenticated as its `introspection_client_id`.
+    pub token_exchange_audiences: Vec<String>,
 }
 
 impl Api {
@@ -43,6 +46,11 @@ impl Api {
 
     pub fn scope_description(&self, scope: &str) -> Option<&str> {
         self.scopes.iter().find(|s| s.name == scope).map(|s| s.description.as_str())
+    }
+
+    /// Whether this API may exchange its users' tokens for tokens for `audience`.
+    pub fn may_exchange_for(&self, audience: &str) -> bool {
+        self.token_exchange_audiences.iter().any(|a| a == audience)
     }
 }
 
@@ -66,6 +74,10 @@ pub struct ApiSpec {
     /// User claims to copy into this API's access tokens, e.g. `["roles"]`.
     #[serde(default)]
     pub access_token_claims: Vec<String>,
+    /// Token exchange (RFC 8693): identifiers of the registered APIs this API may exchange
+    /// its users' tokens for, e.g. `["https://api.example.test/calendar"]`.
+    #[serde(default)]
+    pub token_exchange_audiences: Vec<String>,
 }
 
 /// A scope as written in a spec: `"read:x"` or `{ name = "read:x", description = "…" }`.
@@ -81,10 +93,8 @@ impl ApiSpec {
     pub fn validate(self) -> Result<Api, FieldErrors> {
         let mut errors = FieldErrors::default();
         let identifier = self.identifier.trim().to_owned();
-        match url::Url::parse(&identifier) {
-            Ok(url) if url.fragment().is_some() => errors.add("identifier", "must not contain a fragment"),
-            Ok(_) => {}
-            Err(_) => errors.add("identifier", "must be an absolute URI, such as https://api.example.test/orders"),
+        if let Err(e) = check_identifier(&identifier) {
+            errors.add("identifier", e);
         }
         let name = self.name.trim().to_owned();
         if name.is_empty() {
@@ -132,6 +142,20 @@ impl ApiSpec {
                 access_token_claims.push(claim);
             }
         }
+        let mut token_exchange_audiences: Vec<String> = Vec::new();
+        for audience in self.token_exchange_audiences {
+            let audience = audience.trim().to_owned();
+            match check_identifier(&audience) {
+                Err(e) => errors.add("token_exchange_audiences", format!("{audience:?} {e}")),
+                Ok(()) if audience == identifier => {
+                    errors.add("token_exchange_audiences", "an API cannot exchange tokens for itself")
+                }
+                Ok(()) if token_exchange_audiences.contains(&audience) => {
+                    errors.add("token_exchange_audiences", format!("{audience:?} is listed twice"))
+                }
+                Ok(()) => token_exchange_audiences.push(audience),
+            }
+        }
         // Record-keeping (when it was created), not protocol time: the wall clock.
         let now = crate::clock::real_now();
         let introspection_client_id =
@@ -146,7 +170,17 @@ impl ApiSpec {
             created_at: now,
             updated_at: now,
             access_token_claims,
+            token_exchange_audiences,
         })
+    }
+}
+
+/// An API identifier: an absolute URI without a fragment (RFC 8707 §2).
+fn check_identifier(identifier: &str) -> Result<(), &'static str> {
+    match url::Url::parse(identifier) {
+        Ok(url) if url.fragment().is_some() => Err("must not contain a fragment"),
+        Ok(_) => Ok(()),
+        Err(_) => Err("must be an absolute URI, such as https://api.example.test/orders"),
     }
 }
 
@@ -164,10 +198,19 @@ mod tests {
             signing_alg: Some("HS256".into()),
             introspection_client_id: None,
             access_token_claims: vec!["roles".into(), "aud".into()],
+            token_exchange_audiences: vec!["not a uri".into()],
         };
         let errors = spec.validate().unwrap_err();
         assert!(errors.to_string().contains("\"aud\" is a reserved claim"), "{errors}");
-        for field in ["identifier", "name", "scopes", "access_token_ttl", "signing_alg", "access_token_claims"] {
+        for field in [
+            "identifier",
+            "name",
+            "scopes",
+            "access_token_ttl",
+            "signing_alg",
+            "access_token_claims",
+            "token_exchange_audiences",
+        ] {
             assert!(errors.get(field).is_some(), "{field} not reported: {errors}");
         }
     }
@@ -184,5 +227,29 @@ mod tests {
         .unwrap();
         assert!(api.defines("read:appointments"));
         assert_eq!(api.access_token_ttl, 3600);
+    }
+
+    #[test]
+    fn token_exchange_audiences_are_absolute_uris_other_than_the_api_itself_and_listed_once() {
+        let spec = |audiences: &[&str]| ApiSpec {
+            identifier: "https://api.example.test/appointments".into(),
+            name: "Appointments".into(),
+            token_exchange_audiences: audiences.iter().map(|a| (*a).to_owned()).collect(),
+            ..Default::default()
+        };
+        let api = spec(&[" https://api.example.test/calendar "]).validate().unwrap();
+        assert_eq!(api.token_exchange_audiences, ["https://api.example.test/calendar"]);
+        assert!(api.may_exchange_for("https://api.example.test/calendar"));
+        assert!(!api.may_exchange_for("https://api.example.test/other"));
+        for (audiences, why) in [
+            (&["https://api.example.test/appointments"][..], "for itself"),
+            (&["https://api.example.test/calendar", "https://api.example.test/calendar"][..], "listed twice"),
+            (&["calendar"][..], "absolute URI"),
+            (&["https://api.example.test/calendar#x"][..], "fragment"),
+        ] {
+            let errors = spec(audiences).validate().unwrap_err();
+            let message = errors.get("token_exchange_audiences").map(ToString::to_string).unwrap_or_default();
+            assert!(message.contains(why), "{audiences:?}: {errors}");
+        }
     }
 }

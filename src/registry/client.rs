@@ -78,6 +78,9 @@ impl AuthMethod {
     }
 }
 
+/// The `grant_type` of token exchange (RFC 8693 §2.1).
+pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
 /// The grants Lanyard implements (no implicit, no password: RFC 9700 §2.1.2, §2.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -85,16 +88,22 @@ pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
     ClientCredentials,
+    /// Token exchange (RFC 8693 §2.1), for an API (authenticating as its introspection
+    /// client) that calls another API on its user's behalf.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 3] = [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials];
+    pub const ALL: [GrantType; 4] =
+        [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials, Self::TokenExchange];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
+            Self::TokenExchange => TOKEN_EXCHANGE_GRANT,
         }
     }
 
@@ -477,7 +486,10 @@ impl ClientSpec {
                 Some(_) => {}
                 None => errors.add(
                     "grant_types",
-                    format!("{raw:?} is not supported: use authorization_code, refresh_token or client_credentials"),
+                    format!(
+                        "{raw:?} is not supported: use authorization_code, refresh_token, client_credentials or \
+                         {TOKEN_EXCHANGE_GRANT}"
+                    ),
                 ),
             }
         }
@@ -486,6 +498,11 @@ impl ClientSpec {
         }
         if client_type == ClientType::Public && grant_types.contains(&GrantType::ClientCredentials) {
             errors.add("grant_types", "a public client (auth method none) cannot use client_credentials");
+        }
+        // RFC 8693 §2.1: the exchanging party is an API authenticating as its (confidential)
+        // introspection client; a public client proves nothing about who exchanges.
+        if client_type == ClientType::Public && grant_types.contains(&GrantType::TokenExchange) {
+            errors.add("grant_types", format!("a public client (auth method none) cannot use {TOKEN_EXCHANGE_GRANT}"));
         }
         let scope = match ScopeSet::parse(self.scope.as_deref().unwrap_or("openid")) {
             Ok(s) => s,
@@ -804,9 +821,21 @@ mod tests {
     }
 
     #[test]
+    fn the_token_exchange_grant_has_its_rfc_8693_name_everywhere() {
+        let mut s = spec();
+        s.grant_types = vec![TOKEN_EXCHANGE_GRANT.into()];
+        s.redirect_uris.clear();
+        let client = s.validate().expect("a confidential client may exchange tokens").client;
+        assert!(client.allows_grant(GrantType::TokenExchange));
+        assert_eq!(GrantType::parse("urn:ietf:params:oauth:grant-type:token-exchange"), Some(GrantType::TokenExchange));
+        assert_eq!(GrantType::parse("token_exchange"), None);
+        assert_eq!(serde_json::to_value(GrantType::TokenExchange).unwrap(), TOKEN_EXCHANGE_GRANT);
+    }
+
+    #[test]
     fn invalid_registrations_name_their_fields() {
         type Case = (&'static str, fn(&mut ClientSpec));
-        let cases: [Case; 13] = [
+        let cases: [Case; 14] = [
             ("backchannel_logout_uri", |s| s.backchannel_logout_uri = Some("/relative".into())),
             ("backchannel_logout_uri", |s| s.backchannel_logout_uri = Some("https://rp.example.test/bc#x".into())),
             ("frontchannel_logout_uri", |s| s.frontchannel_logout_uri = Some("javascript:alert(1)".into())),
@@ -821,6 +850,10 @@ mod tests {
             ("grant_types", |s| {
                 s.token_endpoint_auth_method = Some("none".into());
                 s.grant_types = vec!["client_credentials".into()];
+            }),
+            ("grant_types", |s| {
+                s.token_endpoint_auth_method = Some("none".into());
+                s.grant_types = vec![TOKEN_EXCHANGE_GRANT.into()];
             }),
             ("scope", |s| s.scope = Some("open\"id".into())),
             ("subject_type", |s| s.subject_type = Some("ephemeral".into())),

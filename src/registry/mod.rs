@@ -51,12 +51,13 @@ pub async fn create_api(store: &Store, spec: api::ApiSpec) -> Result<api::Api, R
     let api = spec.validate()?;
     check_introspection_client(store, &api).await?;
     check_api_scopes_against_custom(store, &api).await?;
+    check_exchange_audiences(store, &api).await?;
     store.insert_api(&api).await?;
     Ok(api)
 }
 
-/// Replaces an API's name, scopes, lifetime, algorithm and introspection client (the
-/// identifier and creation time stay).
+/// Replaces an API's name, scopes, lifetime, algorithm, introspection client and token
+/// exchange audiences (the identifier and creation time stay).
 pub async fn update_api(store: &Store, spec: api::ApiSpec) -> Result<api::Api, RegistryError> {
     let mut api = spec.validate()?;
     let existing = store
@@ -66,6 +67,7 @@ pub async fn update_api(store: &Store, spec: api::ApiSpec) -> Result<api::Api, R
     api.created_at = existing.created_at;
     check_introspection_client(store, &api).await?;
     check_api_scopes_against_custom(store, &api).await?;
+    check_exchange_audiences(store, &api).await?;
     if !store.update_api(&api).await? {
         return Err(RegistryError::NotFound(format!("API {:?}", api.identifier)));
     }
@@ -83,6 +85,22 @@ async fn check_introspection_client(store: &Store, api: &api::Api) -> Result<(),
                 .into())
         }
     }
+}
+
+/// Every API an API may exchange tokens for (RFC 8693) must be registered: a typo would
+/// otherwise surface only as `invalid_target` at run time.
+async fn check_exchange_audiences(store: &Store, api: &api::Api) -> Result<(), RegistryError> {
+    if api.token_exchange_audiences.is_empty() {
+        return Ok(());
+    }
+    let registered = store.list_apis().await?;
+    let mut errors = FieldErrors::default();
+    for audience in &api.token_exchange_audiences {
+        if !registered.iter().any(|a| &a.identifier == audience) {
+            errors.add("token_exchange_audiences", format!("{audience:?} is not a registered API"));
+        }
+    }
+    errors.into_result(()).map_err(RegistryError::Invalid)
 }
 
 /// An API scope may not have a custom scope's name: a scope means one thing.

@@ -13,7 +13,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO apis (identifier, name, access_token_ttl, signing_alg, introspection_client_id, created_at, updated_at, \
-             access_token_claims) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             access_token_claims, token_exchange_audiences) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&api.identifier)
         .bind(&api.name)
@@ -23,6 +23,7 @@ impl Store {
         .bind(api.created_at)
         .bind(api.updated_at)
         .bind(claims_json(api))
+        .bind(audiences_json(api))
         .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::on_unique(e, format!("API {:?}", api.identifier)))?;
@@ -37,7 +38,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE apis SET name = $1, access_token_ttl = $2, signing_alg = $3, introspection_client_id = $4, updated_at = $5, \
-             access_token_claims = $7 WHERE identifier = $6",
+             access_token_claims = $7, token_exchange_audiences = $8 WHERE identifier = $6",
         )
         .bind(&api.name)
         .bind(api.access_token_ttl)
@@ -46,6 +47,7 @@ impl Store {
         .bind(self.now())
         .bind(&api.identifier)
         .bind(claims_json(api))
+        .bind(audiences_json(api))
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
@@ -67,7 +69,7 @@ impl Store {
     pub async fn list_apis(&self) -> Result<Vec<Api>> {
         let rows = sqlx::query(
             "SELECT identifier, name, access_token_ttl, signing_alg, introspection_client_id, created_at, updated_at, \
-             access_token_claims FROM apis ORDER BY identifier",
+             access_token_claims, token_exchange_audiences FROM apis ORDER BY identifier",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -86,6 +88,7 @@ impl Store {
                 let identifier: String = row.try_get("identifier")?;
                 let alg: String = row.try_get("signing_alg")?;
                 let claims: String = row.try_get("access_token_claims")?;
+                let audiences: String = row.try_get("token_exchange_audiences")?;
                 Ok(Api {
                     scopes: scopes.remove(&identifier).unwrap_or_default(),
                     identifier,
@@ -97,6 +100,8 @@ impl Store {
                     updated_at: row.try_get("updated_at")?,
                     access_token_claims: serde_json::from_str(&claims)
                         .map_err(|e| StoreError::Corrupt(format!("API access_token_claims: {e}")))?,
+                    token_exchange_audiences: serde_json::from_str(&audiences)
+                        .map_err(|e| StoreError::Corrupt(format!("API token_exchange_audiences: {e}")))?,
                 })
             })
             .collect()
@@ -104,7 +109,9 @@ impl Store {
 
     /// Deletes an API and its scopes, and takes those scopes (unless another API defines
     /// them too) out of the clients that were allowed them, so that no client is left
-    /// allowed a scope nothing defines.
+    /// allowed a scope nothing defines; and takes the API out of the other APIs'
+    /// `token_exchange_audiences` (an identifier registered again later is not a target
+    /// until an administrator lists it again).
     pub async fn delete_api(&self, identifier: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let orphaned: Vec<String> = sqlx::query(
@@ -131,6 +138,24 @@ impl Store {
                 }
             }
         }
+        for row in sqlx::query("SELECT identifier, token_exchange_audiences FROM apis WHERE identifier <> $1")
+            .bind(identifier)
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let audiences: String = row.try_get("token_exchange_audiences")?;
+            let mut list: Vec<String> = serde_json::from_str(&audiences)
+                .map_err(|e| StoreError::Corrupt(format!("API token_exchange_audiences: {e}")))?;
+            if list.iter().any(|a| a == identifier) {
+                list.retain(|a| a != identifier);
+                let other: String = row.try_get("identifier")?;
+                sqlx::query("UPDATE apis SET token_exchange_audiences = $1 WHERE identifier = $2")
+                    .bind(serde_json::to_string(&list).unwrap_or_else(|_| "[]".into()))
+                    .bind(&other)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
         sqlx::query("DELETE FROM api_scopes WHERE api_identifier = $1").bind(identifier).execute(&mut *tx).await?;
         sqlx::query("UPDATE clients SET default_api = NULL WHERE default_api = $1")
             .bind(identifier)
@@ -146,6 +171,11 @@ impl Store {
 /// An API's `access_token_claims` as stored: a JSON array.
 fn claims_json(api: &Api) -> String {
     serde_json::to_string(&api.access_token_claims).unwrap_or_else(|_| "[]".into())
+}
+
+/// An API's `token_exchange_audiences` as stored: a JSON array.
+fn audiences_json(api: &Api) -> String {
+    serde_json::to_string(&api.token_exchange_audiences).unwrap_or_else(|_| "[]".into())
 }
 
 async fn insert_scopes(tx: &mut sqlx::Transaction<'_, sqlx::Any>, api: &Api) -> Result<()> {

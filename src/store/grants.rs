@@ -28,6 +28,16 @@ fn context_from_row(row: &sqlx::any::AnyRow) -> Result<GrantContext> {
     Ok(GrantContext { claims: row.try_get("claims")?, acr: row.try_get("acr")?, amr: row.try_get("amr")? })
 }
 
+/// The grant an access token was issued under, as token exchange reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenGrant {
+    pub id: String,
+    pub client_id: String,
+    pub user_id: String,
+    /// Revoked (its tokens are on the revocation list, its refresh tokens gone).
+    pub revoked: bool,
+}
+
 /// Which column identifies the grants to revoke (never caller-supplied text).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum GrantOwner {
@@ -154,6 +164,44 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.map(|row| Ok((row.try_get("user_id")?, context_from_row(&row)?))).transpose()
+    }
+
+    /// The grant an access token was issued under (token exchange checks it is still the
+    /// user's); `None` for a token recorded under no grant (client_credentials).
+    pub async fn grant_of_access_token(&self, jti: &str) -> Result<Option<TokenGrant>> {
+        let row = sqlx::query(
+            "SELECT g.id, g.client_id, g.user_id, g.revoked_at FROM access_tokens a JOIN grants g ON g.id = a.grant_id \
+             WHERE a.jti = $1",
+        )
+        .bind(jti)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(TokenGrant {
+                id: row.try_get("id")?,
+                client_id: row.try_get("client_id")?,
+                user_id: row.try_get("user_id")?,
+                revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+            })
+        })
+        .transpose()
+    }
+
+    /// Records an access token issued by token exchange (RFC 8693) under the grant of the
+    /// token it was exchanged for, so that whatever revokes that grant (logout, a reused
+    /// refresh token, a removed user or client) revokes it too. One statement: returns
+    /// `false`, recording nothing, when the grant has been revoked meanwhile.
+    pub async fn record_exchanged_access_token(&self, grant_id: &str, jti: &str, expires_at: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO access_tokens (jti, grant_id, expires_at) \
+             SELECT $1, id, $2 FROM grants WHERE id = $3 AND revoked_at IS NULL",
+        )
+        .bind(jti)
+        .bind(expires_at)
+        .bind(grant_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Puts one access token on the revocation list until it expires.

@@ -127,6 +127,10 @@ pub struct AccessTokenClaims {
     /// The sign-in's Authentication Context Class Reference (RFC 9068 §2.2.3.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acr: Option<String>,
+    /// RFC 8693 §4.1: who acts on the subject's behalf, on a token issued by token
+    /// exchange (the exchanging API's client); absent on every other token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
     /// The user's claims the API lists in its `access_token_claims` (`roles`, `tenant`, …;
     /// never for client_credentials tokens). When a token is read, any member not named
     /// above lands here.
@@ -160,6 +164,41 @@ impl AccessTokenClaims {
 
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes().any(|s| s == scope)
+    }
+
+    /// The clients that acted on the user's behalf to obtain this token by token exchange
+    /// (RFC 8693 §4.1), the one that exchanged it last first; empty for a token issued to
+    /// `client_id` directly.
+    pub fn actors(&self) -> Vec<&str> {
+        self.act.as_ref().map(Actor::chain).unwrap_or_default()
+    }
+}
+
+/// The `act` claim (RFC 8693 §4.1): the party acting for the token's subject, identified by
+/// `sub` (a client_id at Lanyard); its own `act` names the actor before it when a token
+/// was exchanged more than once (§4.1: "the most recent actor is the top-level one").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Actor>>,
+}
+
+impl Actor {
+    /// `sub` acting now, after the actors of `prior` (the subject token's `act`, if any).
+    pub fn after(sub: &str, prior: Option<&Actor>) -> Self {
+        Self { sub: sub.to_owned(), act: prior.map(|p| Box::new(p.clone())) }
+    }
+
+    /// The actors' `sub`s, the current one first.
+    pub fn chain(&self) -> Vec<&str> {
+        let mut chain = vec![self.sub.as_str()];
+        let mut next = self.act.as_deref();
+        while let Some(actor) = next {
+            chain.push(actor.sub.as_str());
+            next = actor.act.as_deref();
+        }
+        chain
     }
 }
 

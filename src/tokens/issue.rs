@@ -3,7 +3,7 @@
 use serde_json::Map;
 
 use super::claims::{
-    ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, ID_TOKEN_TYP, IdTokenClaims, USERINFO_TYP, UserinfoClaims,
+    ACCESS_TOKEN_TYP, AccessTokenClaims, Actor, Audience, ID_TOKEN_TYP, IdTokenClaims, USERINFO_TYP, UserinfoClaims,
     is_reserved_claim,
 };
 use super::keys::{KeyError, KeyRing, SigningAlg};
@@ -39,7 +39,27 @@ pub struct AccessTokenGrant<'a> {
 
 /// Signs an RFC 9068 access token (`typ: at+jwt`).
 pub fn access_token(ring: &KeyRing, grant: &AccessTokenGrant<'_>) -> Result<IssuedAccessToken, KeyError> {
-    let iat = grant.issued_at;
+    sign_access_token(ring, grant, None, grant.issued_at)
+}
+
+/// Signs an access token issued by token exchange (RFC 8693 §4.1): as [`access_token`],
+/// with `act` naming who acts on the subject's behalf, issued at `iat` (the protocol
+/// clock's now) and valid for `grant.ttl` seconds.
+pub fn exchanged_access_token(
+    ring: &KeyRing,
+    grant: &AccessTokenGrant<'_>,
+    act: Actor,
+    iat: i64,
+) -> Result<IssuedAccessToken, KeyError> {
+    sign_access_token(ring, grant, Some(act), iat)
+}
+
+fn sign_access_token(
+    ring: &KeyRing,
+    grant: &AccessTokenGrant<'_>,
+    act: Option<Actor>,
+    iat: i64,
+) -> Result<IssuedAccessToken, KeyError> {
     let jti = uuid::Uuid::new_v4().to_string();
     let claims = AccessTokenClaims {
         iss: grant.issuer.to_owned(),
@@ -55,6 +75,7 @@ pub fn access_token(ring: &KeyRing, grant: &AccessTokenGrant<'_>) -> Result<Issu
         auth_time: grant.auth_time,
         sid: grant.sid.map(str::to_owned),
         acr: grant.acr.map(str::to_owned),
+        act,
         // Validated on the way in already; dropped here too so that no path can make a
         // user claim shadow a registered one (serde would write both).
         claims: grant

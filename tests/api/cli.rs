@@ -665,3 +665,41 @@ fn every_argument_of_every_subcommand_has_a_help_text() {
     root.build();
     check(&root, "lanyard");
 }
+
+#[tokio::test]
+async fn api_add_takes_token_exchange_audiences_and_client_add_the_token_exchange_grant() {
+    const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+    const CALENDAR: &str = "https://api.example.test/calendar";
+    let cli = Cli::new();
+    cli.ok(&["api", "add", CALENDAR, "--name", "Calendar", "--scope", "read:schedule"]);
+    let client = cli.json(&["client", "add", "orders-api", "--grant", GRANT, "--scope", ""]);
+    assert_eq!(client["grant_types"], serde_json::json!([GRANT]));
+    let api = cli.json(&[
+        "api",
+        "add",
+        ORDERS,
+        "--name",
+        "Orders",
+        "--scope",
+        "read:schedule",
+        "--introspection-client-id",
+        "orders-api",
+        "--token-exchange-audience",
+        CALENDAR,
+    ]);
+    assert_eq!(api["token_exchange_audiences"], serde_json::json!([CALENDAR]));
+    let listed = cli.json(&["api", "list"]);
+    let orders = listed.as_array().unwrap().iter().find(|a| a["identifier"] == ORDERS).expect("listed");
+    assert_eq!(orders["token_exchange_audiences"], serde_json::json!([CALENDAR]));
+    // An API that is not registered is refused by name.
+    let stderr = cli.fails(&[
+        "api",
+        "add",
+        "https://api.example.test/rooms",
+        "--name",
+        "Rooms",
+        "--token-exchange-audience",
+        "https://api.example.test/nowhere",
+    ]);
+    assert!(stderr.contains("token_exchange_audiences") && stderr.contains("nowhere"), "{stderr}");
+}

@@ -37,5 +37,6 @@ mod sign_in;
 mod sign_in_errors;
 mod test_clock;
 mod test_lab;
+mod token_exchange;
 mod token_lifecycle;
 mod token_validity;

@@ -98,5 +98,6 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
         id_token: minted.id_token,
         refresh_token: refresh.map(|(token, _)| token),
         scope: granted.to_string(),
+        issued_token_type: None,
     })
 }

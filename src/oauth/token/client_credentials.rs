@@ -72,5 +72,6 @@ pub async fn issue(state: &AppState, client: &Client, params: &Params) -> Result
         id_token: None,
         refresh_token: None,
         scope,
+        issued_token_type: None,
     })
 }

@@ -3,6 +3,7 @@
 mod authorization_code;
 mod client_credentials;
 mod refresh_token;
+pub mod token_exchange;
 
 use actix_web::http::header::{self, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -15,7 +16,7 @@ use super::scope::{ScopeCatalog, ScopeSet};
 use crate::crypto::{random_token, sha256_hex};
 use crate::oauth::claims_request::{AuthMethod, ClaimsRequest};
 use crate::registry::api::{Api, DEFAULT_ACCESS_TOKEN_TTL};
-use crate::registry::client::{Client, GrantType, IdTokenClaimsPolicy};
+use crate::registry::client::{Client, GrantType, IdTokenClaimsPolicy, TOKEN_EXCHANGE_GRANT};
 use crate::registry::user::User;
 use crate::state::AppState;
 use crate::store::grants::GrantContext;
@@ -38,6 +39,9 @@ pub struct TokenResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
     pub scope: String,
+    /// RFC 8693 §2.2.1: what a token exchange issued (always an access token here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 impl TokenResponse {
@@ -65,6 +69,7 @@ async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -
         Some("authorization_code") => authorization_code::exchange(&state, &client, &params).await?,
         Some("refresh_token") => refresh_token::refresh(&state, &client, &params).await?,
         Some("client_credentials") => client_credentials::issue(&state, &client, &params).await?,
+        Some(TOKEN_EXCHANGE_GRANT) => token_exchange::exchange(&state, &client, &params).await?,
         Some(other) => {
             return Err(TokenError::new("unsupported_grant_type", format!("grant_type {other:?} is not supported")));
         }

@@ -77,6 +77,7 @@ pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Resu
         id_token: minted.id_token,
         refresh_token: Some(refresh_token),
         scope: scope.to_string(),
+        issued_token_type: None,
     })
 }
 

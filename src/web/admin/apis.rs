@@ -83,6 +83,8 @@ struct Values {
     // Per-API access token claims:
     /// Claim names, separated by spaces or commas.
     access_token_claims: String,
+    /// The ticked downstream APIs (RFC 8693 token exchange).
+    token_exchange_audiences: Vec<String>,
 }
 
 impl Values {
@@ -95,6 +97,7 @@ impl Values {
             signing_alg: SigningAlg::RS256.as_str().into(),
             introspection_client_id: String::new(),
             access_token_claims: String::new(),
+            token_exchange_audiences: Vec::new(),
         }
     }
 
@@ -119,6 +122,7 @@ impl Values {
             signing_alg: api.signing_alg.as_str().into(),
             introspection_client_id: api.introspection_client_id.clone().unwrap_or_default(),
             access_token_claims: api.access_token_claims.join(" "),
+            token_exchange_audiences: api.token_exchange_audiences.clone(),
         }
     }
 
@@ -131,6 +135,7 @@ impl Values {
             signing_alg: fields.text("signing_alg"),
             introspection_client_id: fields.text("introspection_client_id"),
             access_token_claims: fields.text("access_token_claims"),
+            token_exchange_audiences: fields.all("token_exchange_audiences"),
         }
     }
 
@@ -159,7 +164,12 @@ impl Values {
                 .filter(|c| !c.is_empty())
                 .map(str::to_owned)
                 .collect(),
+            token_exchange_audiences: self.token_exchange_audiences.clone(),
         }
+    }
+
+    fn exchanges_for(&self, identifier: &str) -> bool {
+        self.token_exchange_audiences.iter().any(|a| a == identifier)
     }
 }
 
@@ -172,6 +182,8 @@ struct FormPage {
     errors: FieldErrors,
     /// (client_id, name) of the confidential clients, for the introspection client.
     clients: Vec<(String, String)>,
+    /// (identifier, name) of the other APIs, the possible token exchange audiences.
+    apis: Vec<(String, String)>,
     /// Created and updated times, when editing.
     editing: Option<(String, String)>,
 }
@@ -197,8 +209,16 @@ async fn form_page(
         .filter(|c| c.client_type == ClientType::Confidential)
         .map(|c| (c.client_id, c.name))
         .collect();
+    let apis = state
+        .store
+        .list_apis()
+        .await?
+        .into_iter()
+        .filter(|a| existing.is_none_or(|e| e.identifier != a.identifier))
+        .map(|a| (a.identifier, a.name))
+        .collect();
     let editing = existing.map(|a| (when(a.created_at), when(a.updated_at)));
-    Ok(FormPage { chrome: admin.chrome(state, "apis"), notice: None, values, errors, clients, editing })
+    Ok(FormPage { chrome: admin.chrome(state, "apis"), notice: None, values, errors, clients, apis, editing })
 }
 
 async fn new_form(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
