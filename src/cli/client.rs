@@ -99,9 +99,10 @@ pub struct AddClient {
     /// authenticating with client_secret_basic.
     #[arg(long)]
     public: bool,
-    /// A grant the client may use: authorization_code, refresh_token or
-    /// client_credentials (repeat for several) [default: authorization_code].
-    #[arg(long = "grant", value_name = "GRANT")]
+    /// A grant the client may use: authorization_code, refresh_token, client_credentials
+    /// or urn:ietf:params:oauth:grant-type:device_code (repeat for several)
+    /// [default: authorization_code].
+    #[arg(long = "grant", visible_alias = "grant-type", value_name = "GRANT")]
     grants: Vec<String>,
     /// A first-party client: users are not asked for consent.
     #[arg(long)]

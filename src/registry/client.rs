@@ -85,17 +85,28 @@ pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
     ClientCredentials,
+    /// The device authorization grant (RFC 8628), for CLIs and TVs: named by its URN.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 3] = [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials];
+    pub const ALL: [GrantType; 4] =
+        [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials, Self::DeviceCode];
 
-    pub fn as_str(self) -> &'static str {
+    /// The name used in `grant_types` and as `grant_type` at `/token`.
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
+    }
+
+    /// Every name, for messages that list them.
+    pub fn names() -> String {
+        Self::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(", ")
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
@@ -475,10 +486,9 @@ impl ClientSpec {
             match GrantType::parse(raw.trim()) {
                 Some(g) if !grant_types.contains(&g) => grant_types.push(g),
                 Some(_) => {}
-                None => errors.add(
-                    "grant_types",
-                    format!("{raw:?} is not supported: use authorization_code, refresh_token or client_credentials"),
-                ),
+                None => {
+                    errors.add("grant_types", format!("{raw:?} is not supported: use one of {}", GrantType::names()))
+                }
             }
         }
         if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {

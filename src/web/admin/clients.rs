@@ -29,10 +29,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 const NOTICES: [(&str, &str); 2] = [("deleted", "Client deleted."), ("saved", "Changes saved.")];
 
 /// The grant types offered as checkboxes, with what each one is for.
-const GRANTS: [(&str, &str); 3] = [
+const GRANTS: [(&str, &str); 4] = [
     ("authorization_code", "Authorization code (users sign in)"),
     ("refresh_token", "Refresh token (with offline_access)"),
     ("client_credentials", "Client credentials (machine to machine)"),
+    ("urn:ietf:params:oauth:grant-type:device_code", "Device code (CLIs and TVs: users approve on another screen)"),
 ];
 
 const AUTH_METHODS: [(&str, &str); 5] = [
