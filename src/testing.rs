@@ -2,8 +2,9 @@
 //!
 //! It listens on a random loopback port with an in-memory database (`ephemeral`), without
 //! demo data and with `dev_login` on, so that a test can sign a user in headlessly through
-//! the real authorization code flow, or mint a token without a flow, and then check what its
-//! own code does with the result. Nothing is written to disk; every `TestIdp` has a database
+//! the real authorization code flow (or, for a CLI or TV client, the device flow:
+//! [`TestIdp::device_flow`]), or mint a token without a flow, and then check what its own
+//! code does with the result. Nothing is written to disk; every `TestIdp` has a database
 //! and signing keys of its own.
 //!
 //! ```

@@ -813,6 +813,23 @@ mod tests {
     }
 
     #[test]
+    fn a_device_client_needs_no_redirect_uri_and_its_grant_is_named_by_the_rfc_urn() {
+        let device = |grant: &str| ClientSpec {
+            token_endpoint_auth_method: Some("none".into()),
+            redirect_uris: vec![],
+            grant_types: vec![grant.into()],
+            ..spec()
+        };
+        let new = device("urn:ietf:params:oauth:grant-type:device_code").validate().expect("a valid device client");
+        assert_eq!(new.client.grant_types, vec![GrantType::DeviceCode]);
+        assert!(new.client.allows_grant(GrantType::DeviceCode));
+        assert!(!new.client.allows_grant(GrantType::AuthorizationCode));
+        assert_eq!(GrantType::parse(GrantType::DeviceCode.as_str()), Some(GrantType::DeviceCode));
+        let errors = device("device_code").validate().expect_err("a short name is refused");
+        assert!(errors.to_string().contains("urn:ietf:params:oauth:grant-type:device_code"), "{errors}");
+    }
+
+    #[test]
     fn invalid_registrations_name_their_fields() {
         type Case = (&'static str, fn(&mut ClientSpec));
         let cases: [Case; 13] = [

@@ -290,3 +290,30 @@ async fn persona(
     };
     Ok(HttpResponse::SeeOther().cookie(cookie).insert_header((LOCATION, target.continue_url())).finish())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::LoginTarget;
+    use crate::oauth::user_code::UserCode;
+
+    #[test]
+    fn a_return_to_the_device_page_keeps_only_a_valid_user_code() {
+        let code = UserCode::parse("BCDF-GHJK");
+        for (return_to, expected) in [
+            ("/device", "/device"),
+            ("/device?user_code=bcdf-ghjk", "/device?user_code=BCDF-GHJK"),
+            ("/device?user_code=BCDF-GHJK&next=https://evil.example", "/device?user_code=BCDF-GHJK"),
+            ("/device?user_code=not-a-code", "/device"),
+        ] {
+            let target = LoginTarget::local(Some(return_to));
+            assert!(matches!(&target, LoginTarget::Device { .. }), "{return_to}");
+            assert_eq!(target.continue_url(), expected, "{return_to}");
+        }
+        assert!(
+            matches!(LoginTarget::local(Some("/device?user_code=BCDFGHJK")), LoginTarget::Device { user_code } if user_code == code)
+        );
+        for elsewhere in ["/devices", "//evil.example/device", "https://evil.example/device", "/device/../admin"] {
+            assert_eq!(LoginTarget::local(Some(elsewhere)).continue_url(), "/admin", "{elsewhere}");
+        }
+    }
+}
