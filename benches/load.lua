@@ -10,8 +10,11 @@
 --               /authorize (303 with a code) -> /token (authorization_code + PKCE) -> /userinfo.
 --   refresh     a refresh-token chain: each answer's refresh_token is the next request's
 --               (rotation), one chain per thread, tokens from BENCH_REFRESH_FILE.
+--   device      a device polling /token (RFC 8628) with a pending device code, one per
+--               thread from BENCH_DEVICE_FILE, for the public client BENCH_CLIENT_ID; every
+--               answer must be a 400 with authorization_pending or slow_down.
 --
--- flow and refresh keep state per wrk thread, so load.sh runs them with one connection
+-- flow, refresh and device keep state per wrk thread, so load.sh runs them with one connection
 -- per thread (-t N -c N): a thread's requests then come strictly one after another.
 --
 -- done() prints one line for load.sh:
@@ -33,19 +36,31 @@ local basic = env("BENCH_AUTH", nil) -- the Authorization header: "Basic …" or
 -- Main state: one handle per thread, so done() can collect per-thread counters.
 local threads = {}
 local refresh_tokens = nil
+local device_codes = nil
+
+-- The non-empty lines of a file.
+local function lines_of(path)
+  local list = {}
+  local file = assert(io.open(path, "r"))
+  for line in file:lines() do
+    if line ~= "" then table.insert(list, line) end
+  end
+  file:close()
+  return list
+end
 
 function setup(thread)
   table.insert(threads, thread)
   if mode == "refresh" then
     if refresh_tokens == nil then
-      refresh_tokens = {}
-      local file = assert(io.open(env("BENCH_REFRESH_FILE", ""), "r"))
-      for line in file:lines() do
-        if line ~= "" then table.insert(refresh_tokens, line) end
-      end
-      file:close()
+      refresh_tokens = lines_of(env("BENCH_REFRESH_FILE", ""))
     end
     thread:set("refresh_token", refresh_tokens[#threads] or "")
+  elseif mode == "device" then
+    if device_codes == nil then
+      device_codes = lines_of(env("BENCH_DEVICE_FILE", ""))
+    end
+    thread:set("device_code", device_codes[#threads] or "")
   end
 end
 
@@ -148,6 +163,19 @@ elseif mode == "refresh" then
       iterations = iterations + 1
     else
       fail("refresh " .. status .. " " .. body)
+    end
+  end
+elseif mode == "device" then
+  local headers = { ["Content-Type"] = "application/x-www-form-urlencoded" }
+  local prefix = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&client_id=" ..
+    env("BENCH_CLIENT_ID", "") .. "&device_code="
+  request = function()
+    return wrk.format("POST", "/token", headers, prefix .. device_code)
+  end
+  response = function(status, headers, body)
+    local pending = body:find('"authorization_pending"', 1, true) or body:find('"slow_down"', 1, true)
+    if status ~= 400 or not pending then
+      fail("device poll " .. status .. " " .. body)
     end
   end
 else

@@ -12,6 +12,7 @@
 #   benches/load.sh --backend sqlite --duration 5 --connections 64
 #   benches/load.sh --backend sqlite --only 'refresh|flow'    # some scenarios only
 #   benches/load.sh --quick --only exchange                    # the token-exchange scenario
+#   benches/load.sh --quick --only device                     # the device-poll scenario
 #
 # --no-build uses target/release/lanyard as it is. Environment: LANYARD_BIN (use this
 # binary, skip the build), BENCH_PG_URL (PostgreSQL server, default
@@ -131,6 +132,7 @@ CLIENT_ID=bench
 CLIENT_SECRET=bench-client-secret-not-for-production
 INTROSPECT_ID=bench-introspect
 INTROSPECT_SECRET=bench-introspect-secret-not-for-production
+DEVICE_ID=bench-device
 API_RS=https://rs256.bench.test
 API_ES=https://es256.bench.test
 # Token exchange (RFC 8693): the RS256 API exchanges its users' tokens for this one's.
@@ -183,6 +185,14 @@ grant_types = ["authorization_code", "refresh_token", "client_credentials"]
 scope = "openid profile email offline_access read:rs read:es"
 default_api = "$API_RS"
 first_party = true
+
+[[clients]]
+client_id = "$DEVICE_ID"
+client_name = "Bench device (RFC 8628)"
+token_endpoint_auth_method = "none"
+grant_types = ["urn:ietf:params:oauth:grant-type:device_code"]
+scope = "openid read:rs"
+default_api = "$API_RS"
 
 [[clients]]
 client_id = "$INTROSPECT_ID"
@@ -488,6 +498,16 @@ for backend in "${BACKENDS[@]}"; do
     [[ -n $rt ]] || die "no refresh token from the code exchange"
     echo "$rt" >>"$WORK/refresh_tokens"
   done
+  # One pending device code per connection (RFC 8628), never approved: each poll is answered
+  # authorization_pending or slow_down, and each is one write to the database.
+  : >"$WORK/device_codes"
+  if selected "device-poll"; then
+    for _ in $(seq "$CONNECTIONS"); do
+      dc=$(curl -s -d "client_id=$DEVICE_ID&scope=openid" "$BASE/device_authorization" | json_field device_code)
+      [[ -n $dc ]] || die "no device code from /device_authorization"
+      echo "$dc" >>"$WORK/device_codes"
+    done
+  fi
   # A client_credentials token for introspection; a minted user token for userinfo.
   CC_TOKEN=$(curl -s -H "Authorization: $CLIENT_BASIC" -d "grant_type=client_credentials&resource=$API_RS" "$BASE/token" |
     json_field access_token)
@@ -521,6 +541,8 @@ for backend in "${BACKENDS[@]}"; do
   # Verify the subject (signature, revocation, grant), sign and record the new token.
   measure "token-exchange" "$backend" "$T" "$C" BENCH_MODE=static BENCH_METHOD=POST BENCH_PATH=/token \
     BENCH_AUTH="$INTROSPECT_BASIC" BENCH_BODY="$EXCHANGE_BODY"
+  measure "device-poll" "$backend" "$C" "$C" BENCH_MODE=device BENCH_CLIENT_ID="$DEVICE_ID" \
+    BENCH_DEVICE_FILE="$WORK/device_codes"
 
   HWM[$backend]=$(($(rss_kb "$SERVER_PID" VmHWM) / 1024))
   END_RSS[$backend]=$(($(rss_kb "$SERVER_PID" VmRSS) / 1024))
@@ -553,7 +575,7 @@ done
 row() { printf '| %-30s | %-8s | %8s | %7s | %7s | %6s | %9s | %19s | %s |\n' "$@"; }
 echo
 echo "Lanyard load benchmark, $REVISION: $CORES cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), wrk on the same"
-echo "cores, ${DURATION} s per scenario, $CONNECTIONS connections ($WRK_THREADS wrk threads; SSO flow and refresh: one per connection)."
+echo "cores, ${DURATION} s per scenario, $CONNECTIONS connections ($WRK_THREADS wrk threads; SSO flow, refresh and device-poll: one per connection)."
 echo
 row scenario backend "req/s" "p50 ms" "p99 ms" errors "RSS MB" "CPU srv/db/wrk/oth" "ratio"
 row "$(printf -- '-%.0s' {1..30})" "--------" "-------:" "------:" "------:" "-----:" "--------:" "------------------:" "-----"
@@ -574,6 +596,8 @@ fi
 [[ -z $START_MS ]] || row "ephemeral start-to-ready" "memory" "" "$START_MS" "" "" "" "" "ms, best of 5, seeded keys (target <= 150)"
 echo
 echo "req/s of the SSO flow counts iterations (authorize + token + userinfo); its p50/p99 are per iteration."
+echo "device-poll: devices polling /token with pending device codes (one per connection, as fast as they can),"
+echo "each answer authorization_pending or slow_down (a 400 by RFC 8628, counted as an error only if it is not one of them)."
 echo "RSS MB: the server's peak during the scenario. CPU: cores used (user+system time / wall time) by the server,"
 echo "by the PostgreSQL backends of its pool, by wrk, and by anything else (kernel softirq, other processes: above"
 echo "~0.3, something else was running and the figures are disturbed)."

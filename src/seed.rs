@@ -475,6 +475,22 @@ grant_types = ["authorization_code", "refresh_token"]
     }
 
     #[test]
+    fn a_device_client_is_seeded_with_the_rfc_8628_grant_and_no_redirect_uri() {
+        let seed = Seed::parse(
+            "seed.toml",
+            r#"
+[[clients]]
+client_id = "tv"
+token_endpoint_auth_method = "none"
+grant_types = ["urn:ietf:params:oauth:grant-type:device_code"]
+scope = "openid profile"
+"#,
+        )
+        .unwrap();
+        assert_eq!(seed.file.clients.len(), 1);
+    }
+
+    #[test]
     fn an_invalid_entry_is_refused_with_its_line_and_field() {
         let err = Seed::parse(
             "seed.toml",

@@ -2,8 +2,9 @@
 //!
 //! It listens on a random loopback port with an in-memory database (`ephemeral`), without
 //! demo data and with `dev_login` on, so that a test can sign a user in headlessly through
-//! the real authorization code flow, or mint a token without a flow, and then check what its
-//! own code does with the result. Nothing is written to disk; every `TestIdp` has a database
+//! the real authorization code flow (or, for a CLI or TV client, the device flow:
+//! [`TestIdp::device_flow`]), or mint a token without a flow, and then check what its own
+//! code does with the result. Nothing is written to disk; every `TestIdp` has a database
 //! and signing keys of its own.
 //!
 //! ```
@@ -306,6 +307,32 @@ pub struct SignIn {
     pub resource: Option<String>,
 }
 
+/// A headless device flow (RFC 8628) for a client allowed the grant
+/// `urn:ietf:params:oauth:grant-type:device_code`.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceFlow {
+    pub client_id: String,
+    /// The secret of a confidential client; `None` for a public one (a CLI, a TV app).
+    pub client_secret: Option<String>,
+    /// Who approves on the device page (dev-login signs them in with `login_hint`).
+    pub username: String,
+    /// Space-separated scopes, e.g. `"openid profile read:notes"`.
+    pub scope: String,
+    /// The API (RFC 8707 `resource`) the access token is for; the client's default if `None`.
+    pub resource: Option<String>,
+}
+
+/// What `/device_authorization` answered (RFC 8628 §3.2).
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeviceAuthorization {
+    pub device_code: String,
+    pub user_code: String,
+    pub verification_uri: String,
+    pub verification_uri_complete: String,
+    pub expires_in: i64,
+    pub interval: i64,
+}
+
 /// What `/token` answered (RFC 6749 §5.1).
 #[derive(Debug, Clone, Deserialize)]
 pub struct TokenResponse {
@@ -545,35 +572,163 @@ impl TestIdp {
         Ok(tokens)
     }
 
+    /// The device flow as a device and its user run it, without a browser: the device's
+    /// codes from `/device_authorization`, the user's approval on the device page (opened at
+    /// `verification_uri_complete` with `login_hint`, which dev-login signs in), then the
+    /// device's poll of `/token`. The id_token's signature is checked.
+    pub async fn device_flow(&self, flow: DeviceFlow) -> Result<TokenResponse, TestIdpError> {
+        let started = self.start_device_flow(&flow).await?;
+        self.decide_device(&started, &flow.username, true).await?;
+        let tokens = self.poll_device_token(&flow, &started).await?;
+        if let Some(id_token) = &tokens.id_token {
+            self.state.keys.ring().verify(id_token).map_err(|e| TestIdpError::SignIn(format!("id_token: {e}")))?;
+        }
+        Ok(tokens)
+    }
+
+    /// `POST /device_authorization`: the codes a device shows and polls with.
+    pub async fn start_device_flow(&self, flow: &DeviceFlow) -> Result<DeviceAuthorization, TestIdpError> {
+        let mut form = vec![("scope", flow.scope.as_str())];
+        if let Some(resource) = &flow.resource {
+            form.push(("resource", resource));
+        }
+        let response =
+            self.client_post("/device_authorization", &flow.client_id, flow.client_secret.as_deref(), form).await?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            return Err(TestIdpError::SignIn(format!("/device_authorization answered {status}: {body}")));
+        }
+        Ok(response.json().await?)
+    }
+
+    /// The user's side of a device flow: opens `verification_uri_complete` with
+    /// `login_hint=username` (dev-login signs the user in; the page shows the request) and
+    /// submits its form: Approve, or Deny when `approve` is false.
+    pub async fn decide_device(
+        &self,
+        started: &DeviceAuthorization,
+        username: &str,
+        approve: bool,
+    ) -> Result<(), TestIdpError> {
+        let fail = |m: String| TestIdpError::SignIn(m);
+        let page = self.http.get(&started.verification_uri_complete).query(&[("login_hint", username)]).send().await?;
+        // The session and CSRF cookies the page set, sent back with its form.
+        let cookies: Vec<String> = page
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+            .collect();
+        let status = page.status();
+        let html = page.text().await?;
+        if html.contains("name=\"password\"") {
+            return Err(fail(format!(
+                "the device page showed the login page: is {username:?} a registered, enabled user?"
+            )));
+        }
+        let csrf = form_value(&html, "csrf_token")
+            .filter(|_| status.is_success())
+            .ok_or_else(|| fail(format!("the device page answered {status}: {}", page_text(&html))))?;
+        let decision = if approve { "approve" } else { "deny" };
+        let form = [("csrf_token", csrf.as_str()), ("user_code", started.user_code.as_str()), ("decision", decision)];
+        let response = self
+            .http
+            .post(self.url("/device"))
+            .header(reqwest::header::COOKIE, cookies.join("; "))
+            .form(&form)
+            .send()
+            .await?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            return Err(fail(format!("the device page refused the decision ({status}): {}", page_text(&body))));
+        }
+        Ok(())
+    }
+
+    /// The device's side: polls `/token` every `interval` seconds (5 more after each
+    /// `slow_down`, RFC 8628 §3.5) until it answers with tokens, or with an error other
+    /// than `authorization_pending`, or the codes expire.
+    pub async fn poll_device_token(
+        &self,
+        flow: &DeviceFlow,
+        started: &DeviceAuthorization,
+    ) -> Result<TokenResponse, TestIdpError> {
+        let fail = |m: String| TestIdpError::SignIn(m);
+        let mut interval = started.interval.max(1);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(started.expires_in.max(0) as u64);
+        loop {
+            let form = vec![
+                ("grant_type", crate::registry::client::GrantType::DeviceCode.as_str()),
+                ("device_code", started.device_code.as_str()),
+            ];
+            let response = self.client_post("/token", &flow.client_id, flow.client_secret.as_deref(), form).await?;
+            let status = response.status();
+            if status.is_success() {
+                return Ok(response.json().await?);
+            }
+            let body: Value = response.json().await.unwrap_or_default();
+            match body["error"].as_str() {
+                Some("authorization_pending") => {}
+                Some("slow_down") => interval += 5,
+                _ => return Err(fail(format!("/token answered {status}: {body}"))),
+            }
+            let wait = std::time::Duration::from_secs(interval as u64);
+            if std::time::Instant::now() + wait > deadline {
+                return Err(fail("the device code expired before the user decided".into()));
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
     /// `POST /token` with the client authentication the client is registered for.
     async fn exchange(&self, request: &SignIn, code: &str, verifier: &str) -> Result<TokenResponse, TestIdpError> {
-        let client = self.store().client(&request.client_id).await.map_err(|e| TestIdpError::SignIn(e.to_string()))?;
-        let method = client.as_ref().map_or(AuthMethod::ClientSecretBasic, |c| c.auth_method);
-        let assertion;
-        let mut form = vec![
+        let form = vec![
             ("grant_type", "authorization_code"),
             ("code", code),
             ("redirect_uri", request.redirect_uri.as_str()),
             ("code_verifier", verifier),
         ];
-        let secret = request.client_secret.as_deref().unwrap_or("");
-        let mut post = self.http.post(self.url("/token"));
+        let response = self.client_post("/token", &request.client_id, request.client_secret.as_deref(), form).await?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            return Err(TestIdpError::SignIn(format!("/token answered {status}: {body}")));
+        }
+        Ok(response.json().await?)
+    }
+
+    /// `POST path` with `form` and the client authentication the client is registered for.
+    async fn client_post(
+        &self,
+        path: &str,
+        client_id: &str,
+        client_secret: Option<&str>,
+        form: Vec<(&str, &str)>,
+    ) -> Result<reqwest::Response, TestIdpError> {
+        let client = self.store().client(client_id).await.map_err(|e| TestIdpError::SignIn(e.to_string()))?;
+        let method = client.as_ref().map_or(AuthMethod::ClientSecretBasic, |c| c.auth_method);
+        let assertion;
+        let mut form = form;
+        let secret = client_secret.unwrap_or("");
+        let mut post = self.http.post(self.url(path));
         match method {
             // RFC 6749 §2.3.1: both parts are form-urlencoded before they are joined.
             AuthMethod::ClientSecretBasic => {
                 let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-                post = post.basic_auth(encode(&request.client_id), Some(encode(secret)));
+                post = post.basic_auth(encode(client_id), Some(encode(secret)));
             }
             AuthMethod::ClientSecretPost => {
-                form.push(("client_id", &request.client_id));
+                form.push(("client_id", client_id));
                 form.push(("client_secret", secret));
             }
-            AuthMethod::None => form.push(("client_id", &request.client_id)),
+            AuthMethod::None => form.push(("client_id", client_id)),
             // The client's secret is in the request: an assertion MACed with it, for the
             // token endpoint, with the client's registered algorithm (HS256 by default).
             AuthMethod::ClientSecretJwt => {
                 let alg = client.and_then(|c| c.assertion_alg).map_or("HS256", |a| a.as_str());
-                assertion = self.secret_jwt(&request.client_id, secret, alg)?;
+                assertion = self.secret_jwt(client_id, secret, alg)?;
                 form.push(("client_assertion_type", crate::oauth::client_assertion::ASSERTION_TYPE));
                 form.push(("client_assertion", &assertion));
             }
@@ -581,17 +736,11 @@ impl TestIdp {
             AuthMethod::PrivateKeyJwt => {
                 return Err(TestIdpError::SignIn(format!(
                     "client {:?} authenticates with private_key_jwt: TestIdp holds no key to sign its assertion",
-                    request.client_id
+                    client_id
                 )));
             }
         }
-        let response = post.form(&form).send().await?;
-        let status = response.status();
-        if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
-            return Err(TestIdpError::SignIn(format!("/token answered {status}: {body}")));
-        }
-        Ok(response.json().await?)
+        Ok(post.form(&form).send().await?)
     }
 
     /// A client_secret_jwt assertion (RFC 7523 §3) for `client_id`, valid for a minute.
@@ -630,6 +779,14 @@ impl Drop for TestIdp {
             drop(self.handle.stop(false));
         }
     }
+}
+
+/// The value of the input named `name` in an HTML page of Lanyard's.
+fn form_value(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(decode_entities(&html[start..end]))
 }
 
 /// The visible text of an HTML page, shortened, for error messages.

@@ -1,7 +1,9 @@
 //! `lanyard::testing::TestIdp` used exactly as another crate's test suite would use it:
 //! builder, headless sign-in, minted tokens, and the tokens at `/userinfo` and at an API.
 
-use lanyard::testing::{ApiSpec, ClientSpec, Defect, MintRequest, ScopeSpec, SignIn, TestIdp, TestIdpError};
+use lanyard::testing::{
+    ApiSpec, ClientSpec, Defect, DeviceFlow, MintRequest, ScopeSpec, SignIn, TestIdp, TestIdpError,
+};
 use lanyard::verify::Verifier;
 use serde_json::{Value, json};
 
@@ -34,6 +36,14 @@ async fn idp() -> TestIdp {
             token_endpoint_auth_method: Some("none".into()),
             redirect_uris: vec![CALLBACK.into()],
             scope: Some("openid read:notes".into()),
+            ..Default::default()
+        })
+        .client(ClientSpec {
+            client_id: Some("tv".into()),
+            token_endpoint_auth_method: Some("none".into()),
+            grant_types: vec!["urn:ietf:params:oauth:grant-type:device_code".into()],
+            scope: Some("openid profile read:notes".into()),
+            default_api: Some(NOTES.into()),
             ..Default::default()
         })
         .client(ClientSpec {
@@ -134,6 +144,57 @@ async fn sign_in_explains_what_went_wrong() {
         assert!(matches!(error, TestIdpError::SignIn(_)), "{error:?}");
         assert!(error.to_string().contains(expected), "{what}: {error} should mention {expected}");
     }
+    idp.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_flow_runs_the_device_grant_headlessly_and_returns_tokens_an_api_accepts() {
+    let idp = idp().await;
+    let flow = DeviceFlow {
+        client_id: "tv".into(),
+        client_secret: None,
+        username: "alice".into(),
+        scope: "openid profile read:notes".into(),
+        resource: None,
+    };
+    let tokens = idp.device_flow(flow).await.unwrap();
+    assert_eq!(tokens.scope, "openid profile read:notes");
+    assert!(tokens.id_token.is_some(), "an id_token for openid");
+    assert!(tokens.refresh_token.is_none(), "tv is not allowed the refresh grant");
+    let (status, claims) = userinfo(&idp, &tokens.access_token).await;
+    assert_eq!(status, 200, "{claims}");
+    assert_eq!(claims["name"], "Alice Example");
+    let verifier = Verifier::discover(idp.issuer(), NOTES).await.unwrap();
+    let claims = verifier.verify(&tokens.access_token).await.expect("an access token for the notes API");
+    assert_eq!(claims.client_id, "tv");
+    idp.stop().await;
+}
+
+#[tokio::test]
+async fn device_flow_explains_what_went_wrong() {
+    let idp = idp().await;
+    let tv = |username: &str, client_id: &str| DeviceFlow {
+        client_id: client_id.into(),
+        client_secret: None,
+        username: username.into(),
+        scope: "openid".into(),
+        resource: None,
+    };
+    let cases: [(DeviceFlow, &str); 3] = [
+        (tv("mallory", "tv"), "\"mallory\""),
+        (tv("alice", "spa"), "unauthorized_client"),
+        (DeviceFlow { scope: "openid email".into(), ..tv("alice", "tv") }, "invalid_scope"),
+    ];
+    for (flow, expected) in cases {
+        let what = format!("{flow:?}");
+        let error = idp.device_flow(flow).await.expect_err(&what);
+        assert!(error.to_string().contains(expected), "{what}: {error} should mention {expected}");
+    }
+    // Denied: the device is told access_denied.
+    let started = idp.start_device_flow(&tv("alice", "tv")).await.unwrap();
+    idp.decide_device(&started, "alice", false).await.unwrap();
+    let error = idp.poll_device_token(&tv("alice", "tv"), &started).await.expect_err("denied");
+    assert!(error.to_string().contains("access_denied"), "{error}");
     idp.stop().await;
 }
 

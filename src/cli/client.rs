@@ -100,10 +100,11 @@ pub struct AddClient {
     #[arg(long)]
     public: bool,
     /// A grant the client may use: authorization_code, refresh_token, client_credentials
-    /// or urn:ietf:params:oauth:grant-type:token-exchange (an API's introspection client
-    /// exchanging its users' tokens, RFC 8693) (repeat for several) [default:
+    /// or an RFC URN grant: urn:ietf:params:oauth:grant-type:device_code (CLIs and TVs,
+    /// RFC 8628) or urn:ietf:params:oauth:grant-type:token-exchange (an API's introspection
+    /// client exchanging its users' tokens, RFC 8693) (repeat for several) [default:
     /// authorization_code].
-    #[arg(long = "grant", value_name = "GRANT")]
+    #[arg(long = "grant", visible_alias = "grant-type", value_name = "GRANT")]
     grants: Vec<String>,
     /// A first-party client: users are not asked for consent.
     #[arg(long)]

@@ -8,6 +8,7 @@ use super::error::{AuthorizeError, ErrorRedirect, ResponseMode};
 use super::params::Params;
 use super::pkce::CodeChallenge;
 use super::request_object::AuthorizationParams;
+use super::requested_access::RequestedAccess;
 use super::scope::{ScopeCatalog, ScopeSet};
 use crate::registry::api::Api;
 use crate::registry::client::{Client, GrantType};
@@ -125,67 +126,9 @@ impl AuthorizationRequest {
             return Err(invalid(format!("response_mode {other:?} is not supported: use query or form_post")));
         }
 
-        // RFC 8707 resources, with Auth0's `audience` as an alias.
-        let mut resources: Vec<String> = Vec::new();
-        for resource in params.all("resource").map_err(|e| invalid(e.into()))?.into_iter().chain(single("audience")?) {
-            if !apis.iter().any(|a| a.identifier == resource) {
-                return Err(fail("invalid_target", format!("{resource:?} is not a registered API")));
-            }
-            if !resources.iter().any(|r| r == resource) {
-                resources.push(resource.to_owned());
-            }
-        }
-        if resources.is_empty()
-            && let Some(default) = &client.default_api
-        {
-            resources.push(default.clone());
-        }
-
-        let requested = ScopeSet::parse(single("scope")?.unwrap_or("")).map_err(|e| fail("invalid_scope", e))?;
-        for scope in requested.iter() {
-            if !catalog.is_user_scope(scope) && !apis.iter().any(|a| a.defines(scope)) {
-                return Err(fail("invalid_scope", format!("{scope:?} is not a known scope")));
-            }
-        }
-        // A scope the client may not ask for is refused by name (a silently smaller grant
-        // is the harder bug to find), unless `scope_narrowing` asks for production servers'
-        // leniency. offline_access is only a wish for a refresh token, which OIDC Core §11
-        // lets the server ignore: it is dropped, never refused, for a client not allowed it
-        // or the refresh grant (RP libraries often ask for it by default).
-        let offline_ignored = |s: &str| {
-            s == "offline_access"
-                && !(client.scope.contains("offline_access") && client.allows_grant(GrantType::RefreshToken))
-        };
-        let refused: Vec<&str> =
-            requested.iter().filter(|s| !client.scope.contains(s) && !offline_ignored(s)).collect();
-        if !refused.is_empty() && !narrow_scopes {
-            return Err(fail(
-                "invalid_scope",
-                format!(
-                    "client {:?} may not request {}; it is allowed \"{}\" (register the scope for the client, or set scope_narrowing to drop such scopes silently)",
-                    client.client_id,
-                    refused.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", "),
-                    client.scope
-                ),
-            ));
-        }
-        let scope = requested.filter(|s| client.scope.contains(s) && !offline_ignored(s));
-        for s in scope.iter().filter(|s| !catalog.is_user_scope(s)) {
-            if !resources.iter().any(|r| apis.iter().any(|a| &a.identifier == r && a.defines(s))) {
-                let owners: Vec<&str> = apis.iter().filter(|a| a.defines(s)).map(|a| a.identifier.as_str()).collect();
-                return Err(fail(
-                    "invalid_scope",
-                    format!("scope {s:?} belongs to {}: name that API with the resource parameter", owners.join(", ")),
-                ));
-            }
-        }
-        // An access token needs an audience: the userinfo endpoint (openid) or an API.
-        if !scope.contains("openid") && resources.is_empty() {
-            return Err(fail(
-                "invalid_scope",
-                "nothing to grant: request openid (if this client is allowed it), or name an API with resource".into(),
-            ));
-        }
+        // Scopes and APIs, by the rules `/device_authorization` shares.
+        let RequestedAccess { scope, resources } = RequestedAccess::parse(params, client, apis, catalog, narrow_scopes)
+            .map_err(|r| fail(r.error, r.description))?;
 
         let code_challenge = match single("code_challenge")? {
             Some(challenge) => {

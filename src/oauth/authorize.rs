@@ -10,6 +10,7 @@ use super::claims_request::{ACR_VALUES_SUPPORTED, AuthMethod, acr_for};
 use super::error::AuthorizeError;
 use super::params::Params;
 use super::request_object;
+use super::requested_access::RequestedAccess;
 use crate::crypto::{random_token, sha256_hex};
 use crate::registry::client::Client;
 use crate::registry::user::User;
@@ -298,26 +299,8 @@ async fn consent_page(
 ) -> Result<HttpResponse, AuthorizeError> {
     let apis = state.registry.apis().await?;
     let catalog = state.registry.scopes().await?;
-    let scopes = request
-        .scope
-        .iter()
-        .map(|s| {
-            let description = catalog
-                .description(s)
-                .map(str::to_owned)
-                .or_else(|| apis.iter().find_map(|a| a.scope_description(s).map(str::to_owned)))
-                .unwrap_or_default();
-            (s.to_owned(), description)
-        })
-        .collect();
-    let api_names = request
-        .resources
-        .iter()
-        .map(|r| match apis.iter().find(|a| &a.identifier == r) {
-            Some(api) => format!("{} ({})", api.name, api.identifier),
-            None => r.clone(),
-        })
-        .collect();
+    let access = RequestedAccess { scope: request.scope.clone(), resources: request.resources.clone() };
+    let described = access.describe(&apis, &catalog);
     let (csrf_token, cookie) = csrf::token(req, state.config.issuer.is_https());
     let display = client.display(state.config.dev_login);
     let page = pages::ConsentPage {
@@ -325,8 +308,8 @@ async fn consent_page(
         username: &user.username,
         request_id,
         csrf_token: &csrf_token,
-        scopes,
-        apis: api_names,
+        scopes: described.scopes,
+        apis: described.apis,
         claims: request.claims.as_ref().map(|c| c.beyond_scopes(&request.scope, &catalog)).unwrap_or_default(),
     };
     let mut response = pages::html(StatusCode::OK, &page);

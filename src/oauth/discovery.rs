@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::config::Config;
 use crate::oauth::claims_request::ACR_VALUES_SUPPORTED;
 use crate::oauth::scope::ScopeCatalog;
+use crate::registry::client::GrantType;
 use crate::registry::client_keys::{AssertionAlg, MacAlg};
 use crate::state::AppState;
 
@@ -44,16 +45,13 @@ pub fn metadata(config: &Config, catalog: &ScopeCatalog) -> Value {
         "jwks_uri": backchannel.endpoint("/jwks"),
         "introspection_endpoint": backchannel.endpoint("/introspect"),
         "revocation_endpoint": backchannel.endpoint("/revoke"),
+        // RFC 8628 §4: called by devices, like the token endpoint.
+        "device_authorization_endpoint": backchannel.endpoint("/device_authorization"),
         "end_session_endpoint": issuer.endpoint("/logout"),
         "scopes_supported": catalog.scope_names(),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
-        "grant_types_supported": [
-            "authorization_code",
-            "refresh_token",
-            "client_credentials",
-            crate::registry::client::TOKEN_EXCHANGE_GRANT,
-        ],
+        "grant_types_supported": GrantType::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
         // OIDC Core §5.3.2: a client may ask for signed userinfo (userinfo_signed_response_alg).

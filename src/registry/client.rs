@@ -92,19 +92,29 @@ pub enum GrantType {
     /// client) that calls another API on its user's behalf.
     #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
     TokenExchange,
+    /// The device authorization grant (RFC 8628), for CLIs and TVs: named by its URN.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 4] =
-        [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials, Self::TokenExchange];
+    pub const ALL: [GrantType; 5] =
+        [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials, Self::TokenExchange, Self::DeviceCode];
 
-    pub fn as_str(self) -> &'static str {
+    /// The name used in `grant_types` and as `grant_type` at `/token`.
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
             Self::TokenExchange => TOKEN_EXCHANGE_GRANT,
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
+    }
+
+    /// Every name, for messages that list them.
+    pub fn names() -> String {
+        Self::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(", ")
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
@@ -484,13 +494,9 @@ impl ClientSpec {
             match GrantType::parse(raw.trim()) {
                 Some(g) if !grant_types.contains(&g) => grant_types.push(g),
                 Some(_) => {}
-                None => errors.add(
-                    "grant_types",
-                    format!(
-                        "{raw:?} is not supported: use authorization_code, refresh_token, client_credentials or \
-                         {TOKEN_EXCHANGE_GRANT}"
-                    ),
-                ),
+                None => {
+                    errors.add("grant_types", format!("{raw:?} is not supported: use one of {}", GrantType::names()))
+                }
             }
         }
         if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
@@ -830,6 +836,23 @@ mod tests {
         assert_eq!(GrantType::parse("urn:ietf:params:oauth:grant-type:token-exchange"), Some(GrantType::TokenExchange));
         assert_eq!(GrantType::parse("token_exchange"), None);
         assert_eq!(serde_json::to_value(GrantType::TokenExchange).unwrap(), TOKEN_EXCHANGE_GRANT);
+    }
+
+    #[test]
+    fn a_device_client_needs_no_redirect_uri_and_its_grant_is_named_by_the_rfc_urn() {
+        let device = |grant: &str| ClientSpec {
+            token_endpoint_auth_method: Some("none".into()),
+            redirect_uris: vec![],
+            grant_types: vec![grant.into()],
+            ..spec()
+        };
+        let new = device("urn:ietf:params:oauth:grant-type:device_code").validate().expect("a valid device client");
+        assert_eq!(new.client.grant_types, vec![GrantType::DeviceCode]);
+        assert!(new.client.allows_grant(GrantType::DeviceCode));
+        assert!(!new.client.allows_grant(GrantType::AuthorizationCode));
+        assert_eq!(GrantType::parse(GrantType::DeviceCode.as_str()), Some(GrantType::DeviceCode));
+        let errors = device("device_code").validate().expect_err("a short name is refused");
+        assert!(errors.to_string().contains("urn:ietf:params:oauth:grant-type:device_code"), "{errors}");
     }
 
     #[test]

@@ -268,8 +268,11 @@ impl Store {
     pub async fn delete_client(&self, client_id: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         super::grants::revoke_grants(&mut tx, super::grants::GrantOwner::Client, client_id, self.now()).await?;
-        for sql in ["DELETE FROM consents WHERE client_id = $1", "DELETE FROM authorization_codes WHERE client_id = $1"]
-        {
+        for sql in [
+            "DELETE FROM consents WHERE client_id = $1",
+            "DELETE FROM authorization_codes WHERE client_id = $1",
+            "DELETE FROM device_codes WHERE client_id = $1",
+        ] {
             sqlx::query(sql).bind(client_id).execute(&mut *tx).await?;
         }
         let done = sqlx::query("DELETE FROM clients WHERE client_id = $1").bind(client_id).execute(&mut *tx).await?;

@@ -223,7 +223,7 @@ impl Store {
     }
 
     /// Deletes what can no longer matter: expired codes, requests, sessions, revocations,
-    /// client assertion jtis.
+    /// client assertion jtis, device codes.
     pub async fn purge_expired(&self) -> Result<()> {
         let now = self.now();
         for sql in [
@@ -233,6 +233,7 @@ impl Store {
             "DELETE FROM access_tokens WHERE expires_at < $1",
             "DELETE FROM sessions WHERE expires_at < $1",
             "DELETE FROM client_assertion_jtis WHERE expires_at < $1",
+            "DELETE FROM device_codes WHERE expires_at < $1",
         ] {
             sqlx::query(sql).bind(now).execute(&self.pool).await?;
         }

@@ -106,6 +106,7 @@ impl Store {
             "DELETE FROM sessions WHERE user_id = $1",
             "DELETE FROM consents WHERE user_id = $1",
             "DELETE FROM authorization_codes WHERE user_id = $1",
+            "DELETE FROM device_codes WHERE user_id = $1",
         ] {
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;
         }

@@ -7,7 +7,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use crate::oauth::authorize::load_pending;
+use crate::oauth::device::VERIFICATION_PATH;
 use crate::oauth::error::AuthorizeError;
+use crate::oauth::user_code::UserCode;
 use crate::registry::client::ClientDisplay;
 use crate::registry::password;
 use crate::registry::user::User;
@@ -51,6 +53,8 @@ pub enum LoginTarget {
     Authorization { client: Box<ClientDisplay>, request_id: String },
     /// A page of the admin area (a path under `/admin`, never another site).
     Admin { return_to: String },
+    /// The device page (RFC 8628 §3.3), with the user code the user came with, if any.
+    Device { user_code: Option<UserCode> },
 }
 
 impl LoginTarget {
@@ -61,10 +65,28 @@ impl LoginTarget {
         Self::Admin { return_to: safe.unwrap_or("/admin").to_owned() }
     }
 
+    /// The target a login form's `return_to` names: the device page (its user code read
+    /// again, so nothing else passes through) or else an admin page.
+    pub fn local(return_to: Option<&str>) -> Self {
+        let rest = return_to.and_then(|p| p.strip_prefix(VERIFICATION_PATH));
+        if rest == Some("") {
+            return Self::Device { user_code: None };
+        }
+        match rest.and_then(|r| r.strip_prefix('?')) {
+            Some(query) => {
+                let typed = url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "user_code");
+                Self::Device { user_code: typed.and_then(|(_, v)| UserCode::parse(&v)) }
+            }
+            None => Self::admin(return_to),
+        }
+    }
+
     fn continue_url(&self) -> String {
         match self {
             Self::Authorization { request_id, .. } => format!("/authorize/continue?request_id={request_id}"),
             Self::Admin { return_to } => return_to.clone(),
+            Self::Device { user_code: Some(code) } => format!("{VERIFICATION_PATH}?user_code={}", code.display()),
+            Self::Device { user_code: None } => VERIFICATION_PATH.to_owned(),
         }
     }
 }
@@ -80,16 +102,21 @@ pub fn render(
     status: StatusCode,
 ) -> HttpResponse {
     let (csrf_token, cookie) = csrf::token(req, state.config.issuer.is_https());
-    let admin_page;
+    let (local_page, device_return);
     let (client, request_id, return_to) = match target {
         LoginTarget::Authorization { client, request_id } => (&**client, request_id.as_str(), None),
         LoginTarget::Admin { return_to } => {
-            admin_page = ClientDisplay::named("the Lanyard admin page");
-            (&admin_page, "", Some(return_to.as_str()))
+            local_page = ClientDisplay::named("the Lanyard admin page");
+            (&local_page, "", Some(return_to.as_str()))
+        }
+        LoginTarget::Device { .. } => {
+            local_page = ClientDisplay::named("connect a device");
+            device_return = target.continue_url();
+            (&local_page, "", Some(device_return.as_str()))
         }
     };
     // Personas sign in without a password: offered for client sign-ins only, never for the
-    // admin page's own login form.
+    // admin page's own login form (nor the device page's: dev-login uses login_hint there).
     let personas = if return_to.is_some() { &[] } else { personas };
     let page = pages::LoginPage { client, request_id, return_to, csrf_token: &csrf_token, username, error, personas };
     let mut response = pages::html(status, &page);
@@ -143,12 +170,12 @@ async fn submit(
                 request_id: pending.id,
             }
         }
-        None => LoginTarget::admin(form.return_to.as_deref()),
+        None => LoginTarget::local(form.return_to.as_deref()),
     };
     let config = &state.config;
     let personas = match target {
         LoginTarget::Authorization { .. } => personas(&state).await?,
-        LoginTarget::Admin { .. } => Vec::new(),
+        LoginTarget::Admin { .. } | LoginTarget::Device { .. } => Vec::new(),
     };
     let username = form.username.trim().to_owned();
     // No account can have this name: nothing to look up, count or hash.
@@ -262,4 +289,31 @@ async fn persona(
         request_id: pending.id.clone(),
     };
     Ok(HttpResponse::SeeOther().cookie(cookie).insert_header((LOCATION, target.continue_url())).finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LoginTarget;
+    use crate::oauth::user_code::UserCode;
+
+    #[test]
+    fn a_return_to_the_device_page_keeps_only_a_valid_user_code() {
+        let code = UserCode::parse("BCDF-GHJK");
+        for (return_to, expected) in [
+            ("/device", "/device"),
+            ("/device?user_code=bcdf-ghjk", "/device?user_code=BCDF-GHJK"),
+            ("/device?user_code=BCDF-GHJK&next=https://evil.example", "/device?user_code=BCDF-GHJK"),
+            ("/device?user_code=not-a-code", "/device"),
+        ] {
+            let target = LoginTarget::local(Some(return_to));
+            assert!(matches!(&target, LoginTarget::Device { .. }), "{return_to}");
+            assert_eq!(target.continue_url(), expected, "{return_to}");
+        }
+        assert!(
+            matches!(LoginTarget::local(Some("/device?user_code=BCDFGHJK")), LoginTarget::Device { user_code } if user_code == code)
+        );
+        for elsewhere in ["/devices", "//evil.example/device", "https://evil.example/device", "/device/../admin"] {
+            assert_eq!(LoginTarget::local(Some(elsewhere)).continue_url(), "/admin", "{elsewhere}");
+        }
+    }
 }

@@ -7,6 +7,7 @@ pub mod cors;
 pub mod csrf;
 pub mod deadline;
 pub mod dev_banner;
+pub mod device;
 pub mod health;
 pub mod input_guard;
 pub mod login;

@@ -14,7 +14,8 @@ pub struct LoginPage<'a> {
     pub client: &'a ClientDisplay,
     /// The pending authorization request ("" when signing in to the admin page).
     pub request_id: &'a str,
-    /// Where an admin sign-in goes afterwards (always a path under `/admin`).
+    /// Where a sign-in without a client goes afterwards (a path under `/admin`, or the
+    /// device page).
     pub return_to: Option<&'a str>,
     pub csrf_token: &'a str,
     pub username: &'a str,
@@ -45,6 +46,32 @@ pub struct ConsentPage<'a> {
     pub apis: Vec<String>,
     /// Claims the `claims` parameter asks for beyond the scopes.
     pub claims: Vec<String>,
+}
+
+/// The device page (RFC 8628 §3.3): where a signed-in user types their device's code.
+#[derive(Template)]
+#[template(path = "device.html")]
+pub struct DeviceEntryPage<'a> {
+    pub username: &'a str,
+    /// What was typed, shown again after an error ("" for none).
+    pub typed: &'a str,
+    pub error: Option<String>,
+}
+
+/// The device page once a live code was entered: which client asks for what, with the
+/// code to compare with the device's (RFC 8628 §5.4), and Approve or Deny.
+#[derive(Template)]
+#[template(path = "device_confirm.html")]
+pub struct DeviceConfirmPage<'a> {
+    pub client: &'a ClientDisplay,
+    pub username: &'a str,
+    /// The code as shown (`XXXX-XXXX`).
+    pub user_code: &'a str,
+    pub csrf_token: &'a str,
+    /// (scope, description)
+    pub scopes: Vec<(String, String)>,
+    /// API names and identifiers
+    pub apis: Vec<String>,
 }
 
 /// A page that only says something: errors, "signed out", ….
@@ -97,7 +124,7 @@ pub fn allow_logo(response: &mut HttpResponse, client: &ClientDisplay) {
 pub fn is_browser_page(path: &str) -> bool {
     let under = |prefix: &str| path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
     (under("/admin") && !under("/admin/api"))
-        || ["/authorize", "/login", "/consent", "/logout", "/playground"].iter().any(|p| under(p))
+        || ["/authorize", "/login", "/consent", "/logout", "/playground", "/device"].iter().any(|p| under(p))
 }
 
 /// An HTML page with a title and one sentence.
@@ -132,10 +159,21 @@ pub struct SignedOutPage<'a> {
 mod page_path_tests {
     #[test]
     fn browser_pages_get_pages_and_apis_get_json() {
-        for page in ["/authorize", "/authorize/continue", "/login", "/consent", "/logout", "/admin", "/admin/users"] {
+        for page in
+            ["/authorize", "/authorize/continue", "/login", "/consent", "/logout", "/admin", "/admin/users", "/device"]
+        {
             assert!(super::is_browser_page(page), "{page}");
         }
-        for api in ["/token", "/userinfo", "/admin/api/clients", "/readyz", "/administrator", "/jwks", "/register/x"] {
+        for api in [
+            "/token",
+            "/userinfo",
+            "/admin/api/clients",
+            "/readyz",
+            "/administrator",
+            "/jwks",
+            "/register/x",
+            "/device_authorization",
+        ] {
             assert!(!super::is_browser_page(api), "{api}");
         }
     }

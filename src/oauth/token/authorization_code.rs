@@ -1,15 +1,13 @@
 //! The authorization_code grant (RFC 6749 §4.1.3, PKCE RFC 7636 §4.6).
 
-use super::{TokenResponse, UserGrant, mint_user_tokens, new_refresh_token};
+use super::{Redeemed, TokenResponse, issue_for_redeemed};
 use crate::crypto::sha256_hex;
 use crate::oauth::error::TokenError;
 use crate::oauth::params::Params;
 use crate::oauth::pkce::CodeChallenge;
-use crate::oauth::scope::ScopeSet;
 use crate::registry::client::{Client, GrantType};
 use crate::state::AppState;
 use crate::store::authorization::Redemption;
-use crate::store::grants::GrantRecord;
 
 pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, TokenError> {
     if !client.allows_grant(GrantType::AuthorizationCode) {
@@ -54,50 +52,16 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
         }
         (None, None) => {}
     }
-    let user = state
-        .store
-        .user_by_id(&record.user_id)
-        .await?
-        .filter(|u| !u.disabled)
-        .ok_or_else(|| TokenError::invalid_grant("the user of this code no longer exists or is disabled"))?;
-
-    let granted = ScopeSet::parse(&record.scope).unwrap_or_default();
-    let resources: Vec<String> = serde_json::from_str(&record.resources).unwrap_or_default();
-    let grant = UserGrant {
-        client,
-        user: &user,
-        scope: &granted,
-        resources: &resources,
-        auth_time: record.auth_time,
+    let redeemed = Redeemed {
+        grant_id: &record.grant_id,
+        user_id: &record.user_id,
         sid: &record.sid,
+        scope: &record.scope,
+        resources: &record.resources,
+        auth_time: record.auth_time,
         nonce: record.nonce.as_deref(),
         context: &record.context,
+        what: "authorization code",
     };
-    let minted = mint_user_tokens(state, params, &grant).await?;
-    let refresh = new_refresh_token(client, &grant, &record.grant_id, &granted, None, state.now());
-    let stored = GrantRecord {
-        id: &record.grant_id,
-        client_id: &client.client_id,
-        user_id: &user.id,
-        sid: &record.sid,
-        context: &record.context,
-    };
-    if !state
-        .store
-        .record_grant(&stored, &minted.access.jti, minted.access.expires_at, refresh.as_ref().map(|(_, r)| r))
-        .await?
-    {
-        return Err(TokenError::invalid_grant(
-            "the authorization code was already used; tokens issued for it are revoked",
-        ));
-    }
-    Ok(TokenResponse {
-        access_token: minted.access.token,
-        token_type: "Bearer",
-        expires_in: minted.access.expires_in,
-        id_token: minted.id_token,
-        refresh_token: refresh.map(|(token, _)| token),
-        scope: granted.to_string(),
-        issued_token_type: None,
-    })
+    issue_for_redeemed(state, client, params, &redeemed).await
 }

@@ -2,6 +2,7 @@
 
 mod authorization_code;
 mod client_credentials;
+mod device_code;
 mod refresh_token;
 pub mod token_exchange;
 
@@ -19,7 +20,7 @@ use crate::registry::api::{Api, DEFAULT_ACCESS_TOKEN_TTL};
 use crate::registry::client::{Client, GrantType, IdTokenClaimsPolicy, TOKEN_EXCHANGE_GRANT};
 use crate::registry::user::User;
 use crate::state::AppState;
-use crate::store::grants::GrantContext;
+use crate::store::grants::{GrantContext, GrantRecord};
 use crate::store::refresh::RefreshRecord;
 use crate::tokens::issue::{self, AccessTokenGrant, IdTokenGrant, IssuedAccessToken};
 use crate::tokens::keys::SigningAlg;
@@ -27,6 +28,9 @@ use crate::tokens::keys::SigningAlg;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/token", web::post().to(token));
 }
+
+/// RFC 8628 §3.4's `grant_type`.
+const DEVICE_CODE: &str = GrantType::DeviceCode.as_str();
 
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Serialize)]
@@ -70,12 +74,84 @@ async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -
         Some("refresh_token") => refresh_token::refresh(&state, &client, &params).await?,
         Some("client_credentials") => client_credentials::issue(&state, &client, &params).await?,
         Some(TOKEN_EXCHANGE_GRANT) => token_exchange::exchange(&state, &client, &params).await?,
+        Some(DEVICE_CODE) => device_code::exchange(&state, &client, &params).await?,
         Some(other) => {
             return Err(TokenError::new("unsupported_grant_type", format!("grant_type {other:?} is not supported")));
         }
         None => return Err(TokenError::invalid_request("grant_type is required")),
     };
     Ok(response.into_response())
+}
+
+/// A code consumed at `/token` (an authorization code, or an approved device code): the
+/// user grant its tokens are issued for.
+pub struct Redeemed<'a> {
+    pub grant_id: &'a str,
+    pub user_id: &'a str,
+    pub sid: &'a str,
+    /// The granted scopes, as stored.
+    pub scope: &'a str,
+    /// The granted APIs, a JSON array as stored.
+    pub resources: &'a str,
+    pub auth_time: i64,
+    pub nonce: Option<&'a str>,
+    pub context: &'a GrantContext,
+    /// What was redeemed, for the error when its grant was recorded meanwhile (a replay):
+    /// "authorization code", "device code".
+    pub what: &'static str,
+}
+
+/// Issues the tokens of a redeemed code and records its grant (with the refresh token,
+/// when `offline_access` was granted to a client allowed the refresh grant), atomically.
+pub async fn issue_for_redeemed(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+    redeemed: &Redeemed<'_>,
+) -> Result<TokenResponse, TokenError> {
+    let what = redeemed.what;
+    let user =
+        state.store.user_by_id(redeemed.user_id).await?.filter(|u| !u.disabled).ok_or_else(|| {
+            TokenError::invalid_grant(format!("the user of this {what} no longer exists or is disabled"))
+        })?;
+    let granted = ScopeSet::parse(redeemed.scope).unwrap_or_default();
+    let resources: Vec<String> = serde_json::from_str(redeemed.resources).unwrap_or_default();
+    let grant = UserGrant {
+        client,
+        user: &user,
+        scope: &granted,
+        resources: &resources,
+        auth_time: redeemed.auth_time,
+        sid: redeemed.sid,
+        nonce: redeemed.nonce,
+        context: redeemed.context,
+    };
+    let minted = mint_user_tokens(state, params, &grant).await?;
+    let refresh = new_refresh_token(client, &grant, redeemed.grant_id, &granted, None);
+    let stored = GrantRecord {
+        id: redeemed.grant_id,
+        client_id: &client.client_id,
+        user_id: &user.id,
+        sid: redeemed.sid,
+        context: redeemed.context,
+    };
+    if !state
+        .store
+        .record_grant(&stored, &minted.access.jti, minted.access.expires_at, refresh.as_ref().map(|(_, r)| r))
+        .await?
+    {
+        return Err(TokenError::invalid_grant(format!(
+            "the {what} was already used; tokens issued for it are revoked"
+        )));
+    }
+    Ok(TokenResponse {
+        access_token: minted.access.token,
+        token_type: "Bearer",
+        expires_in: minted.access.expires_in,
+        id_token: minted.id_token,
+        refresh_token: refresh.map(|(token, _)| token),
+        scope: granted.to_string(),
+    })
 }
 
 /// The API one access token is for: the `resource` (or `audience`) named in the token

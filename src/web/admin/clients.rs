@@ -29,7 +29,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 const NOTICES: [(&str, &str); 2] = [("deleted", "Client deleted."), ("saved", "Changes saved.")];
 
 /// The grant types offered as checkboxes, with what each one is for.
-const GRANTS: [(&str, &str); 4] = [
+const GRANTS: [(&str, &str); 5] = [
     ("authorization_code", "Authorization code (users sign in)"),
     ("refresh_token", "Refresh token (with offline_access)"),
     ("client_credentials", "Client credentials (machine to machine)"),
@@ -37,6 +37,7 @@ const GRANTS: [(&str, &str); 4] = [
         crate::registry::client::TOKEN_EXCHANGE_GRANT,
         "Token exchange (an API's introspection client calling another API on its user's behalf, RFC 8693)",
     ),
+    ("urn:ietf:params:oauth:grant-type:device_code", "Device code (CLIs and TVs: users approve on another screen)"),
 ];
 
 const AUTH_METHODS: [(&str, &str); 5] = [
