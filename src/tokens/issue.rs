@@ -43,15 +43,14 @@ pub fn access_token(ring: &KeyRing, grant: &AccessTokenGrant<'_>) -> Result<Issu
 }
 
 /// Signs an access token issued by token exchange (RFC 8693 §4.1): as [`access_token`],
-/// with `act` naming who acts on the subject's behalf, issued at `iat` (the protocol
-/// clock's now) and valid for `grant.ttl` seconds.
+/// with `act` naming who acts on the subject's behalf, issued at `grant.issued_at` (the
+/// protocol clock's now) and valid for `grant.ttl` seconds.
 pub fn exchanged_access_token(
     ring: &KeyRing,
     grant: &AccessTokenGrant<'_>,
     act: Actor,
-    iat: i64,
 ) -> Result<IssuedAccessToken, KeyError> {
-    sign_access_token(ring, grant, Some(act), iat)
+    sign_access_token(ring, grant, Some(act), grant.issued_at)
 }
 
 fn sign_access_token(

@@ -127,7 +127,7 @@ pub async fn issue_for_redeemed(
         context: redeemed.context,
     };
     let minted = mint_user_tokens(state, params, &grant).await?;
-    let refresh = new_refresh_token(client, &grant, redeemed.grant_id, &granted, None);
+    let refresh = new_refresh_token(client, &grant, redeemed.grant_id, &granted, None, state.now());
     let stored = GrantRecord {
         id: redeemed.grant_id,
         client_id: &client.client_id,
@@ -151,6 +151,7 @@ pub async fn issue_for_redeemed(
         id_token: minted.id_token,
         refresh_token: refresh.map(|(token, _)| token),
         scope: granted.to_string(),
+        issued_token_type: None,
     })
 }
 

@@ -179,9 +179,9 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
             ttl,
             alg: downstream.signing_alg,
             user_claims: user.access_token_claims(&downstream.access_token_claims),
+            issued_at: now,
         },
         Actor::after(&client.client_id, subject.act.as_ref()),
-        now,
     )?;
     if !state.store.record_exchanged_access_token(&grant.id, &access.jti, access.expires_at).await? {
         return Err(TokenError::invalid_grant("the subject_token has been revoked"));
