@@ -152,7 +152,8 @@ async fn authenticate_assertion(
     // endpoint; and the endpoint being called, which RFC 7523 §3 also allows.
     let issuer = &state.config.issuer;
     let mut audiences = vec![issuer.as_str().to_owned(), issuer.endpoint("/token")];
-    if let Some(called) = ["/introspect", "/revoke"].into_iter().find(|p| req.path().ends_with(p)) {
+    // RFC 9126 §2: at /par, its URL too.
+    if let Some(called) = ["/introspect", "/revoke", "/par"].into_iter().find(|p| req.path().ends_with(p)) {
         audiences.push(issuer.endpoint(called));
     }
     let expect = Expectations { audiences: &audiences, now: crate::clock::now(), leeway: state.config.clock_leeway };

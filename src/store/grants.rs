@@ -53,6 +53,14 @@ impl GrantOwner {
 pub(crate) async fn revoke_grants(tx: &mut Transaction<'_, Any>, owner: GrantOwner, value: &str) -> Result<()> {
     let column = owner.column();
     let now = now();
+    // The grants' rows first: a refresh rotating under one of them locks it first too
+    // (`Store::rotate_refresh_token`), so the two serialize, and whichever comes second
+    // sees all the other wrote (no successor survives a revocation, no deadlock).
+    sqlx::query(&format!("UPDATE grants SET revoked_at = $1 WHERE {column} = $2 AND revoked_at IS NULL"))
+        .bind(now)
+        .bind(value)
+        .execute(&mut **tx)
+        .await?;
     sqlx::query(&format!(
         "INSERT INTO revoked_tokens (jti, expires_at) \
          SELECT a.jti, a.expires_at FROM access_tokens a JOIN grants g ON g.id = a.grant_id \
@@ -63,11 +71,6 @@ pub(crate) async fn revoke_grants(tx: &mut Transaction<'_, Any>, owner: GrantOwn
     .execute(&mut **tx)
     .await?;
     sqlx::query(&format!("DELETE FROM refresh_tokens WHERE family_id IN (SELECT id FROM grants WHERE {column} = $1)"))
-        .bind(value)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query(&format!("UPDATE grants SET revoked_at = $1 WHERE {column} = $2 AND revoked_at IS NULL"))
-        .bind(now)
         .bind(value)
         .execute(&mut **tx)
         .await?;
@@ -171,7 +174,7 @@ impl Store {
     }
 
     /// Deletes what can no longer matter: expired codes, requests, sessions, revocations,
-    /// client assertion jtis.
+    /// client assertion jtis, pushed requests expired an hour ago.
     pub async fn purge_expired(&self) -> Result<()> {
         let now = now();
         for sql in [
@@ -184,6 +187,7 @@ impl Store {
         ] {
             sqlx::query(sql).bind(now).execute(&self.pool).await?;
         }
+        self.purge_pushed_requests(now - super::pushed::RETENTION_PAST_EXPIRY).await?;
         Ok(())
     }
 }
