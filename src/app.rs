@@ -302,6 +302,7 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, St
             .configure(crate::oauth::authorize::configure)
             .configure(crate::oauth::token::configure)
             .configure(crate::oauth::device::configure)
+            .configure(crate::oauth::par::configure)
             .configure(crate::oauth::userinfo::configure)
             .configure(crate::oauth::introspect::configure)
             .configure(crate::oauth::revoke::configure)

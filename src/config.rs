@@ -76,6 +76,11 @@ pub struct Settings {
     pub clock_leeway: i64,
     /// Drop scopes a client may not request instead of refusing them with `invalid_scope`.
     pub scope_narrowing: bool,
+    /// Every client must push its authorization requests (RFC 9126 §5): `/authorize` then
+    /// takes only a `request_uri` from `/par`.
+    pub require_pushed_authorization_requests: bool,
+    /// Lifetime of a pushed request's `request_uri`, seconds (its `expires_in`).
+    pub pushed_request_ttl: i64,
 }
 
 impl Default for Settings {
@@ -107,6 +112,8 @@ impl Default for Settings {
             shutdown_drain: 5.0,
             clock_leeway: 30,
             scope_narrowing: false,
+            require_pushed_authorization_requests: false,
+            pushed_request_ttl: 60,
         }
     }
 }
@@ -142,6 +149,10 @@ pub struct Config {
     pub shutdown_drain: std::time::Duration,
     pub clock_leeway: i64,
     pub scope_narrowing: bool,
+    /// See [`Settings::require_pushed_authorization_requests`].
+    pub require_pushed_authorization_requests: bool,
+    /// See [`Settings::pushed_request_ttl`].
+    pub pushed_request_ttl: i64,
 }
 
 impl Config {
@@ -336,6 +347,11 @@ impl Settings {
         if !(0..=3600).contains(&self.clock_leeway) {
             return Err(invalid("clock_leeway", "must be a number of seconds from 0 to 3600"));
         }
+        // RFC 9126 §2.2: a short lifetime (5 to 600 seconds is its advice), long enough
+        // for a browser to get from the client to /authorize.
+        if !(1..=600).contains(&self.pushed_request_ttl) {
+            return Err(invalid("pushed_request_ttl", "must be a number of seconds from 1 to 600"));
+        }
         Ok(Config {
             issuer,
             backchannel_url,
@@ -361,6 +377,8 @@ impl Settings {
             shutdown_drain,
             clock_leeway: self.clock_leeway,
             scope_narrowing: self.scope_narrowing,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            pushed_request_ttl: self.pushed_request_ttl,
         })
     }
 }
@@ -384,7 +402,7 @@ fn derived_issuer(bind: Option<SocketAddr>) -> String {
 
 /// The environment variables read (as `LANYARD_` + upper-case name); others are ignored so
 /// that unrelated `LANYARD_*` variables (seed files, admin passwords) don't trip the parser.
-const ENV_KEYS: [&str; 26] = [
+const ENV_KEYS: [&str; 28] = [
     "issuer",
     "backchannel_url",
     "bind",
@@ -411,6 +429,8 @@ const ENV_KEYS: [&str; 26] = [
     "shutdown_drain",
     "clock_leeway",
     "scope_narrowing",
+    "require_pushed_authorization_requests",
+    "pushed_request_ttl",
 ];
 
 fn parse_key_encryption_key(raw: &str) -> Result<[u8; 32], String> {
@@ -476,7 +496,8 @@ mod tests {
     #[test]
     fn invalid_settings_are_named() {
         type Case = (&'static str, fn(&mut Settings));
-        let cases: [Case; 6] = [
+        let cases: [Case; 7] = [
+            ("pushed_request_ttl", |s| s.pushed_request_ttl = 0),
             ("issuer", |s| s.issuer = Some("https://id.example.test/?tenant=1".into())),
             ("issuer", |s| s.issuer = Some("not a url".into())),
             ("backchannel_url", |s| s.backchannel_url = Some("lanyard:8080".into())),

@@ -419,6 +419,8 @@ pub async fn export(store: &Store) -> Result<String, StoreError> {
                 client_uri: c.client_uri.map(String::from),
                 policy_uri: c.policy_uri.map(String::from),
                 tos_uri: c.tos_uri.map(String::from),
+                require_pushed_authorization_requests: Some(c.require_par),
+                refresh_token_reuse_interval: Some(c.refresh_token_reuse_interval),
             },
         ));
     }

@@ -331,6 +331,13 @@ pub struct DeviceAuthorization {
     pub verification_uri_complete: String,
     pub expires_in: i64,
     pub interval: i64,
+/// What `/par` answered (RFC 9126 §2.2): the reference to pass to `/authorize`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PushedRequest {
+    /// `urn:ietf:params:oauth:request_uri:…`, good once.
+    pub request_uri: String,
+    /// Seconds until it expires.
+    pub expires_in: i64,
 }
 
 /// What `/token` answered (RFC 6749 §5.1).
@@ -519,6 +526,40 @@ impl TestIdp {
     /// consent), the code from the 303's `Location` (its `state` and `iss` checked), then
     /// `POST /token` with the PKCE verifier. The id_token's signature and nonce are checked.
     pub async fn sign_in(&self, request: SignIn) -> Result<TokenResponse, TestIdpError> {
+        self.sign_in_with(request, false).await
+    }
+
+    /// [`TestIdp::sign_in`] with the request pushed first (RFC 9126): its parameters go to
+    /// `/par` with the client's authentication, and `/authorize` gets only `client_id` and
+    /// the `request_uri` it returned. For clients that require pushed requests (or a
+    /// server that does, `require_pushed_authorization_requests`).
+    pub async fn sign_in_pushed(&self, request: SignIn) -> Result<TokenResponse, TestIdpError> {
+        self.sign_in_with(request, true).await
+    }
+
+    /// Pushes an authorization request to `/par` (RFC 9126 §2) as `client_id`, with
+    /// `client_secret` for a confidential client (sent the way the client is registered to
+    /// authenticate), and `params` (`response_type`, `redirect_uri`, `scope`, PKCE, …;
+    /// `client_id` is added). Then send the browser to
+    /// `/authorize?client_id=…&request_uri=…`.
+    pub async fn push_authorization_request(
+        &self,
+        client_id: &str,
+        client_secret: Option<&str>,
+        params: &[(&str, &str)],
+    ) -> Result<PushedRequest, TestIdpError> {
+        let mut form: Vec<(String, String)> = params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        form.push(("client_id".into(), client_id.to_owned()));
+        let response = self.post_as_client("/par", client_id, client_secret, form).await?;
+        let status = response.status();
+        if status != reqwest::StatusCode::CREATED {
+            let body = response.text().await.unwrap_or_default();
+            return Err(TestIdpError::SignIn(format!("/par answered {status}: {body}")));
+        }
+        Ok(response.json().await?)
+    }
+
+    async fn sign_in_with(&self, request: SignIn, pushed: bool) -> Result<TokenResponse, TestIdpError> {
         let fail = |m: String| TestIdpError::SignIn(m);
         let verifier = random_token(32);
         let state = random_token(16);
@@ -536,6 +577,12 @@ impl TestIdp {
         ];
         if let Some(resource) = &request.resource {
             query.push(("resource", resource.clone()));
+        }
+        if pushed {
+            let params: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let secret = request.client_secret.as_deref();
+            let pushed = self.push_authorization_request(&request.client_id, secret, &params).await?;
+            query = vec![("client_id", request.client_id.clone()), ("request_uri", pushed.request_uri)];
         }
         let response = self.http.get(self.url("/authorize")).query(&query).send().await?;
         let status = response.status();
@@ -699,7 +746,7 @@ impl TestIdp {
         Ok(response.json().await?)
     }
 
-    /// `POST path` with `form` and the client authentication the client is registered for.
+    /// As [`TestIdp::post_as_client`], with borrowed pairs.
     async fn client_post(
         &self,
         path: &str,
@@ -707,12 +754,28 @@ impl TestIdp {
         client_secret: Option<&str>,
         form: Vec<(&str, &str)>,
     ) -> Result<reqwest::Response, TestIdpError> {
+        let form = form.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        self.post_as_client(path, client_id, client_secret, form).await
+    }
+
+    /// POSTs `form` to `path` (`/token`, `/par`) with the client authentication the client
+    /// is registered for.
+    async fn post_as_client(
+        &self,
+        path: &str,
+        client_id: &str,
+        client_secret: Option<&str>,
+        mut form: Vec<(String, String)>,
+    ) -> Result<reqwest::Response, TestIdpError> {
         let client = self.store().client(client_id).await.map_err(|e| TestIdpError::SignIn(e.to_string()))?;
         let method = client.as_ref().map_or(AuthMethod::ClientSecretBasic, |c| c.auth_method);
-        let assertion;
-        let mut form = form;
         let secret = client_secret.unwrap_or("");
         let mut post = self.http.post(self.url(path));
+        let mut add = |name: &str, value: &str| {
+            if !form.iter().any(|(k, _)| k == name) {
+                form.push((name.to_owned(), value.to_owned()));
+            }
+        };
         match method {
             // RFC 6749 §2.3.1: both parts are form-urlencoded before they are joined.
             AuthMethod::ClientSecretBasic => {
@@ -720,23 +783,22 @@ impl TestIdp {
                 post = post.basic_auth(encode(client_id), Some(encode(secret)));
             }
             AuthMethod::ClientSecretPost => {
-                form.push(("client_id", client_id));
-                form.push(("client_secret", secret));
+                add("client_id", client_id);
+                add("client_secret", secret);
             }
-            AuthMethod::None => form.push(("client_id", client_id)),
+            AuthMethod::None => add("client_id", client_id),
             // The client's secret is in the request: an assertion MACed with it, for the
             // token endpoint, with the client's registered algorithm (HS256 by default).
             AuthMethod::ClientSecretJwt => {
                 let alg = client.and_then(|c| c.assertion_alg).map_or("HS256", |a| a.as_str());
-                assertion = self.secret_jwt(client_id, secret, alg)?;
-                form.push(("client_assertion_type", crate::oauth::client_assertion::ASSERTION_TYPE));
-                form.push(("client_assertion", &assertion));
+                let assertion = self.secret_jwt(client_id, secret, alg)?;
+                add("client_assertion_type", crate::oauth::client_assertion::ASSERTION_TYPE);
+                add("client_assertion", &assertion);
             }
             // The client's private key is the client's: TestIdp cannot sign its assertion.
             AuthMethod::PrivateKeyJwt => {
                 return Err(TestIdpError::SignIn(format!(
-                    "client {:?} authenticates with private_key_jwt: TestIdp holds no key to sign its assertion",
-                    client_id
+                    "client {client_id:?} authenticates with private_key_jwt: TestIdp holds no key to sign its assertion"
                 )));
             }
         }

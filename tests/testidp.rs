@@ -390,3 +390,53 @@ async fn an_api_exchanges_a_users_token_for_a_downstream_api_with_exchange_token
     assert!(matches!(unknown, Err(TestIdpError::Register { .. })), "an exchange for an API never added");
     idp.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_pushed_pushes_the_request_first_as_a_client_requiring_par_must() {
+    let idp = TestIdp::builder()
+        .user("alice", "alice-password", Value::Null)
+        .client(ClientSpec {
+            client_id: Some("par".into()),
+            client_secret: Some(SECRET.into()),
+            redirect_uris: vec![CALLBACK.into()],
+            scope: Some("openid".into()),
+            require_pushed_authorization_requests: Some(true),
+            ..Default::default()
+        })
+        .start()
+        .await
+        .expect("the test IdP starts");
+    let request = SignIn {
+        client_id: "par".into(),
+        client_secret: Some(SECRET.into()),
+        redirect_uri: CALLBACK.into(),
+        username: "alice".into(),
+        scope: "openid".into(),
+        resource: None,
+    };
+    let refused = idp.sign_in(request.clone()).await.expect_err("a plain /authorize is refused");
+    assert!(refused.to_string().contains("invalid_request"), "{refused}");
+    let tokens = idp.sign_in_pushed(request).await.expect("the pushed flow");
+    assert!(tokens.id_token.is_some());
+
+    // The push alone, for tests that drive /authorize themselves (RFC 7636's example challenge).
+    let pushed = idp
+        .push_authorization_request(
+            "par",
+            Some(SECRET),
+            &[
+                ("response_type", "code"),
+                ("redirect_uri", CALLBACK),
+                ("scope", "openid"),
+                ("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+                ("code_challenge_method", "S256"),
+            ],
+        )
+        .await
+        .expect("pushed");
+    assert!(pushed.request_uri.starts_with("urn:ietf:params:oauth:request_uri:"), "{pushed:?}");
+    assert_eq!(pushed.expires_in, 60);
+    let wrong = idp.push_authorization_request("par", Some("wrong"), &[("response_type", "code")]).await;
+    assert!(wrong.expect_err("a wrong secret").to_string().contains("invalid_client"));
+    idp.stop().await;
+}

@@ -179,6 +179,16 @@ pub struct AddClient {
     /// The client's terms of service, linked from the sign-in and consent pages (https URL).
     #[arg(long, value_name = "URL")]
     tos_uri: Option<String>,
+    // Pushed authorization requests and refresh token reuse.
+    /// The client must push its authorization requests (RFC 9126): /authorize then takes
+    /// only a request_uri obtained from /par.
+    #[arg(long)]
+    require_par: bool,
+    /// Seconds (0 to 300) during which the refresh token just rotated away, presented
+    /// again by this client, is answered with the same new refresh token instead of
+    /// revoking the grant (parallel tabs, retries) [default: 0, strict rotation].
+    #[arg(long, value_name = "SECONDS")]
+    refresh_token_reuse_interval: Option<i64>,
 }
 
 impl ClientCommand {
@@ -279,6 +289,8 @@ impl AddClient {
             client_uri: self.client_uri,
             policy_uri: self.policy_uri,
             tos_uri: self.tos_uri,
+            require_pushed_authorization_requests: self.require_par.then_some(true),
+            refresh_token_reuse_interval: self.refresh_token_reuse_interval,
         };
         let new = registry::create_client_with(store, spec, fetch).await?;
         if no_scope {
@@ -352,6 +364,8 @@ fn print_client(heading: &str, client: &Client) {
             ("client_uri", client.client_uri.as_ref().map(ToString::to_string).unwrap_or_default()),
             ("policy_uri", client.policy_uri.as_ref().map(ToString::to_string).unwrap_or_default()),
             ("tos_uri", client.tos_uri.as_ref().map(ToString::to_string).unwrap_or_default()),
+            ("require_pushed_authorization_requests", yes_no(client.require_par)),
+            ("refresh_token_reuse_interval", client.refresh_token_reuse_interval.to_string()),
         ],
     );
 }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::authorization_request::AuthorizationRequest;
 use super::claims_request::{ACR_VALUES_SUPPORTED, AuthMethod, acr_for};
 use super::error::AuthorizeError;
+use super::par;
 use super::params::Params;
 use super::request_object;
 use super::requested_access::RequestedAccess;
@@ -18,7 +19,6 @@ use crate::state::AppState;
 use crate::store::authorization::CodeRecord;
 use crate::store::grants::GrantContext;
 use crate::store::sessions::Session;
-use crate::tokens::verify::Validity;
 use crate::web::login::LoginTarget;
 use crate::web::{csrf, pages, session};
 
@@ -55,15 +55,19 @@ async fn start(req: &HttpRequest, state: &AppState, params: &Params) -> Result<H
         AuthorizeError::page("Unknown application", format!("There is no client with the id {client_id:?}."))
     })?;
     let iss = state.config.issuer.as_str();
-    let checks = request_object::Checks {
-        issuer: iss,
-        at: Validity::at(state.now(), state.config.clock_leeway),
-        jwks: &state.client_jwks,
-        allow_loopback: state.config.dev_login,
+    // RFC 9126 §4: a pushed request's reference brings every parameter; the query's
+    // others (client_id aside) are ignored.
+    let params = match par::reference(params) {
+        Some(request_uri) => par::take(state, &client, request_uri).await?,
+        None => {
+            if let Some(refusal) = par::refuse_unpushed(params, &client, state) {
+                return Err(refusal);
+            }
+            request_object::resolve(params, &client, &par::checks(state))
+                .await
+                .map_err(|r| AuthorizationRequest::refuse_unparsed(params, &client, iss, r.error, r.description))?
+        }
     };
-    let params = request_object::resolve(params, &client, &checks)
-        .await
-        .map_err(|r| AuthorizationRequest::refuse_unparsed(params, &client, iss, r.error, r.description))?;
     let apis = state.registry.apis().await?;
     let catalog = state.registry.scopes().await?;
     let ring = state.keys.ring();

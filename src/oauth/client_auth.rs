@@ -152,8 +152,9 @@ async fn authenticate_assertion(
     // endpoint; and the endpoint being called, which RFC 7523 §3 also allows.
     let issuer = &state.config.issuer;
     let mut audiences = vec![issuer.as_str().to_owned(), issuer.endpoint("/token")];
+    // RFC 9126 §2: at /par, its URL too.
     if let Some(called) =
-        ["/introspect", "/revoke", "/device_authorization"].into_iter().find(|p| req.path().ends_with(p))
+        ["/introspect", "/revoke", "/device_authorization", "/par"].into_iter().find(|p| req.path().ends_with(p))
     {
         audiences.push(issuer.endpoint(called));
     }

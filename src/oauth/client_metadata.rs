@@ -334,6 +334,10 @@ fn to_client(url: &str, doc: Document, known_scopes: ScopeSet) -> Result<Client,
         policy_uri: None,
         tos_uri: None,
         secret_sealed: None,
+        // The server-wide PAR requirement still applies; the reuse interval is an
+        // administrator's choice, which a document client never gets.
+        require_par: false,
+        refresh_token_reuse_interval: 0,
     })
 }
 

@@ -77,6 +77,9 @@ pub fn metadata(config: &Config, catalog: &ScopeCatalog) -> Value {
         "require_request_uri_registration": true,
         // Request objects are signed with the client's keys only (never an HMAC, never none).
         "request_object_signing_alg_values_supported": key_algs,
+        // Pushed authorization requests (RFC 9126 §5): a direct call, so on the back channel.
+        "pushed_authorization_request_endpoint": backchannel.endpoint("/par"),
+        "require_pushed_authorization_requests": config.require_pushed_authorization_requests,
         "authorization_response_iss_parameter_supported": true,
         "client_id_metadata_document_supported": true,
         // Back-Channel Logout 1.0 §2.1 and Front-Channel Logout 1.0 §3: logout tokens and

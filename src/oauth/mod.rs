@@ -15,6 +15,7 @@ pub mod error;
 pub mod introspect;
 pub mod issuer;
 pub mod logout;
+pub mod par;
 pub mod params;
 pub mod pkce;
 pub mod redirect_uri;

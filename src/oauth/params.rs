@@ -40,6 +40,20 @@ impl Params {
         self.0.remove(name);
     }
 
+    /// The parameters form-encoded again, names in order (how a pushed request is kept
+    /// until `/authorize` reads it back with [`Params::parse`]).
+    pub fn encode(&self) -> String {
+        let mut names: Vec<&String> = self.0.keys().collect();
+        names.sort();
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        for name in names {
+            for value in &self.0[name] {
+                form.append_pair(name, value);
+            }
+        }
+        form.finish()
+    }
+
     /// Every non-empty value of a repeatable parameter.
     pub fn all(&self, name: &str) -> Result<Vec<&str>, ParamError> {
         let values = self.0.get(name).map(|v| v.iter().map(String::as_str).filter(|s| !s.is_empty()).collect());
@@ -63,5 +77,21 @@ pub enum ParamError {
 impl From<ParamError> for String {
     fn from(e: ParamError) -> Self {
         e.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoded_parameters_parse_back_to_the_same_values() {
+        let params =
+            Params::parse(b"scope=openid+profile&resource=https%3A%2F%2Fa&resource=https%3A%2F%2Fb&state=%26%3D");
+        let again = Params::parse(params.encode().as_bytes());
+        assert_eq!(again.single("scope").unwrap(), Some("openid profile"));
+        assert_eq!(again.all("resource").unwrap(), vec!["https://a", "https://b"]);
+        assert_eq!(again.single("state").unwrap(), Some("&="));
+        assert_eq!(params.encode(), again.encode());
     }
 }

@@ -43,7 +43,7 @@ const DEFAULT_SCOPE: &str = "openid profile email address phone";
 const DEFAULT_SCOPE_WITH_REFRESH: &str = "openid profile email address phone offline_access";
 
 /// The client metadata `/register` understands. RFC 7591 §2: other members are ignored.
-const UNDERSTOOD: [&str; 29] = [
+const UNDERSTOOD: [&str; 30] = [
     "client_name",
     "redirect_uris",
     "post_logout_redirect_uris",
@@ -76,6 +76,9 @@ const UNDERSTOOD: [&str; 29] = [
     "client_uri",
     "policy_uri",
     "tos_uri",
+    // Pushed authorization requests (RFC 9126 §6). Not `refresh_token_reuse_interval`:
+    // Lanyard's own, it weakens refresh token rotation, so only an administrator sets it.
+    "require_pushed_authorization_requests",
 ];
 
 /// A client's registration as RFC 7591 §3.2.1 shows it (with Lanyard's own settings beside
@@ -142,6 +145,10 @@ pub struct ClientMetadata<'a> {
     policy_uri: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tos_uri: Option<&'a str>,
+    // Pushed authorization requests and refresh token reuse.
+    require_pushed_authorization_requests: bool,
+    /// Lanyard's own, set by an administrator only (`/register` ignores it).
+    refresh_token_reuse_interval: i64,
 }
 
 impl<'a> ClientMetadata<'a> {
@@ -185,6 +192,8 @@ impl<'a> ClientMetadata<'a> {
             client_uri: client.client_uri.as_ref().map(url::Url::as_str),
             policy_uri: client.policy_uri.as_ref().map(url::Url::as_str),
             tos_uri: client.tos_uri.as_ref().map(url::Url::as_str),
+            require_pushed_authorization_requests: client.require_par,
+            refresh_token_reuse_interval: client.refresh_token_reuse_interval,
         }
     }
 

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use super::client_jwks::JwksCache;
 use super::client_metadata::fetch_bounded_as;
 use super::client_signature::{self, AlgRule};
+use super::par::PAR_URN_PREFIX;
 use super::params::Params;
 use crate::registry::client::Client;
 use crate::registry::client_keys::parse_fetchable_url;
@@ -26,8 +27,6 @@ use crate::tokens::verify::Validity;
 pub const MAX_REQUEST_OBJECT_BYTES: usize = 16 * 1024;
 /// RFC 9101 §5.2 / OIDC Core §6.2: a request_uri is at most 512 characters.
 const MAX_REQUEST_URI_CHARS: usize = 512;
-/// The `request_uri` prefix of Pushed Authorization Requests (RFC 9126), not served yet.
-const PAR_URN_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 /// JWT claims of the object itself, not authorization parameters.
 const JWT_CLAIMS: [&str; 7] = ["iss", "aud", "exp", "nbf", "iat", "jti", "sub"];
 
@@ -108,6 +107,12 @@ impl AuthorizationParams {
     pub fn as_params(&self) -> &Params {
         &self.0
     }
+
+    /// The parameters of a pushed request (RFC 9126), resolved by [`resolve`] when they
+    /// were pushed: a request object among them was verified and merged in at `/par`.
+    pub(crate) fn pushed(params: Params) -> Self {
+        Self(params)
+    }
 }
 
 /// The authorization parameters of `query`: with its request object, if it has one,
@@ -151,9 +156,11 @@ pub async fn resolve(query: &Params, client: &Client, checks: &Checks<'_>) -> Re
 /// client did not register: a request_uri is not a way to make the server fetch a URL.
 async fn fetch(requested: &str, client: &Client, checks: &Checks<'_>) -> Result<String, Refusal> {
     let bad_uri = |description: String| refuse("invalid_request_uri", description);
+    // A pushed request's reference is taken by `/authorize` before request objects are
+    // looked at (`par::take`); one reaching here was pushed inside another request.
     if requested.starts_with(PAR_URN_PREFIX) {
         return Err(bad_uri(
-            "pushed authorization requests (RFC 9126) are not supported: pass a registered request_uri".into(),
+            "a pushed request's request_uri (RFC 9126) is used alone at /authorize, never inside a request".into(),
         ));
     }
     let url = url::Url::parse(requested).map_err(|_| bad_uri("the request_uri is not an absolute URL".into()))?;

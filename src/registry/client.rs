@@ -12,6 +12,9 @@ use crate::tokens::alg::SigningAlg;
 
 pub const DEFAULT_REFRESH_TOKEN_TTL: i64 = 30 * 24 * 3600;
 pub const DEFAULT_REFRESH_TOKEN_IDLE_TTL: i64 = 14 * 24 * 3600;
+/// The longest refresh token reuse interval: a grace for parallel requests and retries,
+/// never a second credential (Hydra caps its grace period at 5 minutes as well).
+pub const MAX_REFRESH_TOKEN_REUSE_INTERVAL: i64 = 300;
 
 /// RFC 6749 §2.1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -250,6 +253,14 @@ pub struct Client {
     /// HMAC key (see `client_secret`). `None` for every other client.
     #[serde(skip)]
     pub secret_sealed: Option<SealedSecret>,
+    // Pushed authorization requests and refresh token reuse (migration 0021).
+    /// RFC 9126 §6 `require_pushed_authorization_requests`: `/authorize` takes this
+    /// client's requests only by a `request_uri` from `/par`.
+    pub require_par: bool,
+    /// Lanyard's own (not RFC 7591 metadata, so admin-only): seconds during which the
+    /// refresh token just rotated away may be presented again by this client and is
+    /// answered with the same successor (see `oauth::token::refresh_token`); 0 = strict.
+    pub refresh_token_reuse_interval: i64,
 }
 
 impl Client {
@@ -431,6 +442,14 @@ pub struct ClientSpec {
     pub policy_uri: Option<String>,
     #[serde(default)]
     pub tos_uri: Option<String>,
+    // Pushed authorization requests and refresh token reuse.
+    /// RFC 9126 §6: `/authorize` accepts only pushed requests from this client.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: Option<bool>,
+    /// Seconds (0 to [`MAX_REFRESH_TOKEN_REUSE_INTERVAL`]) during which a just-rotated
+    /// refresh token is answered with its successor; Lanyard's own, admin-only [default: 0].
+    #[serde(default)]
+    pub refresh_token_reuse_interval: Option<i64>,
 }
 
 /// A validated client and, for confidential clients, the secret in the clear (shown once).
@@ -556,6 +575,16 @@ impl ClientSpec {
             logout_channel_uri("backchannel_logout_uri", self.backchannel_logout_uri.as_deref(), &mut errors);
         let frontchannel_logout_uri =
             logout_channel_uri("frontchannel_logout_uri", self.frontchannel_logout_uri.as_deref(), &mut errors);
+        let refresh_token_reuse_interval = self.refresh_token_reuse_interval.unwrap_or(0);
+        if !(0..=MAX_REFRESH_TOKEN_REUSE_INTERVAL).contains(&refresh_token_reuse_interval) {
+            errors.add(
+                "refresh_token_reuse_interval",
+                format!(
+                    "must be between 0 (strict rotation: a reused refresh token revokes its grant) and \
+                     {MAX_REFRESH_TOKEN_REUSE_INTERVAL} seconds"
+                ),
+            );
+        }
         let (subject_type, sector_identifier_uri) =
             subject(self.subject_type.as_deref(), self.sector_identifier_uri.as_deref(), &redirect_uris, &mut errors);
         let secret = match (client_type, self.client_secret.filter(|s| !s.is_empty())) {
@@ -620,6 +649,8 @@ impl ClientSpec {
             tos_uri,
             // Sealed by `registry::create_client`, which has the key-encryption key.
             secret_sealed: None,
+            require_par: self.require_pushed_authorization_requests.unwrap_or(false),
+            refresh_token_reuse_interval,
         };
         errors.into_result(NewClient { client, secret })
     }
@@ -858,7 +889,9 @@ mod tests {
     #[test]
     fn invalid_registrations_name_their_fields() {
         type Case = (&'static str, fn(&mut ClientSpec));
-        let cases: [Case; 14] = [
+        let cases: [Case; 16] = [
+            ("refresh_token_reuse_interval", |s| s.refresh_token_reuse_interval = Some(301)),
+            ("refresh_token_reuse_interval", |s| s.refresh_token_reuse_interval = Some(-1)),
             ("backchannel_logout_uri", |s| s.backchannel_logout_uri = Some("/relative".into())),
             ("backchannel_logout_uri", |s| s.backchannel_logout_uri = Some("https://rp.example.test/bc#x".into())),
             ("frontchannel_logout_uri", |s| s.frontchannel_logout_uri = Some("javascript:alert(1)".into())),

@@ -19,7 +19,8 @@ const COLUMNS: &str = "client_id, name, client_type, secret_hash, token_endpoint
     subject_type, sector_identifier_uri, \
     request_uris, request_object_signing_alg, \
     userinfo_signed_response_alg, logo_uri, client_uri, policy_uri, tos_uri, \
-    secret_sealed";
+    secret_sealed, \
+    require_pushed_authorization_requests, refresh_token_reuse_interval";
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("client {what}"))
@@ -91,6 +92,9 @@ fn from_row(row: &AnyRow) -> Result<Client> {
         tos_uri: channel_uri(row, "tos_uri")?,
         // client_secret_jwt
         secret_sealed: row.try_get::<Option<String>, _>("secret_sealed")?.map(SealedSecret::from_stored),
+        // Pushed authorization requests and refresh token reuse (migration 0021).
+        require_par: super::get_flag(row, "require_pushed_authorization_requests")?,
+        refresh_token_reuse_interval: row.try_get("refresh_token_reuse_interval")?,
     })
 }
 
@@ -125,7 +129,8 @@ impl Store {
         let sql = format!(
             "INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
              $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, \
-             $30, $31, $32, $33, $34, $35)"
+             $30, $31, $32, $33, $34, $35, \
+             $36, $37)"
         );
         sqlx::query(&sql)
             .bind(&c.client_id)
@@ -164,6 +169,9 @@ impl Store {
             .bind(c.policy_uri.as_ref().map(url::Url::as_str))
             .bind(c.tos_uri.as_ref().map(url::Url::as_str))
             .bind(c.secret_sealed.as_ref().map(SealedSecret::as_stored))
+            // Pushed authorization requests and refresh token reuse (migration 0021).
+            .bind(super::flag(c.require_par))
+            .bind(c.refresh_token_reuse_interval)
             .execute(&self.pool)
             .await
             .map_err(|e| StoreError::on_unique(e, format!("client {:?}", c.client_id)))?;
@@ -186,6 +194,7 @@ impl Store {
              request_uris = $26, request_object_signing_alg = $27, \
              userinfo_signed_response_alg = $28, logo_uri = $29, client_uri = $30, policy_uri = $31, \
              tos_uri = $32, \
+             require_pushed_authorization_requests = $33, refresh_token_reuse_interval = $34, \
              secret_sealed = CASE WHEN $3 = 'client_secret_jwt' THEN secret_sealed ELSE NULL END \
              WHERE client_id = $18",
         )
@@ -222,6 +231,9 @@ impl Store {
         .bind(c.client_uri.as_ref().map(url::Url::as_str))
         .bind(c.policy_uri.as_ref().map(url::Url::as_str))
         .bind(c.tos_uri.as_ref().map(url::Url::as_str))
+        // Pushed authorization requests and refresh token reuse (migration 0021).
+        .bind(super::flag(c.require_par))
+        .bind(c.refresh_token_reuse_interval)
         .execute(&self.pool)
         .await?;
         self.registry_changed(super::Reach::AtOnce).await;
@@ -272,6 +284,8 @@ impl Store {
             "DELETE FROM consents WHERE client_id = $1",
             "DELETE FROM authorization_codes WHERE client_id = $1",
             "DELETE FROM device_codes WHERE client_id = $1",
+            // A client registered again under this id must not inherit its pushed requests.
+            "DELETE FROM pushed_authorization_requests WHERE client_id = $1",
         ] {
             sqlx::query(sql).bind(client_id).execute(&mut *tx).await?;
         }

@@ -67,6 +67,14 @@ pub(crate) async fn revoke_grants(
     now: i64,
 ) -> Result<()> {
     let column = owner.column();
+    // The grants' rows first: a refresh rotating under one of them locks it first too
+    // (`Store::rotate_refresh_token`), so the two serialize, and whichever comes second
+    // sees all the other wrote (no successor survives a revocation, no deadlock).
+    sqlx::query(&format!("UPDATE grants SET revoked_at = $1 WHERE {column} = $2 AND revoked_at IS NULL"))
+        .bind(now)
+        .bind(value)
+        .execute(&mut **tx)
+        .await?;
     sqlx::query(&format!(
         "INSERT INTO revoked_tokens (jti, expires_at) \
          SELECT a.jti, a.expires_at FROM access_tokens a JOIN grants g ON g.id = a.grant_id \
@@ -77,11 +85,6 @@ pub(crate) async fn revoke_grants(
     .execute(&mut **tx)
     .await?;
     sqlx::query(&format!("DELETE FROM refresh_tokens WHERE family_id IN (SELECT id FROM grants WHERE {column} = $1)"))
-        .bind(value)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query(&format!("UPDATE grants SET revoked_at = $1 WHERE {column} = $2 AND revoked_at IS NULL"))
-        .bind(now)
         .bind(value)
         .execute(&mut **tx)
         .await?;
@@ -223,7 +226,7 @@ impl Store {
     }
 
     /// Deletes what can no longer matter: expired codes, requests, sessions, revocations,
-    /// client assertion jtis, device codes.
+    /// client assertion jtis, device codes, pushed requests expired an hour ago.
     pub async fn purge_expired(&self) -> Result<()> {
         let now = self.now();
         for sql in [
@@ -237,6 +240,7 @@ impl Store {
         ] {
             sqlx::query(sql).bind(now).execute(&self.pool).await?;
         }
+        self.purge_pushed_requests(now - super::pushed::RETENTION_PAST_EXPIRY).await?;
         Ok(())
     }
 }

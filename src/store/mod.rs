@@ -11,6 +11,7 @@ pub mod grants;
 pub mod keys;
 pub mod logout;
 mod migrations;
+pub mod pushed;
 pub mod refresh;
 pub mod replicas;
 pub mod scopes;

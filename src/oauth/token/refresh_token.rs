@@ -1,13 +1,23 @@
 //! The refresh_token grant (RFC 6749 §6), rotated on every use (RFC 9700 §4.14.2): a
 //! rotated token presented again revokes its whole family.
+//!
+//! Unless the client has a `refresh_token_reuse_interval` (parallel tabs refreshing with
+//! the same token at once): then the token *just* rotated away, presented again by the
+//! same client within that many seconds of its rotation while its successor is still
+//! unused, is answered with that same successor and a fresh access token. Anything
+//! else rotated is reuse as before: an older ancestor, a later presentation, another
+//! client's. The successor is not stored in the clear: it is sealed under a key derived
+//! from the presented token itself, which only its holder has (the database keeps a
+//! different hash of it), with the key-encryption key mixed in when one is set.
 
 use super::{TokenResponse, UserGrant, mint_user_tokens, new_refresh_token};
-use crate::crypto::sha256_hex;
+use crate::crypto::{open, seal, sha256_hex};
 use crate::oauth::error::TokenError;
 use crate::oauth::params::Params;
 use crate::oauth::scope::ScopeSet;
 use crate::registry::client::{Client, GrantType};
 use crate::state::AppState;
+use crate::store::refresh::{Rotate, Rotation};
 
 pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, TokenError> {
     if !client.allows_grant(GrantType::RefreshToken) {
@@ -20,6 +30,9 @@ pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Resu
     // resource) leaves the token usable.
     let record = match state.store.find_refresh_token(&token_hash, &client.client_id).await? {
         Some((record, false)) => record,
+        // With a reuse interval the store decides, atomically, whether this is the
+        // immediate predecessor of the live token within it.
+        Some((record, true)) if client.refresh_token_reuse_interval > 0 => record,
         Some((record, true)) => return Err(reuse(state, client, &record.family_id).await),
         None => return Err(TokenError::invalid_grant("the refresh token is invalid, revoked or not this client's")),
     };
@@ -66,10 +79,28 @@ pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Resu
     let (refresh_token, successor) =
         new_refresh_token(client, &grant, &record.family_id, &granted, Some(record.family_expires_at), now)
             .ok_or_else(|| TokenError::invalid_grant("this grant no longer allows refresh"))?;
-    if !state.store.rotate_refresh_token(&token_hash, &successor, &minted.access.jti, minted.access.expires_at).await? {
-        // Another request rotated it first (reuse), or the grant was revoked meanwhile.
-        return Err(reuse(state, client, &record.family_id).await);
-    }
+    let kek = state.config.key_encryption_key.as_ref();
+    let sealed = match client.refresh_token_reuse_interval > 0 {
+        true => Some(seal(&successor_key(token, kek), &token_hash, refresh_token.as_bytes()).map_err(|e| {
+            tracing::error!(error = %e, "cannot seal a refresh token's successor");
+            TokenError::new("server_error", "the refresh token could not be rotated")
+        })?),
+        false => None,
+    };
+    let rotation = Rotate {
+        old_hash: &token_hash,
+        successor: &successor,
+        successor_sealed: sealed.as_deref(),
+        jti: &minted.access.jti,
+        access_expires_at: minted.access.expires_at,
+        reuse_interval: client.refresh_token_reuse_interval,
+    };
+    let refresh_token = match state.store.rotate_refresh_token(&rotation).await? {
+        Rotation::Rotated => refresh_token,
+        Rotation::Replayed { successor_sealed } => replayed(token, &token_hash, kek, &successor_sealed)?,
+        // Rotated before and not replayable (reuse), or the grant was revoked meanwhile.
+        Rotation::Refused => return Err(reuse(state, client, &record.family_id).await),
+    };
     Ok(TokenResponse {
         access_token: minted.access.token,
         token_type: "Bearer",
@@ -78,6 +109,30 @@ pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Resu
         refresh_token: Some(refresh_token),
         scope: scope.to_string(),
         issued_token_type: None,
+    })
+}
+
+/// The key a successor is sealed under for the holder of `presented`: SHA-256 over a
+/// label, the key-encryption key (when set) and the token. The store knows the token only
+/// by its plain SHA-256, from which this cannot be computed; a 256-bit random token makes
+/// one hash a sound key derivation.
+fn successor_key(presented: &str, kek: Option<&[u8; 32]>) -> [u8; 32] {
+    let mut input = b"lanyard/refresh-token-successor/v1\0".to_vec();
+    if let Some(kek) = kek {
+        input.extend_from_slice(kek);
+    }
+    input.extend_from_slice(presented.as_bytes());
+    openssl::sha::sha256(&input)
+}
+
+/// The successor a replayed token was rotated to, opened with the presented token. Not
+/// opening (the key-encryption key changed within the interval) is the server's trouble,
+/// not reuse: nothing is revoked.
+fn replayed(presented: &str, token_hash: &str, kek: Option<&[u8; 32]>, sealed: &str) -> Result<String, TokenError> {
+    let opened = open(Some(&successor_key(presented, kek)), token_hash, sealed).and_then(Result::ok);
+    opened.and_then(|bytes| String::from_utf8(bytes).ok()).ok_or_else(|| {
+        tracing::error!("cannot open a refresh token's sealed successor (was the key-encryption key changed?)");
+        TokenError::invalid_grant("the refresh token was already used; sign in again")
     })
 }
 

@@ -127,6 +127,9 @@ struct Values {
     client_uri: String,
     policy_uri: String,
     tos_uri: String,
+    // Pushed authorization requests and refresh token reuse.
+    require_pushed_authorization_requests: bool,
+    refresh_token_reuse_interval: String,
 }
 
 impl Values {
@@ -164,6 +167,8 @@ impl Values {
             client_uri: String::new(),
             policy_uri: String::new(),
             tos_uri: String::new(),
+            require_pushed_authorization_requests: false,
+            refresh_token_reuse_interval: "0".into(),
         }
     }
 
@@ -211,6 +216,8 @@ impl Values {
             client_uri: client.client_uri.as_ref().map(ToString::to_string).unwrap_or_default(),
             policy_uri: client.policy_uri.as_ref().map(ToString::to_string).unwrap_or_default(),
             tos_uri: client.tos_uri.as_ref().map(ToString::to_string).unwrap_or_default(),
+            require_pushed_authorization_requests: client.require_par,
+            refresh_token_reuse_interval: client.refresh_token_reuse_interval.to_string(),
         }
     }
 
@@ -247,6 +254,8 @@ impl Values {
             client_uri: fields.text("client_uri"),
             policy_uri: fields.text("policy_uri"),
             tos_uri: fields.text("tos_uri"),
+            require_pushed_authorization_requests: fields.checked("require_pushed_authorization_requests"),
+            refresh_token_reuse_interval: fields.text("refresh_token_reuse_interval"),
         }
     }
 
@@ -287,6 +296,12 @@ impl Values {
             client_uri: form::non_blank(&self.client_uri),
             policy_uri: form::non_blank(&self.policy_uri),
             tos_uri: form::non_blank(&self.tos_uri),
+            require_pushed_authorization_requests: Some(self.require_pushed_authorization_requests),
+            refresh_token_reuse_interval: form::seconds(
+                &self.refresh_token_reuse_interval,
+                "refresh_token_reuse_interval",
+                errors,
+            ),
         }
     }
 
