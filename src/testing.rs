@@ -331,6 +331,8 @@ pub struct DeviceAuthorization {
     pub verification_uri_complete: String,
     pub expires_in: i64,
     pub interval: i64,
+}
+
 /// What `/par` answered (RFC 9126 §2.2): the reference to pass to `/authorize`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct PushedRequest {
