@@ -70,6 +70,29 @@ fn code_from_row(row: &sqlx::any::AnyRow) -> Result<CodeRecord> {
     })
 }
 
+/// Remembers (or replaces) a user's consent to a client, inside the caller's transaction.
+pub(crate) async fn save_consent(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: &str,
+    client_id: &str,
+    scope: &str,
+    resources: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO consents (user_id, client_id, scope, resources, updated_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (user_id, client_id) DO UPDATE SET scope = $3, resources = $4, updated_at = $5",
+    )
+    .bind(user_id)
+    .bind(client_id)
+    .bind(scope)
+    .bind(resources)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     pub async fn insert_authorization_request(&self, id: &str, client_id: &str, params: &str, ttl: i64) -> Result<()> {
         let now = self.now();
@@ -143,17 +166,9 @@ impl Store {
     }
 
     pub async fn save_consent(&self, user_id: &str, client_id: &str, scope: &str, resources: &str) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO consents (user_id, client_id, scope, resources, updated_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (user_id, client_id) DO UPDATE SET scope = $3, resources = $4, updated_at = $5",
-        )
-        .bind(user_id)
-        .bind(client_id)
-        .bind(scope)
-        .bind(resources)
-        .bind(self.now())
-        .execute(&self.pool)
-        .await?;
+        let mut tx = self.pool.begin().await?;
+        save_consent(&mut tx, user_id, client_id, scope, resources, self.now()).await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -74,6 +74,9 @@ pub struct DeviceApproval<'a> {
     pub auth_time: i64,
     pub acr: &'a str,
     pub amr: &'a str,
+    /// Whether the approval is remembered as the user's consent to the client (as
+    /// `/consent` remembers one; never for a client known only by its metadata document).
+    pub remember_consent: bool,
 }
 
 /// An approved request, consumed: what its tokens are issued for.
@@ -154,9 +157,9 @@ impl Store {
         .transpose()
     }
 
-    /// Records the user's decision on a pending, live request: approved by `approval`, or
-    /// denied when it is `None`. `false` when the request was no longer pending (decided in
-    /// another tab, expired).
+    /// Records the user's decision on a pending, live request: approved by `approval` (with
+    /// the consent it stands for, in the same transaction), or denied when it is `None`.
+    /// `false` when the request was no longer pending (decided in another tab, expired).
     pub async fn decide_device_request(
         &self,
         user_code_hash: &str,
@@ -164,9 +167,11 @@ impl Store {
     ) -> Result<bool> {
         let now = self.now();
         let status = if approval.is_some() { DeviceStatus::Approved } else { DeviceStatus::Denied };
-        let done = sqlx::query(
+        let mut tx = self.pool.begin().await?;
+        let decided = sqlx::query(
             "UPDATE device_codes SET status = $1, user_id = $2, sid = $3, auth_time = $4, acr = $5, amr = $6, \
-             decided_at = $7 WHERE user_code_hash = $8 AND status = $9 AND expires_at > $7",
+             decided_at = $7 WHERE user_code_hash = $8 AND status = $9 AND expires_at > $7 \
+             RETURNING client_id, scope, resources",
         )
         .bind(status.as_str())
         .bind(approval.map(|a| a.user_id))
@@ -177,9 +182,16 @@ impl Store {
         .bind(now)
         .bind(user_code_hash)
         .bind(DeviceStatus::Pending.as_str())
-        .execute(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        let Some(row) = decided else { return Ok(false) };
+        if let Some(approval) = approval.filter(|a| a.remember_consent) {
+            let (client_id, scope, resources): (String, String, String) =
+                (row.try_get("client_id")?, row.try_get("scope")?, row.try_get("resources")?);
+            super::authorization::save_consent(&mut tx, approval.user_id, &client_id, &scope, &resources, now).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// One poll by `client_id` with a device code. The poll itself is recorded by one

@@ -86,19 +86,22 @@ async fn decide(
         _ => return Ok(entry(&user, &form.user_code, Some("Choose Approve or Deny.".into()), StatusCode::BAD_REQUEST)),
     };
     let method = AuthMethod::from_stored(Some(&session.amr));
+    let client = &found.client;
     let approval = DeviceApproval {
         user_id: &user.id,
         sid: &session.sid,
         auth_time: session.auth_time,
         acr: method.acr(),
         amr: method.as_str(),
+        // Remembered as /consent remembers it, so the user's grants are listed and revoked
+        // alike (never for a client known only by its metadata document).
+        remember_consent: !client.from_metadata_document,
     };
     let code_hash = found.code.hash();
     if !state.store.decide_device_request(&code_hash, approve.then_some(&approval)).await? {
         // Decided meanwhile (another tab) or expired between the two statements.
         return Ok(Refused::Used.page(&user, &form.user_code));
     }
-    let client = &found.client;
     if !approve {
         tracing::info!(user = %user.username, client = %client.client_id, "device authorization denied");
         return Ok(pages::message(
@@ -106,12 +109,6 @@ async fn decide(
             "Access denied",
             &format!("{} was not connected. You can close this page.", client.name),
         ));
-    }
-    // Remembered as /consent remembers it (never for a client known only by its metadata
-    // document), so the user's grants are listed and revoked alike.
-    if !client.from_metadata_document {
-        let request = &found.request;
-        state.store.save_consent(&user.id, &client.client_id, &request.scope, &request.resources).await?;
     }
     tracing::info!(user = %user.username, client = %client.client_id, "device authorization approved");
     Ok(pages::message(

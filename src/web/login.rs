@@ -110,7 +110,7 @@ pub fn render(
             (&local_page, "", Some(return_to.as_str()))
         }
         LoginTarget::Device { .. } => {
-            local_page = ClientDisplay::named("connect a device");
+            local_page = ClientDisplay::named("your device");
             device_return = target.continue_url();
             (&local_page, "", Some(device_return.as_str()))
         }
