@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use lanyard::clock::ClockSetting;
+use lanyard::clock::ClockChange;
 use lanyard::crypto::sha256_hex;
 use lanyard::registry::{self, client::ClientSpec};
 use openidconnect::core::{
@@ -123,10 +123,9 @@ fn assert_error(reply: &Reply, error: &str) {
 }
 
 /// Moves the server's protocol clock by `seconds`.
-fn advance(server: &TestServer, seconds: i64) {
-    let clock = server.store.clock();
-    let setting = clock.setting();
-    clock.apply(ClockSetting { offset_seconds: setting.offset_seconds + seconds, ..setting });
+async fn advance(server: &TestServer, seconds: i64) {
+    let change = ClockChange { advance_seconds: Some(seconds), ..Default::default() };
+    lanyard::lab::set_clock(&server.store, &change).await.expect("the test clock moves");
 }
 
 /// A browser with its own cookie jar (the user's phone).
@@ -247,7 +246,7 @@ async fn a_cli_gets_tokens_through_the_device_flow_with_an_rp_library(backend: B
                 let html = decide_as(server_ref, code_ref, "alice", "approve").await;
                 assert!(html.contains("Device connected"), "{html}");
             }
-            advance(server_ref, interval.as_secs() as i64);
+            advance(server_ref, interval.as_secs() as i64).await;
         }
     };
     let tokens = client
@@ -305,11 +304,11 @@ async fn polling_before_the_interval_is_slow_down_on_every_replica_and_the_inter
     assert_error(&poll_public(&replica, TV, &device_code).await, "slow_down");
     // 5 s, now 10, and with this early poll 15.
     assert_error(&poll_public(&server, TV, &device_code).await, "slow_down");
-    advance(&server, 12);
+    advance(&server, 12).await;
     let reply = poll_public(&server, TV, &device_code).await;
     assert_error(&reply, "slow_down");
     assert!(reply.str("error_description").contains("20 seconds"), "the interval is 20 s now: {}", reply.text);
-    advance(&server, 20);
+    advance(&server, 20).await;
     assert_error(&poll_public(&server, TV, &device_code).await, "authorization_pending");
     replica.stop().await;
 }
@@ -320,7 +319,7 @@ async fn a_denied_request_is_access_denied_at_the_token_endpoint(backend: Backen
     let html = decide_as(&server, &user_code, "alice", "deny").await;
     assert!(html.contains("Access denied"), "{html}");
     assert_error(&poll_public(&server, TV, &device_code).await, "access_denied");
-    advance(&server, 5);
+    advance(&server, 5).await;
     assert_error(&poll_public(&server, TV, &device_code).await, "access_denied");
     // The page does not offer a decided code again.
     let (status, html) = open(&server, &browser(), &format!("/device?user_code={user_code}&login_hint=alice")).await;
@@ -332,7 +331,7 @@ async fn an_expired_device_code_is_expired_token_and_the_page_says_so(backend: B
     let (_db, server, _fx) = start(backend, true).await;
     let (device_code, user_code) = started(&start_public(&server, TV, &[("scope", "openid")]).await);
     assert_error(&poll_public(&server, TV, &device_code).await, "authorization_pending");
-    advance(&server, 601);
+    advance(&server, 601).await;
     assert_error(&poll_public(&server, TV, &device_code).await, "expired_token");
     let (status, html) = open(&server, &browser(), &format!("/device?user_code={user_code}&login_hint=alice")).await;
     assert_eq!(status, 400, "{html}");
