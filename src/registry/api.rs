@@ -76,7 +76,7 @@ pub struct ApiSpec {
     pub access_token_claims: Vec<String>,
     /// Token exchange (RFC 8693): identifiers of the registered APIs this API may exchange
     /// its users' tokens for, e.g. `["https://api.example.test/calendar"]`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub token_exchange_audiences: Vec<String>,
 }
 
