@@ -76,6 +76,10 @@ pub struct Settings {
     pub clock_leeway: i64,
     /// Drop scopes a client may not request instead of refusing them with `invalid_scope`.
     pub scope_narrowing: bool,
+    /// DPoP (RFC 9449 §8, §9): every proof at `/token` and `/userinfo` must carry a nonce
+    /// this server handed out (in `DPoP-Nonce`) within the last 5–10 minutes. Off by
+    /// default: it costs each client one refused request to learn the first nonce.
+    pub dpop_nonce: bool,
 }
 
 impl Default for Settings {
@@ -107,6 +111,7 @@ impl Default for Settings {
             shutdown_drain: 5.0,
             clock_leeway: 30,
             scope_narrowing: false,
+            dpop_nonce: false,
         }
     }
 }
@@ -142,6 +147,8 @@ pub struct Config {
     pub shutdown_drain: std::time::Duration,
     pub clock_leeway: i64,
     pub scope_narrowing: bool,
+    /// See [`Settings::dpop_nonce`].
+    pub dpop_nonce: bool,
 }
 
 impl Config {
@@ -361,6 +368,7 @@ impl Settings {
             shutdown_drain,
             clock_leeway: self.clock_leeway,
             scope_narrowing: self.scope_narrowing,
+            dpop_nonce: self.dpop_nonce,
         })
     }
 }
@@ -384,7 +392,7 @@ fn derived_issuer(bind: Option<SocketAddr>) -> String {
 
 /// The environment variables read (as `LANYARD_` + upper-case name); others are ignored so
 /// that unrelated `LANYARD_*` variables (seed files, admin passwords) don't trip the parser.
-const ENV_KEYS: [&str; 26] = [
+const ENV_KEYS: [&str; 27] = [
     "issuer",
     "backchannel_url",
     "bind",
@@ -411,6 +419,7 @@ const ENV_KEYS: [&str; 26] = [
     "shutdown_drain",
     "clock_leeway",
     "scope_narrowing",
+    "dpop_nonce",
 ];
 
 fn parse_key_encryption_key(raw: &str) -> Result<[u8; 32], String> {

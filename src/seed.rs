@@ -414,6 +414,7 @@ pub async fn export(store: &Store) -> Result<String, StoreError> {
                 client_uri: c.client_uri.map(String::from),
                 policy_uri: c.policy_uri.map(String::from),
                 tos_uri: c.tos_uri.map(String::from),
+                dpop_bound_access_tokens: Some(c.dpop_bound_access_tokens),
             },
         ));
     }

@@ -61,6 +61,28 @@
 //!     })
 //! }
 //! ```
+//!
+//! DPoP (RFC 9449): [`DpopKey`] is a client's key pair, [`TestIdp::sign_in_dpop`] the same
+//! sign-in with the token request proving it (the tokens come back bound to the key, `token_type`
+//! `DPoP`), and [`TestIdp::dpop_proof`] a proof for any later request (userinfo, an API):
+//!
+//! ```no_run
+//! # use lanyard::testing::{DpopKey, SignIn, TestIdp};
+//! # async fn example(idp: TestIdp, sign_in: SignIn) -> Result<(), lanyard::testing::TestIdpError> {
+//! let key = DpopKey::generate()?;
+//! let tokens = idp.sign_in_dpop(sign_in, &key).await?;
+//! assert_eq!(tokens.token_type, "DPoP");
+//! let userinfo = idp.url("/userinfo");
+//! let proof = idp.dpop_proof(&key, "GET", &userinfo, Some(&tokens.access_token)).await?;
+//! let response = reqwest::Client::new()
+//!     .get(&userinfo)
+//!     .header("Authorization", format!("DPoP {}", tokens.access_token))
+//!     .header("DPoP", proof)
+//!     .send()
+//!     .await?;
+//! assert!(response.status().is_success());
+//! # Ok(()) }
+//! ```
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -382,6 +404,31 @@ impl TestIdp {
     /// consent), the code from the 303's `Location` (its `state` and `iss` checked), then
     /// `POST /token` with the PKCE verifier. The id_token's signature and nonce are checked.
     pub async fn sign_in(&self, request: SignIn) -> Result<TokenResponse, TestIdpError> {
+        self.sign_in_with(request, None).await
+    }
+
+    /// [`TestIdp::sign_in`] with DPoP (RFC 9449): the code is requested with `dpop_jkt`
+    /// (§10) and redeemed with a proof of `key` (the server's nonce included when it
+    /// requires one), so the tokens are bound to the key.
+    pub async fn sign_in_dpop(&self, request: SignIn, key: &DpopKey) -> Result<TokenResponse, TestIdpError> {
+        self.sign_in_with(request, Some(key)).await
+    }
+
+    /// A DPoP proof of `key` for one request (`method` to `url`, with `access_token` when it
+    /// goes to a resource), made now on the server's clock, with the server's nonce when it
+    /// requires one.
+    pub async fn dpop_proof(
+        &self,
+        key: &DpopKey,
+        method: &str,
+        url: &str,
+        access_token: Option<&str>,
+    ) -> Result<String, TestIdpError> {
+        let nonce = crate::oauth::dpop::current_nonce(&self.state).await;
+        key.proof(method, url, self.state.now(), access_token, nonce.as_deref())
+    }
+
+    async fn sign_in_with(&self, request: SignIn, dpop: Option<&DpopKey>) -> Result<TokenResponse, TestIdpError> {
         let fail = |m: String| TestIdpError::SignIn(m);
         let verifier = random_token(32);
         let state = random_token(16);
@@ -399,6 +446,9 @@ impl TestIdp {
         ];
         if let Some(resource) = &request.resource {
             query.push(("resource", resource.clone()));
+        }
+        if let Some(key) = dpop {
+            query.push(("dpop_jkt", key.jkt().to_owned()));
         }
         let response = self.http.get(self.url("/authorize")).query(&query).send().await?;
         let status = response.status();
@@ -424,7 +474,7 @@ impl TestIdp {
             return Err(fail(format!("the redirect {location:?} lacks the request's state or this issuer")));
         }
         let code = params.get("code").ok_or_else(|| fail(format!("no code in the redirect {location:?}")))?;
-        let tokens = self.exchange(&request, code, &verifier).await?;
+        let tokens = self.exchange(&request, code, &verifier, dpop).await?;
         if let Some(id_token) = &tokens.id_token {
             let (_, payload) = self.state.keys.ring().verify(id_token).map_err(|e| fail(format!("id_token: {e}")))?;
             let claims: Value = serde_json::from_slice(&payload).map_err(|e| fail(format!("id_token: {e}")))?;
@@ -435,8 +485,15 @@ impl TestIdp {
         Ok(tokens)
     }
 
-    /// `POST /token` with the client authentication the client is registered for.
-    async fn exchange(&self, request: &SignIn, code: &str, verifier: &str) -> Result<TokenResponse, TestIdpError> {
+    /// `POST /token` with the client authentication the client is registered for (and a
+    /// DPoP proof of `dpop`).
+    async fn exchange(
+        &self,
+        request: &SignIn,
+        code: &str,
+        verifier: &str,
+        dpop: Option<&DpopKey>,
+    ) -> Result<TokenResponse, TestIdpError> {
         let client = self.store().client(&request.client_id).await.map_err(|e| TestIdpError::SignIn(e.to_string()))?;
         let method = client.as_ref().map_or(AuthMethod::ClientSecretBasic, |c| c.auth_method);
         let assertion;
@@ -474,6 +531,10 @@ impl TestIdp {
                     request.client_id
                 )));
             }
+        }
+        if let Some(key) = dpop {
+            let token_endpoint = self.url("/token");
+            post = post.header("DPoP", self.dpop_proof(key, "POST", &token_endpoint, None).await?);
         }
         let response = post.form(&form).send().await?;
         let status = response.status();
@@ -582,4 +643,68 @@ pub fn decode_entities(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// A client's DPoP key pair (ES256, P-256), made for the test, and the proofs it signs
+/// (RFC 9449 §4.2).
+pub struct DpopKey {
+    signer: josekit::jws::alg::ecdsa::EcdsaJwsSigner,
+    public: josekit::jwk::Jwk,
+    jkt: String,
+}
+
+impl DpopKey {
+    /// A fresh key pair.
+    pub fn generate() -> Result<Self, TestIdpError> {
+        use josekit::jws::ES256;
+        let fail = |e: josekit::JoseError| TestIdpError::SignIn(format!("cannot make a DPoP key: {e}"));
+        let pair = ES256.generate_key_pair().map_err(fail)?;
+        let signer = ES256.signer_from_jwk(&pair.to_jwk_private_key()).map_err(fail)?;
+        let public = pair.to_jwk_public_key();
+        let member = |name: &str| public.parameter(name).and_then(Value::as_str).unwrap_or_default().to_owned();
+        // RFC 7638: the required members in lexicographic order.
+        let canonical = serde_json::json!({ "crv": member("crv"), "kty": "EC", "x": member("x"), "y": member("y") });
+        let canonical = format!(
+            r#"{{"crv":{},"kty":"EC","x":{},"y":{}}}"#,
+            canonical["crv"], canonical["x"], canonical["y"]
+        );
+        let jkt = sha256_b64(canonical.as_bytes());
+        Ok(Self { signer, public, jkt })
+    }
+
+    /// The key's RFC 7638 thumbprint: the `cnf.jkt` of the tokens bound to it, and the
+    /// `dpop_jkt` of an authorization request.
+    pub fn jkt(&self) -> &str {
+        &self.jkt
+    }
+
+    /// The public key, as a proof carries it.
+    pub fn public_jwk(&self) -> Value {
+        Value::Object(self.public.as_ref().clone())
+    }
+
+    /// A proof for `method` to `url` made at `iat` (seconds since the epoch), with a fresh
+    /// `jti`; `ath` for `access_token` and the server's `nonce` when given.
+    pub fn proof(
+        &self,
+        method: &str,
+        url: &str,
+        iat: i64,
+        access_token: Option<&str>,
+        nonce: Option<&str>,
+    ) -> Result<String, TestIdpError> {
+        use josekit::jws::JwsHeader;
+        let fail = |e: josekit::JoseError| TestIdpError::SignIn(format!("cannot sign a DPoP proof: {e}"));
+        let mut claims = serde_json::json!({ "jti": random_token(16), "htm": method, "htu": url, "iat": iat });
+        if let Some(token) = access_token {
+            claims["ath"] = Value::String(sha256_b64(token.as_bytes()));
+        }
+        if let Some(nonce) = nonce {
+            claims["nonce"] = Value::String(nonce.to_owned());
+        }
+        let mut header = JwsHeader::new();
+        header.set_token_type("dpop+jwt");
+        header.set_jwk(self.public.clone());
+        josekit::jws::serialize_compact(claims.to_string().as_bytes(), &header, &self.signer).map_err(fail)
+    }
 }

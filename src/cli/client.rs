@@ -176,6 +176,10 @@ pub struct AddClient {
     /// The client's terms of service, linked from the sign-in and consent pages (https URL).
     #[arg(long, value_name = "URL")]
     tos_uri: Option<String>,
+    /// The client always uses DPoP (RFC 9449 §5.2, `dpop_bound_access_tokens`): its token
+    /// requests without a DPoP proof are refused.
+    #[arg(long)]
+    dpop_bound_access_tokens: bool,
 }
 
 impl ClientCommand {
@@ -276,6 +280,7 @@ impl AddClient {
             client_uri: self.client_uri,
             policy_uri: self.policy_uri,
             tos_uri: self.tos_uri,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens.then_some(true),
         };
         let new = registry::create_client_with(store, spec, fetch).await?;
         if no_scope {
@@ -349,6 +354,7 @@ fn print_client(heading: &str, client: &Client) {
             ("client_uri", client.client_uri.as_ref().map(ToString::to_string).unwrap_or_default()),
             ("policy_uri", client.policy_uri.as_ref().map(ToString::to_string).unwrap_or_default()),
             ("tos_uri", client.tos_uri.as_ref().map(ToString::to_string).unwrap_or_default()),
+            ("dpop_bound_access_tokens", yes_no(client.dpop_bound_access_tokens)),
         ],
     );
 }

@@ -43,7 +43,7 @@ const DEFAULT_SCOPE: &str = "openid profile email address phone";
 const DEFAULT_SCOPE_WITH_REFRESH: &str = "openid profile email address phone offline_access";
 
 /// The client metadata `/register` understands. RFC 7591 §2: other members are ignored.
-const UNDERSTOOD: [&str; 29] = [
+const UNDERSTOOD: [&str; 30] = [
     "client_name",
     "redirect_uris",
     "post_logout_redirect_uris",
@@ -76,6 +76,8 @@ const UNDERSTOOD: [&str; 29] = [
     "client_uri",
     "policy_uri",
     "tos_uri",
+    // DPoP (RFC 9449 §5.2).
+    "dpop_bound_access_tokens",
 ];
 
 /// A client's registration as RFC 7591 §3.2.1 shows it (with Lanyard's own settings beside
@@ -142,6 +144,8 @@ pub struct ClientMetadata<'a> {
     policy_uri: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tos_uri: Option<&'a str>,
+    // DPoP (RFC 9449 §5.2).
+    dpop_bound_access_tokens: bool,
 }
 
 impl<'a> ClientMetadata<'a> {
@@ -185,6 +189,7 @@ impl<'a> ClientMetadata<'a> {
             client_uri: client.client_uri.as_ref().map(url::Url::as_str),
             policy_uri: client.policy_uri.as_ref().map(url::Url::as_str),
             tos_uri: client.tos_uri.as_ref().map(url::Url::as_str),
+            dpop_bound_access_tokens: client.dpop_bound_access_tokens,
         }
     }
 

@@ -231,6 +231,10 @@ pub struct Client {
     /// HMAC key (see `client_secret`). `None` for every other client.
     #[serde(skip)]
     pub secret_sealed: Option<SealedSecret>,
+    // DPoP (migration 0022)
+    /// `dpop_bound_access_tokens` (RFC 9449 §5.2): the client always uses DPoP, so a token
+    /// request of it without a proof is refused.
+    pub dpop_bound_access_tokens: bool,
 }
 
 impl Client {
@@ -412,6 +416,9 @@ pub struct ClientSpec {
     pub policy_uri: Option<String>,
     #[serde(default)]
     pub tos_uri: Option<String>,
+    /// RFC 9449 §5.2: `true` refuses this client's token requests that carry no DPoP proof.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// A validated client and, for confidential clients, the secret in the clear (shown once).
@@ -596,6 +603,7 @@ impl ClientSpec {
             tos_uri,
             // Sealed by `registry::create_client`, which has the key-encryption key.
             secret_sealed: None,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens.unwrap_or(false),
         };
         errors.into_result(NewClient { client, secret })
     }

@@ -19,7 +19,7 @@ const COLUMNS: &str = "client_id, name, client_type, secret_hash, token_endpoint
     subject_type, sector_identifier_uri, \
     request_uris, request_object_signing_alg, \
     userinfo_signed_response_alg, logo_uri, client_uri, policy_uri, tos_uri, \
-    secret_sealed";
+    secret_sealed, dpop_bound_access_tokens";
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("client {what}"))
@@ -91,6 +91,8 @@ fn from_row(row: &AnyRow) -> Result<Client> {
         tos_uri: channel_uri(row, "tos_uri")?,
         // client_secret_jwt
         secret_sealed: row.try_get::<Option<String>, _>("secret_sealed")?.map(SealedSecret::from_stored),
+        // DPoP (migration 0022)
+        dpop_bound_access_tokens: super::get_flag(row, "dpop_bound_access_tokens")?,
     })
 }
 
@@ -125,7 +127,7 @@ impl Store {
         let sql = format!(
             "INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
              $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, \
-             $30, $31, $32, $33, $34, $35)"
+             $30, $31, $32, $33, $34, $35, $36)"
         );
         sqlx::query(&sql)
             .bind(&c.client_id)
@@ -164,6 +166,7 @@ impl Store {
             .bind(c.policy_uri.as_ref().map(url::Url::as_str))
             .bind(c.tos_uri.as_ref().map(url::Url::as_str))
             .bind(c.secret_sealed.as_ref().map(SealedSecret::as_stored))
+            .bind(super::flag(c.dpop_bound_access_tokens))
             .execute(&self.pool)
             .await
             .map_err(|e| StoreError::on_unique(e, format!("client {:?}", c.client_id)))?;
@@ -185,7 +188,7 @@ impl Store {
              subject_type = $24, sector_identifier_uri = $25, \
              request_uris = $26, request_object_signing_alg = $27, \
              userinfo_signed_response_alg = $28, logo_uri = $29, client_uri = $30, policy_uri = $31, \
-             tos_uri = $32, \
+             tos_uri = $32, dpop_bound_access_tokens = $33, \
              secret_sealed = CASE WHEN $3 = 'client_secret_jwt' THEN secret_sealed ELSE NULL END \
              WHERE client_id = $18",
         )
@@ -222,6 +225,7 @@ impl Store {
         .bind(c.client_uri.as_ref().map(url::Url::as_str))
         .bind(c.policy_uri.as_ref().map(url::Url::as_str))
         .bind(c.tos_uri.as_ref().map(url::Url::as_str))
+        .bind(super::flag(c.dpop_bound_access_tokens))
         .execute(&self.pool)
         .await?;
         self.registry_changed(super::Reach::AtOnce).await;

@@ -171,7 +171,7 @@ impl Store {
     }
 
     /// Deletes what can no longer matter: expired codes, requests, sessions, revocations,
-    /// client assertion jtis.
+    /// client assertion and DPoP proof jtis.
     pub async fn purge_expired(&self) -> Result<()> {
         let now = now();
         for sql in [
@@ -181,6 +181,7 @@ impl Store {
             "DELETE FROM access_tokens WHERE expires_at < $1",
             "DELETE FROM sessions WHERE expires_at < $1",
             "DELETE FROM client_assertion_jtis WHERE expires_at < $1",
+            "DELETE FROM dpop_proof_jtis WHERE expires_at < $1",
         ] {
             sqlx::query(sql).bind(now).execute(&self.pool).await?;
         }

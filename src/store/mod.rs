@@ -6,6 +6,7 @@ pub mod apis;
 pub mod assertions;
 pub mod authorization;
 pub mod clients;
+pub mod dpop;
 pub mod grants;
 pub mod keys;
 pub mod logout;

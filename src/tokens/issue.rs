@@ -3,7 +3,7 @@
 use serde_json::Map;
 
 use super::claims::{
-    ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, ID_TOKEN_TYP, IdTokenClaims, USERINFO_TYP, UserinfoClaims,
+    ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, Confirmation, ID_TOKEN_TYP, IdTokenClaims, USERINFO_TYP, UserinfoClaims,
     is_reserved_claim,
 };
 use super::keys::{KeyError, KeyRing, SigningAlg};
@@ -34,6 +34,9 @@ pub struct AccessTokenGrant<'a> {
     pub alg: SigningAlg,
     /// The user's claims the API asks for (its `access_token_claims`); empty otherwise.
     pub user_claims: Map<String, serde_json::Value>,
+    /// The DPoP key the token is bound to (its RFC 7638 thumbprint), when the token
+    /// request proved one (RFC 9449 §6.1): the token carries it as `cnf.jkt`.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// Signs an RFC 9068 access token (`typ: at+jwt`).
@@ -54,6 +57,7 @@ pub fn access_token(ring: &KeyRing, grant: &AccessTokenGrant<'_>) -> Result<Issu
         auth_time: grant.auth_time,
         sid: grant.sid.map(str::to_owned),
         acr: grant.acr.map(str::to_owned),
+        cnf: grant.dpop_jkt.map(|jkt| Confirmation { jkt: jkt.to_owned() }),
         // Validated on the way in already; dropped here too so that no path can make a
         // user claim shadow a registered one (serde would write both).
         claims: grant

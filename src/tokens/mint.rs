@@ -175,6 +175,7 @@ async fn mint_perfect(
                 alg,
                 // No user, so none of the user claims the API lists.
                 user_claims: serde_json::Map::new(),
+                dpop_jkt: None,
             },
         )?;
         return Ok(MintedTokens {
@@ -218,6 +219,7 @@ async fn mint_perfect(
             ttl,
             alg,
             user_claims: api.as_ref().map(|a| user.access_token_claims(&a.access_token_claims)).unwrap_or_default(),
+            dpop_jkt: None,
         },
     )?;
     let grant_id = uuid::Uuid::new_v4().to_string();

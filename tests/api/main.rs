@@ -22,6 +22,7 @@ mod conformance_request_objects;
 mod custom_claims;
 mod dev_and_test;
 mod dev_loop;
+mod dpop;
 mod example_api;
 mod examples_e2e;
 mod faults;

@@ -1,7 +1,8 @@
 //! The authorization_code grant (RFC 6749 §4.1.3, PKCE RFC 7636 §4.6).
 
-use super::{TokenResponse, UserGrant, mint_user_tokens, new_refresh_token};
+use super::{TokenResponse, UserGrant, mint_user_tokens, new_refresh_token, refresh_binding, token_type};
 use crate::crypto::sha256_hex;
+use crate::oauth::dpop::DpopProof;
 use crate::oauth::error::TokenError;
 use crate::oauth::params::Params;
 use crate::oauth::pkce::CodeChallenge;
@@ -11,7 +12,12 @@ use crate::state::AppState;
 use crate::store::authorization::Redemption;
 use crate::store::grants::GrantRecord;
 
-pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, TokenError> {
+pub async fn exchange(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+    dpop: Option<&DpopProof>,
+) -> Result<TokenResponse, TokenError> {
     if !client.allows_grant(GrantType::AuthorizationCode) {
         return Err(TokenError::new("unauthorized_client", "this client may not use the authorization_code grant"));
     }
@@ -33,7 +39,7 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
             ));
         }
     };
-    if record.expires_at < crate::clock::now() {
+    if record.expires_at < state.now() {
         return Err(TokenError::invalid_grant("the authorization code has expired"));
     }
     if single("redirect_uri")? != Some(record.redirect_uri.as_str()) {
@@ -54,6 +60,22 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
         }
         (None, None) => {}
     }
+    // RFC 9449 §10: a code requested with dpop_jkt is redeemed only with a proof of that key.
+    if let Some(jkt) = &record.dpop_jkt {
+        match dpop {
+            Some(proof) if proof.proves(jkt) => {}
+            Some(_) => {
+                return Err(TokenError::invalid_dpop_proof(
+                    "the DPoP proof's key is not the one named by dpop_jkt in the authorization request",
+                ));
+            }
+            None => {
+                return Err(TokenError::invalid_dpop_proof(
+                    "this code was requested with dpop_jkt: redeem it with a DPoP proof of that key",
+                ));
+            }
+        }
+    }
     let user = state
         .store
         .user_by_id(&record.user_id)
@@ -72,9 +94,11 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
         sid: &record.sid,
         nonce: record.nonce.as_deref(),
         context: &record.context,
+        dpop,
     };
     let minted = mint_user_tokens(state, params, &grant).await?;
-    let refresh = new_refresh_token(client, &grant, &record.grant_id, &granted, None);
+    let binding = refresh_binding(client, dpop);
+    let refresh = new_refresh_token(state, client, &grant, &record.grant_id, &granted, None, binding);
     let stored = GrantRecord {
         id: &record.grant_id,
         client_id: &client.client_id,
@@ -93,7 +117,7 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
     }
     Ok(TokenResponse {
         access_token: minted.access.token,
-        token_type: "Bearer",
+        token_type: token_type(dpop),
         expires_in: minted.access.expires_in,
         id_token: minted.id_token,
         refresh_token: refresh.map(|(token, _)| token),

@@ -1,16 +1,21 @@
 //! The refresh_token grant (RFC 6749 §6), rotated on every use (RFC 9700 §4.14.2): a
 //! rotated token presented again revokes its whole family.
 
-use super::{TokenResponse, UserGrant, mint_user_tokens, new_refresh_token};
-use crate::clock::now;
+use super::{TokenResponse, UserGrant, mint_user_tokens, new_refresh_token, token_type};
 use crate::crypto::sha256_hex;
+use crate::oauth::dpop::DpopProof;
 use crate::oauth::error::TokenError;
 use crate::oauth::params::Params;
 use crate::oauth::scope::ScopeSet;
 use crate::registry::client::{Client, GrantType};
 use crate::state::AppState;
 
-pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, TokenError> {
+pub async fn refresh(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+    dpop: Option<&DpopProof>,
+) -> Result<TokenResponse, TokenError> {
     if !client.allows_grant(GrantType::RefreshToken) {
         return Err(TokenError::new("unauthorized_client", "this client may not use the refresh_token grant"));
     }
@@ -24,9 +29,26 @@ pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Resu
         Some((record, true)) => return Err(reuse(state, client, &record.family_id).await),
         None => return Err(TokenError::invalid_grant("the refresh token is invalid, revoked or not this client's")),
     };
-    let now = now();
+    let now = state.now();
     if record.expires_at < now || record.family_expires_at < now {
         return Err(TokenError::invalid_grant("the refresh token has expired"));
+    }
+    // RFC 9449 §5: a bound refresh token (a public client's) is used only with a proof of
+    // its key. Refused, it stays usable: the holder of the key may still present it.
+    if let Some(jkt) = &record.dpop_jkt {
+        match dpop {
+            Some(proof) if proof.proves(jkt) => {}
+            Some(_) => {
+                return Err(TokenError::invalid_grant(
+                    "the refresh token is bound to another DPoP key than this proof's",
+                ));
+            }
+            None => {
+                return Err(TokenError::invalid_dpop_proof(
+                    "the refresh token is bound to a DPoP key: send a DPoP proof of that key",
+                ));
+            }
+        }
     }
     let granted = ScopeSet::parse(&record.scope).unwrap_or_default();
     // §6: the new access token may have fewer scopes, never more.
@@ -61,19 +83,28 @@ pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Resu
         sid: &record.sid,
         nonce: None,
         context: &context,
+        dpop,
     };
     let minted = mint_user_tokens(state, params, &grant).await?;
-    // The successor keeps the original scope (§6) and the family's absolute expiry.
-    let (refresh_token, successor) =
-        new_refresh_token(client, &grant, &record.family_id, &granted, Some(record.family_expires_at))
-            .ok_or_else(|| TokenError::invalid_grant("this grant no longer allows refresh"))?;
+    // The successor keeps the original scope (§6), the family's absolute expiry and its
+    // DPoP binding.
+    let (refresh_token, successor) = new_refresh_token(
+        state,
+        client,
+        &grant,
+        &record.family_id,
+        &granted,
+        Some(record.family_expires_at),
+        record.dpop_jkt.as_deref(),
+    )
+    .ok_or_else(|| TokenError::invalid_grant("this grant no longer allows refresh"))?;
     if !state.store.rotate_refresh_token(&token_hash, &successor, &minted.access.jti, minted.access.expires_at).await? {
         // Another request rotated it first (reuse), or the grant was revoked meanwhile.
         return Err(reuse(state, client, &record.family_id).await);
     }
     Ok(TokenResponse {
         access_token: minted.access.token,
-        token_type: "Bearer",
+        token_type: token_type(dpop),
         expires_in: minted.access.expires_in,
         id_token: minted.id_token,
         refresh_token: Some(refresh_token),

@@ -122,6 +122,8 @@ struct Values {
     client_uri: String,
     policy_uri: String,
     tos_uri: String,
+    // DPoP (RFC 9449 §5.2).
+    dpop_bound_access_tokens: bool,
 }
 
 impl Values {
@@ -159,6 +161,7 @@ impl Values {
             client_uri: String::new(),
             policy_uri: String::new(),
             tos_uri: String::new(),
+            dpop_bound_access_tokens: false,
         }
     }
 
@@ -206,6 +209,7 @@ impl Values {
             client_uri: client.client_uri.as_ref().map(ToString::to_string).unwrap_or_default(),
             policy_uri: client.policy_uri.as_ref().map(ToString::to_string).unwrap_or_default(),
             tos_uri: client.tos_uri.as_ref().map(ToString::to_string).unwrap_or_default(),
+            dpop_bound_access_tokens: client.dpop_bound_access_tokens,
         }
     }
 
@@ -242,6 +246,7 @@ impl Values {
             client_uri: fields.text("client_uri"),
             policy_uri: fields.text("policy_uri"),
             tos_uri: fields.text("tos_uri"),
+            dpop_bound_access_tokens: fields.checked("dpop_bound_access_tokens"),
         }
     }
 
@@ -282,6 +287,7 @@ impl Values {
             client_uri: form::non_blank(&self.client_uri),
             policy_uri: form::non_blank(&self.policy_uri),
             tos_uri: form::non_blank(&self.tos_uri),
+            dpop_bound_access_tokens: Some(self.dpop_bound_access_tokens),
         }
     }
 
