@@ -664,10 +664,8 @@ impl DpopKey {
         let member = |name: &str| public.parameter(name).and_then(Value::as_str).unwrap_or_default().to_owned();
         // RFC 7638: the required members in lexicographic order.
         let canonical = serde_json::json!({ "crv": member("crv"), "kty": "EC", "x": member("x"), "y": member("y") });
-        let canonical = format!(
-            r#"{{"crv":{},"kty":"EC","x":{},"y":{}}}"#,
-            canonical["crv"], canonical["x"], canonical["y"]
-        );
+        let canonical =
+            format!(r#"{{"crv":{},"kty":"EC","x":{},"y":{}}}"#, canonical["crv"], canonical["x"], canonical["y"]);
         let jkt = sha256_b64(canonical.as_bytes());
         Ok(Self { signer, public, jkt })
     }

@@ -241,7 +241,9 @@ impl AuthorizationRequest {
                 Some(jkt.to_owned())
             }
             Some(_) => {
-                return Err(invalid("dpop_jkt must be the base64url SHA-256 JWK thumbprint of a key (RFC 9449 §10)".into()));
+                return Err(invalid(
+                    "dpop_jkt must be the base64url SHA-256 JWK thumbprint of a key (RFC 9449 §10)".into(),
+                ));
             }
             None => None,
         };

@@ -32,7 +32,8 @@ pub const NONCE_HEADER: &str = "DPoP-Nonce";
 pub const PROOF_WINDOW: i64 = 60;
 /// The algorithms a proof may be signed with (asymmetric only: never `none` or an HMAC),
 /// in the order `dpop_signing_alg_values_supported` lists them.
-pub const ALGS: [AssertionAlg; 4] = [AssertionAlg::ES256, AssertionAlg::PS256, AssertionAlg::RS256, AssertionAlg::EdDSA];
+pub const ALGS: [AssertionAlg; 4] =
+    [AssertionAlg::ES256, AssertionAlg::PS256, AssertionAlg::RS256, AssertionAlg::EdDSA];
 /// The longest proof read (a proof with an RSA-4096 key is under 2 KiB).
 const MAX_PROOF_BYTES: usize = 8 * 1024;
 /// The longest `jti` accepted (it is stored hashed, so only to refuse absurd input).
@@ -437,7 +438,8 @@ mod tests {
         let mut short = jwk.clone();
         short.insert("n".into(), Value::String(n[..172].into()));
         assert!(public_key_thumbprint(&short, AssertionAlg::RS256).unwrap_err().to_string().contains("2048"));
-        let hmac: Map<String, Value> = serde_json::from_value(serde_json::json!({"kty": "oct", "k": "c2VjcmV0"})).unwrap();
+        let hmac: Map<String, Value> =
+            serde_json::from_value(serde_json::json!({"kty": "oct", "k": "c2VjcmV0"})).unwrap();
         assert!(public_key_thumbprint(&hmac, AssertionAlg::ES256).is_err());
     }
 }

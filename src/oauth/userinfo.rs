@@ -131,12 +131,14 @@ async fn presented_claims(
         }
         Presented::Dpop(token) => {
             let claims = verify_access_token(state, token, &audience).await.map_err(|e| BearerError::from(e).dpop())?;
-            let proof = DpopProof::from_request(req, state, "/userinfo", Some(token))
-                .await?
-                .ok_or_else(|| DpopRefusal::Proof(ProofError::Invalid("the DPoP header (the proof) is missing".into())))?;
+            let proof = DpopProof::from_request(req, state, "/userinfo", Some(token)).await?.ok_or_else(|| {
+                DpopRefusal::Proof(ProofError::Invalid("the DPoP header (the proof) is missing".into()))
+            })?;
             match claims.dpop_jkt() {
                 Some(jkt) if proof.proves(jkt) => Ok(claims),
-                Some(_) => Err(BearerError::invalid_token("the DPoP proof's key is not the one the token is bound to").dpop()),
+                Some(_) => {
+                    Err(BearerError::invalid_token("the DPoP proof's key is not the one the token is bound to").dpop())
+                }
                 None => Err(BearerError::invalid_token(
                     "this access token is not DPoP-bound: present it as Authorization: Bearer",
                 )

@@ -47,7 +47,8 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<RefreshRecord> {
 }
 
 pub(crate) async fn insert(tx: &mut sqlx::Transaction<'_, sqlx::Any>, r: &RefreshRecord) -> Result<()> {
-    let sql = format!("INSERT INTO refresh_tokens ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
+    let sql =
+        format!("INSERT INTO refresh_tokens ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
     sqlx::query(&sql)
         .bind(&r.token_hash)
         .bind(&r.family_id)

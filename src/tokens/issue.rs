@@ -3,8 +3,8 @@
 use serde_json::Map;
 
 use super::claims::{
-    ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, Confirmation, ID_TOKEN_TYP, IdTokenClaims, USERINFO_TYP, UserinfoClaims,
-    is_reserved_claim,
+    ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, Confirmation, ID_TOKEN_TYP, IdTokenClaims, USERINFO_TYP,
+    UserinfoClaims, is_reserved_claim,
 };
 use super::keys::{KeyError, KeyRing, SigningAlg};
 use crate::clock::now;

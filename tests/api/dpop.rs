@@ -146,22 +146,28 @@ impl Proof {
         self
     }
 
+    /// base64url(header) . base64url(claims) (RFC 7515 §5.1).
+    fn signing_input(&self) -> String {
+        let part = |map: &Map<String, Value>| b64(Value::Object(map.clone()).to_string().as_bytes());
+        format!("{}.{}", part(&self.header), part(&self.claims))
+    }
+
     /// The compact JWS, signed by `key` (which may not be the key in the header).
     fn signed_by(&self, key: &Key) -> String {
-        let input = format!("{}.{}", b64(Value::Object(self.header.clone()).to_string().as_bytes()), b64(Value::Object(self.claims.clone()).to_string().as_bytes()));
+        let input = self.signing_input();
         format!("{input}.{}", b64(&key.sign(input.as_bytes())))
     }
 
     /// Unsigned (`alg: none`): an empty signature.
     fn unsigned(&self) -> String {
-        let input = format!("{}.{}", b64(Value::Object(self.header.clone()).to_string().as_bytes()), b64(Value::Object(self.claims.clone()).to_string().as_bytes()));
+        let input = self.signing_input();
         format!("{input}.")
     }
 
     /// MACed with HS256 under `secret`.
     fn maced(&self, secret: &[u8]) -> String {
         use openssl::{hash::MessageDigest, pkey::PKey, sign::Signer};
-        let input = format!("{}.{}", b64(Value::Object(self.header.clone()).to_string().as_bytes()), b64(Value::Object(self.claims.clone()).to_string().as_bytes()));
+        let input = self.signing_input();
         let key = PKey::hmac(secret).unwrap();
         let mut signer = Signer::new(MessageDigest::sha256(), &key).unwrap();
         signer.update(input.as_bytes()).unwrap();
@@ -244,7 +250,7 @@ async fn code_for(server: &TestServer, fx: &Fixture, extra: &[(&str, &str)]) -> 
     outcome.params()["code"].clone()
 }
 
-fn code_form<'a>(code: &'a str) -> [(&'a str, &'a str); 4] {
+fn code_form(code: &str) -> [(&str, &str); 4] {
     [
         ("grant_type", "authorization_code"),
         ("code", code),
@@ -284,7 +290,13 @@ async fn a_code_flow_with_dpop_issues_bound_tokens_that_userinfo_accepts_only_wi
 
     // Userinfo: the DPoP scheme with a proof about this token (ath), of this key.
     let userinfo_url = server.url("/userinfo");
-    let ok = userinfo(&server, "DPoP", &access, Some(&Proof::for_token(&key, "GET", &userinfo_url, &access).signed_by(&key))).await;
+    let ok = userinfo(
+        &server,
+        "DPoP",
+        &access,
+        Some(&Proof::for_token(&key, "GET", &userinfo_url, &access).signed_by(&key)),
+    )
+    .await;
     assert_eq!(ok.status, 200, "{} {}", ok.challenge(), ok.text);
     assert_eq!(ok.str("sub"), fx.user_id);
 
@@ -297,8 +309,12 @@ async fn a_code_flow_with_dpop_issues_bound_tokens_that_userinfo_accepts_only_wi
     assert!(challenge.contains("algs=\"ES256 PS256 RS256 EdDSA\""), "{challenge}");
     // Without any token: both schemes are offered.
     let anonymous = Reply::read(server.http.get(&userinfo_url).send().await.unwrap()).await;
-    let offered: Vec<&str> = anonymous.headers.get_all("www-authenticate").iter().map(|v| v.to_str().unwrap()).collect();
-    assert!(offered.iter().any(|c| c.starts_with("Bearer")) && offered.iter().any(|c| c.starts_with("DPoP")), "{offered:?}");
+    let offered: Vec<&str> =
+        anonymous.headers.get_all("www-authenticate").iter().map(|v| v.to_str().unwrap()).collect();
+    assert!(
+        offered.iter().any(|c| c.starts_with("Bearer")) && offered.iter().any(|c| c.starts_with("DPoP")),
+        "{offered:?}"
+    );
 
     // Introspection (RFC 9449 §6.2): a DPoP token with its confirmation.
     let introspected = post_form(&server, "/introspect", Some(&introspector), &[("token", &access)]).await;
@@ -376,7 +392,8 @@ async fn a_public_clients_refresh_token_is_bound_to_its_key_and_a_confidential_c
     .await;
     let web = Creds::from(&fx2);
     let code = code_for(&server2, &fx2, &OFFLINE).await;
-    let tokens = token_request(&server2, &web, &code_form(&code), &[&proof(&key, "POST", &server2.url("/token"))]).await;
+    let tokens =
+        token_request(&server2, &web, &code_form(&code), &[&proof(&key, "POST", &server2.url("/token"))]).await;
     assert_bound(&tokens, &key, "confidential client's code exchange");
     let refresh = member(&tokens.body, "refresh_token").to_owned();
     let form = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];
@@ -401,21 +418,41 @@ async fn the_token_endpoint_refuses_every_defective_proof_with_invalid_dpop_proo
         ("htu of another endpoint", vec![proof(&key, "POST", &server.url("/userinfo"))]),
         ("htu of another server", vec![proof(&key, "POST", "https://elsewhere.example.test/token")]),
         ("htm GET for a POST", vec![proof(&key, "GET", &url)]),
-        ("iat too old", vec![Proof::new(&key, "POST", &url).claim("iat", json!(now() - 61 - leeway - 5)).signed_by(&key)]),
-        ("iat in the future", vec![Proof::new(&key, "POST", &url).claim("iat", json!(now() + 61 + leeway + 5)).signed_by(&key)]),
+        (
+            "iat too old",
+            vec![Proof::new(&key, "POST", &url).claim("iat", json!(now() - 61 - leeway - 5)).signed_by(&key)],
+        ),
+        (
+            "iat in the future",
+            vec![Proof::new(&key, "POST", &url).claim("iat", json!(now() + 61 + leeway + 5)).signed_by(&key)],
+        ),
         ("no iat", vec![Proof::new(&key, "POST", &url).without_claim("iat").signed_by(&key)]),
         ("no jti", vec![Proof::new(&key, "POST", &url).without_claim("jti").signed_by(&key)]),
         ("signed by another key than its jwk", vec![Proof::new(&key, "POST", &url).signed_by(&other)]),
         ("alg none", vec![Proof::new(&key, "POST", &url).header("alg", json!("none")).unsigned()]),
-        ("HS256", vec![Proof::new(&key, "POST", &url).header("alg", json!("HS256")).maced(b"a shared secret of 32 bytes, ok!")]),
-        ("the private key in jwk", vec![Proof::new(&key, "POST", &url).header("jwk", key.private_jwk()).signed_by(&key)]),
+        (
+            "HS256",
+            vec![
+                Proof::new(&key, "POST", &url).header("alg", json!("HS256")).maced(b"a shared secret of 32 bytes, ok!"),
+            ],
+        ),
+        (
+            "the private key in jwk",
+            vec![Proof::new(&key, "POST", &url).header("jwk", key.private_jwk()).signed_by(&key)],
+        ),
         ("typ JWT", vec![Proof::new(&key, "POST", &url).header("typ", json!("JWT")).signed_by(&key)]),
-        ("no jwk", vec![{
-            let mut p = Proof::new(&key, "POST", &url);
-            p.header.remove("jwk");
-            p.signed_by(&key)
-        }]),
-        ("an EC key declared EdDSA", vec![Proof::new(&key, "POST", &url).header("alg", json!("EdDSA")).signed_by(&key)]),
+        (
+            "no jwk",
+            vec![{
+                let mut p = Proof::new(&key, "POST", &url);
+                p.header.remove("jwk");
+                p.signed_by(&key)
+            }],
+        ),
+        (
+            "an EC key declared EdDSA",
+            vec![Proof::new(&key, "POST", &url).header("alg", json!("EdDSA")).signed_by(&key)],
+        ),
         ("two DPoP headers", vec![proof(&key, "POST", &url), proof(&key, "POST", &url)]),
         ("not a JWT", vec!["not-a-jwt".into()]),
     ];
@@ -447,19 +484,38 @@ async fn userinfo_refuses_proofs_without_or_with_a_wrong_ath_of_another_key_or_r
     assert_eq!(userinfo(&server, "DPoP", &access, Some(&good)).await.status, 200);
     let cases: Vec<(&str, Option<String>, &str)> = vec![
         ("no ath", Some(proof(&key, "GET", &url)), "invalid_dpop_proof"),
-        ("ath of another token", Some(Proof::for_token(&key, "GET", &url, "another-token").signed_by(&key)), "invalid_dpop_proof"),
+        (
+            "ath of another token",
+            Some(Proof::for_token(&key, "GET", &url, "another-token").signed_by(&key)),
+            "invalid_dpop_proof",
+        ),
         ("a replayed proof", Some(good.clone()), "invalid_dpop_proof"),
-        ("htm POST for a GET", Some(Proof::for_token(&key, "POST", &url, &access).signed_by(&key)), "invalid_dpop_proof"),
-        ("htu of the token endpoint", Some(Proof::for_token(&key, "GET", &server.url("/token"), &access).signed_by(&key)), "invalid_dpop_proof"),
+        (
+            "htm POST for a GET",
+            Some(Proof::for_token(&key, "POST", &url, &access).signed_by(&key)),
+            "invalid_dpop_proof",
+        ),
+        (
+            "htu of the token endpoint",
+            Some(Proof::for_token(&key, "GET", &server.url("/token"), &access).signed_by(&key)),
+            "invalid_dpop_proof",
+        ),
         ("no DPoP header", None, "invalid_dpop_proof"),
-        ("a good proof of another key", Some(Proof::for_token(&other, "GET", &url, &access).signed_by(&other)), "invalid_token"),
+        (
+            "a good proof of another key",
+            Some(Proof::for_token(&other, "GET", &url, &access).signed_by(&other)),
+            "invalid_token",
+        ),
     ];
     for (what, proof, error) in cases {
         let reply = userinfo(&server, "DPoP", &access, proof.as_deref()).await;
         assert_eq!(reply.status, 401, "{what}: {}", reply.text);
         assert_eq!(reply.error(), error, "{what}: {}", reply.text);
         let challenge = reply.challenge();
-        assert!(challenge.starts_with("DPoP ") && challenge.contains(&format!("error=\"{error}\"")), "{what}: {challenge}");
+        assert!(
+            challenge.starts_with("DPoP ") && challenge.contains(&format!("error=\"{error}\"")),
+            "{what}: {challenge}"
+        );
         assert!(challenge.contains("algs=\""), "{what}: {challenge}");
     }
 }
@@ -554,7 +610,8 @@ async fn a_code_requested_with_dpop_jkt_is_redeemed_only_with_a_proof_of_that_ke
 
     // A malformed dpop_jkt is an error sent back to the client.
     let browser = Browser::new(&server);
-    let outcome = browser.sign_in(&flow::authorize_url(&server, &fx.client_id, &[("dpop_jkt", "short")]), "alice").await;
+    let outcome =
+        browser.sign_in(&flow::authorize_url(&server, &fx.client_id, &[("dpop_jkt", "short")]), "alice").await;
     assert_eq!(outcome.params()["error"], "invalid_request");
 }
 
@@ -573,9 +630,15 @@ async fn lanyard_verify_accepts_a_bound_token_with_a_good_proof_and_refuses_a_ba
     let good = Proof::for_token(&key, "GET", api_url, &token).signed_by(&key);
     let claims = verifier.verify_dpop(&token, &good, "GET", api_url).await.expect("a good proof");
     assert_eq!(claims.sub, robot.id);
-    assert!(matches!(verifier.verify_dpop(&token, &good, "GET", api_url).await, Err(DpopFailure::Proof(_))), "replayed");
+    assert!(
+        matches!(verifier.verify_dpop(&token, &good, "GET", api_url).await, Err(DpopFailure::Proof(_))),
+        "replayed"
+    );
     let elsewhere = Proof::for_token(&key, "GET", "https://api.example.test/other", &token).signed_by(&key);
-    assert!(matches!(verifier.verify_dpop(&token, &elsewhere, "GET", api_url).await, Err(DpopFailure::Proof(_))), "htu");
+    assert!(
+        matches!(verifier.verify_dpop(&token, &elsewhere, "GET", api_url).await, Err(DpopFailure::Proof(_))),
+        "htu"
+    );
     let no_ath = proof(&key, "GET", api_url);
     assert!(matches!(verifier.verify_dpop(&token, &no_ath, "GET", api_url).await, Err(DpopFailure::Proof(_))), "ath");
     let other = Key::ed25519();

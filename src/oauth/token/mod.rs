@@ -94,9 +94,7 @@ async fn grant(req: &HttpRequest, state: &AppState, body: &[u8]) -> Result<Token
         Some("authorization_code") => authorization_code::exchange(state, &client, &params, dpop).await,
         Some("refresh_token") => refresh_token::refresh(state, &client, &params, dpop).await,
         Some("client_credentials") => client_credentials::issue(state, &client, &params, dpop).await,
-        Some(other) => {
-            Err(TokenError::new("unsupported_grant_type", format!("grant_type {other:?} is not supported")))
-        }
+        Some(other) => Err(TokenError::new("unsupported_grant_type", format!("grant_type {other:?} is not supported"))),
         None => Err(TokenError::invalid_request("grant_type is required")),
     }
 }
