@@ -25,6 +25,7 @@ both_backends!(
     userinfo_refuses_proofs_without_or_with_a_wrong_ath_of_another_key_or_replayed,
     with_nonces_required_a_proof_without_one_gets_use_dpop_nonce_and_then_succeeds_with_it,
     a_client_registered_with_dpop_bound_access_tokens_is_refused_without_a_proof,
+    dpop_bound_access_tokens_is_set_through_the_admin_api_and_kept_by_a_seed_export,
     a_code_requested_with_dpop_jkt_is_redeemed_only_with_a_proof_of_that_key,
     lanyard_verify_accepts_a_bound_token_with_a_good_proof_and_refuses_a_bad_one,
 );
@@ -585,6 +586,32 @@ async fn a_client_registered_with_dpop_bound_access_tokens_is_refused_without_a_
     // The setting is visible (and stored) like every other client field.
     let stored = server.store.client(&robot.id).await.unwrap().expect("the client");
     assert!(stored.dpop_bound_access_tokens);
+}
+
+async fn dpop_bound_access_tokens_is_set_through_the_admin_api_and_kept_by_a_seed_export(backend: Backend) {
+    const ADMIN: &str = "dpop-admin-api-token-with-plenty-of-entropy-0123456789";
+    let db = TestDb::create(backend).await;
+    let server = TestServer::start(&db).await;
+    server.store.insert_admin_token("ci", &lanyard::crypto::sha256_hex(ADMIN)).await.expect("admin token stored");
+    let robot = machine(&server, |_| {}).await;
+    assert_eq!(client_credentials(&server, &robot, &[]).await.status, 200, "not required yet");
+    let patched = Reply::read(
+        server
+            .http
+            .patch(server.url(&format!("/admin/api/clients/{}", robot.id)))
+            .bearer_auth(ADMIN)
+            .json(&json!({"dpop_bound_access_tokens": true}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    assert_eq!(patched.body["dpop_bound_access_tokens"], json!(true));
+    // The change holds at once (the registry cache is invalidated).
+    assert_refused(&client_credentials(&server, &robot, &[]).await, "invalid_dpop_proof", "after the PATCH");
+    let exported = lanyard::seed::export(&server.store).await.expect("seed export");
+    assert!(exported.contains("dpop_bound_access_tokens = true"), "{exported}");
 }
 
 async fn a_code_requested_with_dpop_jkt_is_redeemed_only_with_a_proof_of_that_key(backend: Backend) {
