@@ -81,6 +81,10 @@ pub struct Settings {
     pub require_pushed_authorization_requests: bool,
     /// Lifetime of a pushed request's `request_uri`, seconds (its `expires_in`).
     pub pushed_request_ttl: i64,
+    /// DPoP (RFC 9449 §8, §9): every proof at `/token` and `/userinfo` must carry a nonce
+    /// this server handed out (in `DPoP-Nonce`) within the last 5–10 minutes. Off by
+    /// default: it costs each client one refused request to learn the first nonce.
+    pub dpop_nonce: bool,
 }
 
 impl Default for Settings {
@@ -114,6 +118,7 @@ impl Default for Settings {
             scope_narrowing: false,
             require_pushed_authorization_requests: false,
             pushed_request_ttl: 60,
+            dpop_nonce: false,
         }
     }
 }
@@ -153,6 +158,8 @@ pub struct Config {
     pub require_pushed_authorization_requests: bool,
     /// See [`Settings::pushed_request_ttl`].
     pub pushed_request_ttl: i64,
+    /// See [`Settings::dpop_nonce`].
+    pub dpop_nonce: bool,
 }
 
 impl Config {
@@ -379,6 +386,7 @@ impl Settings {
             scope_narrowing: self.scope_narrowing,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
             pushed_request_ttl: self.pushed_request_ttl,
+            dpop_nonce: self.dpop_nonce,
         })
     }
 }
@@ -402,7 +410,7 @@ fn derived_issuer(bind: Option<SocketAddr>) -> String {
 
 /// The environment variables read (as `LANYARD_` + upper-case name); others are ignored so
 /// that unrelated `LANYARD_*` variables (seed files, admin passwords) don't trip the parser.
-const ENV_KEYS: [&str; 28] = [
+const ENV_KEYS: [&str; 29] = [
     "issuer",
     "backchannel_url",
     "bind",
@@ -431,6 +439,7 @@ const ENV_KEYS: [&str; 28] = [
     "scope_narrowing",
     "require_pushed_authorization_requests",
     "pushed_request_ttl",
+    "dpop_nonce",
 ];
 
 fn parse_key_encryption_key(raw: &str) -> Result<[u8; 32], String> {

@@ -421,6 +421,7 @@ pub async fn export(store: &Store) -> Result<String, StoreError> {
                 tos_uri: c.tos_uri.map(String::from),
                 require_pushed_authorization_requests: Some(c.require_par),
                 refresh_token_reuse_interval: Some(c.refresh_token_reuse_interval),
+                dpop_bound_access_tokens: Some(c.dpop_bound_access_tokens),
             },
         ));
     }

@@ -34,6 +34,9 @@ pub struct AppState {
     pub subjects: Subjects,
     /// The protocol clock (the store's: one per server, moved by the test lab).
     pub clock: crate::clock::Clock,
+    /// The key of DPoP nonces, shared by every replica through the database; loaded on
+    /// first use (see `oauth::dpop::nonce_key`).
+    pub dpop_nonce_key: tokio::sync::OnceCell<crate::oauth::dpop_nonce::NonceKey>,
     /// Set on SIGTERM: `/readyz` answers 503 while requests are still served.
     draining: AtomicBool,
     /// Set once a browser page was asked for under a host that is not the issuer's.
@@ -66,6 +69,7 @@ impl AppState {
             client_jwks,
             replica_id: uuid::Uuid::new_v4().to_string(),
             subjects,
+            dpop_nonce_key: tokio::sync::OnceCell::new(),
             draining: AtomicBool::new(false),
             host_mismatch_logged: AtomicBool::new(false),
             deliveries: Default::default(),

@@ -62,6 +62,28 @@
 //!     })
 //! }
 //! ```
+//!
+//! DPoP (RFC 9449): [`DpopKey`] is a client's key pair, [`TestIdp::sign_in_dpop`] the same
+//! sign-in with the token request proving it (the tokens come back bound to the key, `token_type`
+//! `DPoP`), and [`TestIdp::dpop_proof`] a proof for any later request (userinfo, an API):
+//!
+//! ```no_run
+//! # use lanyard::testing::{DpopKey, SignIn, TestIdp};
+//! # async fn example(idp: TestIdp, sign_in: SignIn) -> Result<(), lanyard::testing::TestIdpError> {
+//! let key = DpopKey::generate()?;
+//! let tokens = idp.sign_in_dpop(sign_in, &key).await?;
+//! assert_eq!(tokens.token_type, "DPoP");
+//! let userinfo = idp.url("/userinfo");
+//! let proof = idp.dpop_proof(&key, "GET", &userinfo, Some(&tokens.access_token)).await?;
+//! let response = reqwest::Client::new()
+//!     .get(&userinfo)
+//!     .header("Authorization", format!("DPoP {}", tokens.access_token))
+//!     .header("DPoP", proof)
+//!     .send()
+//!     .await?;
+//! assert!(response.status().is_success());
+//! # Ok(()) }
+//! ```
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -528,7 +550,7 @@ impl TestIdp {
     /// consent), the code from the 303's `Location` (its `state` and `iss` checked), then
     /// `POST /token` with the PKCE verifier. The id_token's signature and nonce are checked.
     pub async fn sign_in(&self, request: SignIn) -> Result<TokenResponse, TestIdpError> {
-        self.sign_in_with(request, false).await
+        self.sign_in_with(request, false, None).await
     }
 
     /// [`TestIdp::sign_in`] with the request pushed first (RFC 9126): its parameters go to
@@ -536,7 +558,7 @@ impl TestIdp {
     /// the `request_uri` it returned. For clients that require pushed requests (or a
     /// server that does, `require_pushed_authorization_requests`).
     pub async fn sign_in_pushed(&self, request: SignIn) -> Result<TokenResponse, TestIdpError> {
-        self.sign_in_with(request, true).await
+        self.sign_in_with(request, true, None).await
     }
 
     /// Pushes an authorization request to `/par` (RFC 9126 §2) as `client_id`, with
@@ -552,7 +574,7 @@ impl TestIdp {
     ) -> Result<PushedRequest, TestIdpError> {
         let mut form: Vec<(String, String)> = params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         form.push(("client_id".into(), client_id.to_owned()));
-        let response = self.post_as_client("/par", client_id, client_secret, form).await?;
+        let response = self.post_as_client("/par", client_id, client_secret, form, None).await?;
         let status = response.status();
         if status != reqwest::StatusCode::CREATED {
             let body = response.text().await.unwrap_or_default();
@@ -561,7 +583,34 @@ impl TestIdp {
         Ok(response.json().await?)
     }
 
-    async fn sign_in_with(&self, request: SignIn, pushed: bool) -> Result<TokenResponse, TestIdpError> {
+
+    /// [`TestIdp::sign_in`] with DPoP (RFC 9449): the code is requested with `dpop_jkt`
+    /// (§10) and redeemed with a proof of `key` (the server's nonce included when it
+    /// requires one), so the tokens are bound to the key.
+    pub async fn sign_in_dpop(&self, request: SignIn, key: &DpopKey) -> Result<TokenResponse, TestIdpError> {
+        self.sign_in_with(request, false, Some(key)).await
+    }
+
+    /// A DPoP proof of `key` for one request (`method` to `url`, with `access_token` when it
+    /// goes to a resource), made now on the server's clock, with the server's nonce when it
+    /// requires one.
+    pub async fn dpop_proof(
+        &self,
+        key: &DpopKey,
+        method: &str,
+        url: &str,
+        access_token: Option<&str>,
+    ) -> Result<String, TestIdpError> {
+        let nonce = crate::oauth::dpop::current_nonce(&self.state).await;
+        key.proof(method, url, self.state.now(), access_token, nonce.as_deref())
+    }
+
+    async fn sign_in_with(
+        &self,
+        request: SignIn,
+        pushed: bool,
+        dpop: Option<&DpopKey>,
+    ) -> Result<TokenResponse, TestIdpError> {
         let fail = |m: String| TestIdpError::SignIn(m);
         let verifier = random_token(32);
         let state = random_token(16);
@@ -579,6 +628,9 @@ impl TestIdp {
         ];
         if let Some(resource) = &request.resource {
             query.push(("resource", resource.clone()));
+        }
+        if let Some(key) = dpop {
+            query.push(("dpop_jkt", key.jkt().to_owned()));
         }
         if pushed {
             let params: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -610,7 +662,7 @@ impl TestIdp {
             return Err(fail(format!("the redirect {location:?} lacks the request's state or this issuer")));
         }
         let code = params.get("code").ok_or_else(|| fail(format!("no code in the redirect {location:?}")))?;
-        let tokens = self.exchange(&request, code, &verifier).await?;
+        let tokens = self.exchange(&request, code, &verifier, dpop).await?;
         if let Some(id_token) = &tokens.id_token {
             let (_, payload) = self.state.keys.ring().verify(id_token).map_err(|e| fail(format!("id_token: {e}")))?;
             let claims: Value = serde_json::from_slice(&payload).map_err(|e| fail(format!("id_token: {e}")))?;
@@ -731,15 +783,28 @@ impl TestIdp {
         }
     }
 
-    /// `POST /token` with the client authentication the client is registered for.
-    async fn exchange(&self, request: &SignIn, code: &str, verifier: &str) -> Result<TokenResponse, TestIdpError> {
+    /// `POST /token` with the client authentication the client is registered for (and a
+    /// DPoP proof of `dpop`).
+    async fn exchange(
+        &self,
+        request: &SignIn,
+        code: &str,
+        verifier: &str,
+        dpop: Option<&DpopKey>,
+    ) -> Result<TokenResponse, TestIdpError> {
         let form = vec![
             ("grant_type", "authorization_code"),
             ("code", code),
             ("redirect_uri", request.redirect_uri.as_str()),
             ("code_verifier", verifier),
         ];
-        let response = self.client_post("/token", &request.client_id, request.client_secret.as_deref(), form).await?;
+        let proof = match dpop {
+            Some(key) => Some(self.dpop_proof(key, "POST", &self.url("/token"), None).await?),
+            None => None,
+        };
+        let form = form.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        let secret = request.client_secret.as_deref();
+        let response = self.post_as_client("/token", &request.client_id, secret, form, proof).await?;
         let status = response.status();
         if !status.is_success() {
             let body = response.text().await.unwrap_or_default();
@@ -757,17 +822,18 @@ impl TestIdp {
         form: Vec<(&str, &str)>,
     ) -> Result<reqwest::Response, TestIdpError> {
         let form = form.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
-        self.post_as_client(path, client_id, client_secret, form).await
+        self.post_as_client(path, client_id, client_secret, form, None).await
     }
 
     /// POSTs `form` to `path` (`/token`, `/par`) with the client authentication the client
-    /// is registered for.
+    /// is registered for, and the `DPoP` proof header when one is given.
     async fn post_as_client(
         &self,
         path: &str,
         client_id: &str,
         client_secret: Option<&str>,
         mut form: Vec<(String, String)>,
+        dpop_proof: Option<String>,
     ) -> Result<reqwest::Response, TestIdpError> {
         let client = self.store().client(client_id).await.map_err(|e| TestIdpError::SignIn(e.to_string()))?;
         let method = client.as_ref().map_or(AuthMethod::ClientSecretBasic, |c| c.auth_method);
@@ -803,6 +869,9 @@ impl TestIdp {
                     "client {client_id:?} authenticates with private_key_jwt: TestIdp holds no key to sign its assertion"
                 )));
             }
+        }
+        if let Some(proof) = dpop_proof {
+            post = post.header("DPoP", proof);
         }
         Ok(post.form(&form).send().await?)
     }
@@ -913,4 +982,66 @@ pub fn decode_entities(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// A client's DPoP key pair (ES256, P-256), made for the test, and the proofs it signs
+/// (RFC 9449 §4.2).
+pub struct DpopKey {
+    signer: josekit::jws::alg::ecdsa::EcdsaJwsSigner,
+    public: josekit::jwk::Jwk,
+    jkt: String,
+}
+
+impl DpopKey {
+    /// A fresh key pair.
+    pub fn generate() -> Result<Self, TestIdpError> {
+        use josekit::jws::ES256;
+        let fail = |e: josekit::JoseError| TestIdpError::SignIn(format!("cannot make a DPoP key: {e}"));
+        let pair = ES256.generate_key_pair().map_err(fail)?;
+        let signer = ES256.signer_from_jwk(&pair.to_jwk_private_key()).map_err(fail)?;
+        let public = pair.to_jwk_public_key();
+        let member = |name: &str| public.parameter(name).and_then(Value::as_str).unwrap_or_default().to_owned();
+        // RFC 7638: the required members in lexicographic order.
+        let canonical = serde_json::json!({ "crv": member("crv"), "kty": "EC", "x": member("x"), "y": member("y") });
+        let canonical =
+            format!(r#"{{"crv":{},"kty":"EC","x":{},"y":{}}}"#, canonical["crv"], canonical["x"], canonical["y"]);
+        let jkt = sha256_b64(canonical.as_bytes());
+        Ok(Self { signer, public, jkt })
+    }
+
+    /// The key's RFC 7638 thumbprint: the `cnf.jkt` of the tokens bound to it, and the
+    /// `dpop_jkt` of an authorization request.
+    pub fn jkt(&self) -> &str {
+        &self.jkt
+    }
+
+    /// The public key, as a proof carries it.
+    pub fn public_jwk(&self) -> Value {
+        Value::Object(self.public.as_ref().clone())
+    }
+
+    /// A proof for `method` to `url` made at `iat` (seconds since the epoch), with a fresh
+    /// `jti`; `ath` for `access_token` and the server's `nonce` when given.
+    pub fn proof(
+        &self,
+        method: &str,
+        url: &str,
+        iat: i64,
+        access_token: Option<&str>,
+        nonce: Option<&str>,
+    ) -> Result<String, TestIdpError> {
+        use josekit::jws::JwsHeader;
+        let fail = |e: josekit::JoseError| TestIdpError::SignIn(format!("cannot sign a DPoP proof: {e}"));
+        let mut claims = serde_json::json!({ "jti": random_token(16), "htm": method, "htu": url, "iat": iat });
+        if let Some(token) = access_token {
+            claims["ath"] = Value::String(sha256_b64(token.as_bytes()));
+        }
+        if let Some(nonce) = nonce {
+            claims["nonce"] = Value::String(nonce.to_owned());
+        }
+        let mut header = JwsHeader::new();
+        header.set_token_type("dpop+jwt");
+        header.set_jwk(self.public.clone());
+        josekit::jws::serialize_compact(claims.to_string().as_bytes(), &header, &self.signer).map_err(fail)
+    }
 }

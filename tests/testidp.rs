@@ -2,7 +2,7 @@
 //! builder, headless sign-in, minted tokens, and the tokens at `/userinfo` and at an API.
 
 use lanyard::testing::{
-    ApiSpec, ClientSpec, Defect, DeviceFlow, MintRequest, ScopeSpec, SignIn, TestIdp, TestIdpError,
+    ApiSpec, ClientSpec, Defect, DeviceFlow, DpopKey, MintRequest, ScopeSpec, SignIn, TestIdp, TestIdpError,
 };
 use lanyard::verify::Verifier;
 use serde_json::{Value, json};
@@ -318,6 +318,35 @@ async fn a_test_idp_user_can_be_given_roles_that_reach_the_tokens() {
 
     let unknown = TestIdp::builder().claims("nobody", json!({ "roles": ["admin"] })).start().await;
     assert!(matches!(unknown, Err(TestIdpError::Register { .. })), "claims for a user that was never added");
+    idp.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_dpop_binds_the_tokens_to_the_key_and_dpop_proof_makes_proofs_for_later_requests() {
+    let idp = idp().await;
+    let key = DpopKey::generate().unwrap();
+    let tokens = idp.sign_in_dpop(alice_at_web("openid profile read:notes"), &key).await.unwrap();
+    assert_eq!(tokens.token_type, "DPoP");
+    assert_eq!(payload(&tokens.access_token)["cnf"], json!({ "jkt": key.jkt() }));
+    // Userinfo with the DPoP scheme and a proof; as a bearer token the bound token is refused.
+    let url = idp.url("/userinfo");
+    let proof = idp.dpop_proof(&key, "GET", &url, Some(&tokens.access_token)).await.unwrap();
+    let http = reqwest::Client::new();
+    let response = http
+        .get(&url)
+        .header("Authorization", format!("DPoP {}", tokens.access_token))
+        .header("DPoP", proof)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(userinfo(&idp, &tokens.access_token).await.0, 401);
+    // An API verifies the token with a proof for its own URL.
+    let verifier = Verifier::discover(idp.issuer(), NOTES).await.unwrap();
+    let api_url = "https://api.example.test/notes/1";
+    let proof = idp.dpop_proof(&key, "GET", api_url, Some(&tokens.access_token)).await.unwrap();
+    let claims = verifier.verify_dpop(&tokens.access_token, &proof, "GET", api_url).await.expect("bound and proved");
+    assert_eq!(claims.client_id, "web");
     idp.stop().await;
 }
 

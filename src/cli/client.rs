@@ -189,6 +189,10 @@ pub struct AddClient {
     /// revoking the grant (parallel tabs, retries) [default: 0, strict rotation].
     #[arg(long, value_name = "SECONDS")]
     refresh_token_reuse_interval: Option<i64>,
+    /// The client always uses DPoP (RFC 9449 §5.2, `dpop_bound_access_tokens`): its token
+    /// requests without a DPoP proof are refused.
+    #[arg(long)]
+    dpop_bound_access_tokens: bool,
 }
 
 impl ClientCommand {
@@ -291,6 +295,7 @@ impl AddClient {
             tos_uri: self.tos_uri,
             require_pushed_authorization_requests: self.require_par.then_some(true),
             refresh_token_reuse_interval: self.refresh_token_reuse_interval,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens.then_some(true),
         };
         let new = registry::create_client_with(store, spec, fetch).await?;
         if no_scope {
@@ -366,6 +371,7 @@ fn print_client(heading: &str, client: &Client) {
             ("tos_uri", client.tos_uri.as_ref().map(ToString::to_string).unwrap_or_default()),
             ("require_pushed_authorization_requests", yes_no(client.require_par)),
             ("refresh_token_reuse_interval", client.refresh_token_reuse_interval.to_string()),
+            ("dpop_bound_access_tokens", yes_no(client.dpop_bound_access_tokens)),
         ],
     );
 }

@@ -45,6 +45,10 @@ pub struct AuthorizationRequest {
     /// The `sub` of a valid `id_token_hint`: the user the client expects (OIDC Core §3.1.2.1).
     #[serde(default)]
     pub hinted_sub: Option<String>,
+    /// `dpop_jkt` (RFC 9449 §10): the thumbprint of the DPoP key the code will be
+    /// redeemed with; a redemption without a proof of that key is refused.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -172,6 +176,20 @@ impl AuthorizationRequest {
             }
             None => None,
         };
+        // A SHA-256 thumbprint, base64url: 43 characters of the base64url alphabet.
+        let dpop_jkt = match single("dpop_jkt")? {
+            Some(jkt)
+                if jkt.len() == 43 && jkt.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+            {
+                Some(jkt.to_owned())
+            }
+            Some(_) => {
+                return Err(invalid(
+                    "dpop_jkt must be the base64url SHA-256 JWK thumbprint of a key (RFC 9449 §10)".into(),
+                ));
+            }
+            None => None,
+        };
         let acr_values =
             single("acr_values")?.unwrap_or("").split(' ').filter(|v| !v.is_empty()).map(str::to_owned).collect();
         // OIDC Core §3.1.2.1: an id_token this server issued to this client (an expired one
@@ -188,6 +206,7 @@ impl AuthorizationRequest {
             claims,
             acr_values,
             hinted_sub,
+            dpop_jkt,
             client_id: client.client_id.clone(),
             redirect_uri: redirect_uri.clone(),
             scope,

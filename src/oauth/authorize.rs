@@ -353,6 +353,7 @@ async fn issue_code(
         auth_time: session.auth_time,
         expires_at: state.now() + CODE_TTL,
         context: GrantContext { claims, acr: Some(acr.to_owned()), amr: Some(method.as_str().to_owned()) },
+        dpop_jkt: request.dpop_jkt.clone(),
     };
     state.store.insert_code(&record).await?;
     let mut params = vec![("code", code.as_str())];

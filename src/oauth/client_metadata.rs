@@ -53,6 +53,9 @@ struct Document {
     token_endpoint_auth_method: Option<String>,
     #[serde(default)]
     scope: Option<String>,
+    /// RFC 9449 §5.2: the client always uses DPoP.
+    #[serde(default)]
+    dpop_bound_access_tokens: bool,
 }
 
 /// Fetches, validates and caches metadata documents.
@@ -338,6 +341,7 @@ fn to_client(url: &str, doc: Document, known_scopes: ScopeSet) -> Result<Client,
         // administrator's choice, which a document client never gets.
         require_par: false,
         refresh_token_reuse_interval: 0,
+        dpop_bound_access_tokens: doc.dpop_bound_access_tokens,
     })
 }
 
@@ -382,6 +386,7 @@ mod tests {
             grant_types: vec![],
             token_endpoint_auth_method: None,
             scope: None,
+            dpop_bound_access_tokens: false,
         };
         assert!(to_client("https://app.example/client", doc, ScopeSet::default()).unwrap_err().contains("differs"));
     }

@@ -88,6 +88,9 @@ pub fn metadata(config: &Config, catalog: &ScopeCatalog) -> Value {
         "backchannel_logout_session_supported": true,
         "frontchannel_logout_supported": true,
         "frontchannel_logout_session_supported": true,
+        // DPoP (RFC 9449 §5.1): the algorithms proofs may be signed with (asymmetric only),
+        // accepted at the token endpoint and at userinfo.
+        "dpop_signing_alg_values_supported": crate::oauth::dpop::algs_supported(),
     });
     if config.registration.enabled() {
         doc["registration_endpoint"] = json!(backchannel.endpoint("/register"));

@@ -172,11 +172,19 @@ impl ResponseError for AuthorizeError {
 pub struct TokenError {
     pub error: &'static str,
     pub description: String,
+    /// A DPoP nonce to send along (`DPoP-Nonce`, RFC 9449 §8), when nonces are required.
+    pub dpop_nonce: Option<String>,
 }
 
 impl TokenError {
     pub fn new(error: &'static str, description: impl Into<String>) -> Self {
-        Self { error, description: description.into() }
+        Self { error, description: description.into(), dpop_nonce: None }
+    }
+
+    /// This error, answered with `DPoP-Nonce: nonce` when there is one.
+    pub fn with_dpop_nonce(mut self, nonce: Option<String>) -> Self {
+        self.dpop_nonce = nonce;
+        self
     }
 
     pub fn invalid_request(description: impl Into<String>) -> Self {
@@ -188,7 +196,24 @@ impl TokenError {
     }
 
     pub fn invalid_client(description: impl Into<String>) -> Self {
-        Self { error: "invalid_client", description: description.into() }
+        Self::new("invalid_client", description)
+    }
+
+    /// RFC 9449 §5: the DPoP proof is missing where it is required, or invalid.
+    pub fn invalid_dpop_proof(description: impl Into<String>) -> Self {
+        Self::new("invalid_dpop_proof", description)
+    }
+}
+
+impl From<crate::oauth::dpop::DpopRefusal> for TokenError {
+    fn from(e: crate::oauth::dpop::DpopRefusal) -> Self {
+        use crate::oauth::dpop::{DpopRefusal, ProofError};
+        match e {
+            DpopRefusal::Proof(ProofError::Invalid(reason)) => Self::invalid_dpop_proof(reason),
+            // §8: 400 use_dpop_nonce; the handler adds the nonce to every answer.
+            DpopRefusal::Proof(ProofError::UseNonce(reason)) => Self::new("use_dpop_nonce", reason),
+            DpopRefusal::Unavailable(e) => e.into(),
+        }
     }
 }
 
@@ -229,34 +254,74 @@ impl ResponseError for TokenError {
         if self.error == "invalid_client" {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"lanyard\"")));
         }
+        if let Some(nonce) = self.dpop_nonce.as_deref().and_then(|n| HeaderValue::from_str(n).ok()) {
+            response.insert_header((crate::oauth::dpop::NONCE_HEADER, nonce));
+        }
         response.json(json!({ "error": self.error, "error_description": self.description }))
     }
 }
 
-/// An RFC 6750 §3 error for a protected resource (userinfo).
+/// An RFC 6750 §3 error for a protected resource (userinfo), or its DPoP twin (RFC 9449
+/// §7.1): the challenge's scheme is the one the token was (or must be) presented with.
 #[derive(Debug)]
 pub struct BearerError {
     /// `None`: no token was sent (§3.1: no error code then).
     pub error: Option<&'static str>,
     pub description: String,
     pub status: StatusCode,
+    /// Challenge with `DPoP` (RFC 9449 §7.1) instead of `Bearer`.
+    pub dpop: bool,
+    /// A DPoP nonce to send along (`DPoP-Nonce`, RFC 9449 §9).
+    pub dpop_nonce: Option<String>,
 }
 
 impl BearerError {
+    fn new(error: Option<&'static str>, description: impl Into<String>, status: StatusCode) -> Self {
+        Self { error, description: description.into(), status, dpop: false, dpop_nonce: None }
+    }
+
     pub fn missing() -> Self {
-        Self { error: None, description: "an access token is required".into(), status: StatusCode::UNAUTHORIZED }
+        Self::new(None, "an access token is required", StatusCode::UNAUTHORIZED)
     }
 
     pub fn invalid_token(description: impl Into<String>) -> Self {
-        Self { error: Some("invalid_token"), description: description.into(), status: StatusCode::UNAUTHORIZED }
+        Self::new(Some("invalid_token"), description, StatusCode::UNAUTHORIZED)
     }
 
     pub fn invalid_request(description: impl Into<String>) -> Self {
-        Self { error: Some("invalid_request"), description: description.into(), status: StatusCode::BAD_REQUEST }
+        Self::new(Some("invalid_request"), description, StatusCode::BAD_REQUEST)
     }
 
     pub fn insufficient_scope(description: impl Into<String>) -> Self {
-        Self { error: Some("insufficient_scope"), description: description.into(), status: StatusCode::FORBIDDEN }
+        Self::new(Some("insufficient_scope"), description, StatusCode::FORBIDDEN)
+    }
+
+    /// This error with a `DPoP` challenge (the token is, or must be, DPoP-bound).
+    pub fn dpop(mut self) -> Self {
+        self.dpop = true;
+        self
+    }
+
+    /// This error, answered with `DPoP-Nonce: nonce` when there is one.
+    pub fn with_dpop_nonce(mut self, nonce: Option<String>) -> Self {
+        self.dpop_nonce = nonce;
+        self
+    }
+}
+
+impl From<crate::oauth::dpop::DpopRefusal> for BearerError {
+    fn from(e: crate::oauth::dpop::DpopRefusal) -> Self {
+        use crate::oauth::dpop::{DpopRefusal, ProofError};
+        match e {
+            // RFC 9449 §7.1 and §9: 401 with a DPoP challenge.
+            DpopRefusal::Proof(ProofError::Invalid(reason)) => {
+                Self::new(Some("invalid_dpop_proof"), reason, StatusCode::UNAUTHORIZED).dpop()
+            }
+            DpopRefusal::Proof(ProofError::UseNonce(reason)) => {
+                Self::new(Some("use_dpop_nonce"), reason, StatusCode::UNAUTHORIZED).dpop()
+            }
+            DpopRefusal::Unavailable(e) => e.into(),
+        }
     }
 }
 
@@ -269,22 +334,22 @@ impl fmt::Display for BearerError {
 impl From<StoreError> for BearerError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "store failure at a protected resource");
-        Self {
-            error: Some("temporarily_unavailable"),
-            description: "the server cannot reach its database; retry shortly".into(),
-            status: StatusCode::SERVICE_UNAVAILABLE,
-        }
+        Self::new(
+            Some("temporarily_unavailable"),
+            "the server cannot reach its database; retry shortly",
+            StatusCode::SERVICE_UNAVAILABLE,
+        )
     }
 }
 
 impl From<crate::tokens::keys::KeyError> for BearerError {
     fn from(e: crate::tokens::keys::KeyError) -> Self {
         tracing::error!(error = %e, "could not sign a response at a protected resource");
-        Self {
-            error: Some("temporarily_unavailable"),
-            description: "the server cannot sign the response; retry shortly".into(),
-            status: StatusCode::SERVICE_UNAVAILABLE,
-        }
+        Self::new(
+            Some("temporarily_unavailable"),
+            "the server cannot sign the response; retry shortly",
+            StatusCode::SERVICE_UNAVAILABLE,
+        )
     }
 }
 
@@ -297,14 +362,28 @@ impl ResponseError for BearerError {
         // Quotes and backslashes can't appear in a quoted-string unescaped; descriptions are
         // ours, but keep the header well-formed whatever they say.
         let description = self.description.replace(['"', '\\'], "'");
-        let challenge = match self.error {
-            None => "Bearer realm=\"lanyard\"".to_owned(),
-            Some(error) => format!("Bearer realm=\"lanyard\", error=\"{error}\", error_description=\"{description}\""),
+        // RFC 9449 §7.1: a DPoP challenge names the algorithms proofs may use.
+        let algs = crate::oauth::dpop::algs_supported().join(" ");
+        let dpop = format!("DPoP realm=\"lanyard\", algs=\"{algs}\"");
+        let challenges = match (self.error, self.dpop) {
+            // No token: either scheme will do (RFC 9110 §11.6.1: one header per challenge).
+            (None, _) => vec!["Bearer realm=\"lanyard\"".to_owned(), dpop],
+            (Some(error), false) => {
+                vec![format!("Bearer realm=\"lanyard\", error=\"{error}\", error_description=\"{description}\"")]
+            }
+            (Some(error), true) => vec![format!(
+                "DPoP realm=\"lanyard\", error=\"{error}\", error_description=\"{description}\", algs=\"{algs}\""
+            )],
         };
         let mut response = HttpResponse::build(self.status);
         response.insert_header((header::CACHE_CONTROL, "no-store"));
-        if let Ok(value) = HeaderValue::from_str(&challenge) {
-            response.insert_header((header::WWW_AUTHENTICATE, value));
+        for challenge in challenges {
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                response.append_header((header::WWW_AUTHENTICATE, value));
+            }
+        }
+        if let Some(nonce) = self.dpop_nonce.as_deref().and_then(|n| HeaderValue::from_str(n).ok()) {
+            response.insert_header((crate::oauth::dpop::NONCE_HEADER, nonce));
         }
         // RFC 6750 §3.1: a request without a token gets no error code.
         match self.error {

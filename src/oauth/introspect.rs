@@ -72,7 +72,9 @@ async fn access_token(state: &AppState, token: &str, audiences: &[String]) -> Re
     let mut answer = serde_json::to_value(&claims).unwrap_or_default();
     if let Value::Object(map) = &mut answer {
         map.insert("active".into(), Value::Bool(true));
-        map.insert("token_type".into(), Value::String("Bearer".into()));
+        // RFC 9449 §6.2: a bound token is a DPoP token; its `cnf` is among the claims.
+        let token_type = if claims.dpop_jkt().is_some() { "DPoP" } else { "Bearer" };
+        map.insert("token_type".into(), Value::String(token_type.into()));
     }
     Ok(Some(answer))
 }

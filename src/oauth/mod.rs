@@ -11,6 +11,8 @@ pub mod client_metadata;
 pub mod client_signature;
 pub mod device;
 pub mod discovery;
+pub mod dpop;
+pub mod dpop_nonce;
 pub mod error;
 pub mod introspect;
 pub mod issuer;

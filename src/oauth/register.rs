@@ -43,7 +43,7 @@ const DEFAULT_SCOPE: &str = "openid profile email address phone";
 const DEFAULT_SCOPE_WITH_REFRESH: &str = "openid profile email address phone offline_access";
 
 /// The client metadata `/register` understands. RFC 7591 §2: other members are ignored.
-const UNDERSTOOD: [&str; 30] = [
+const UNDERSTOOD: [&str; 31] = [
     "client_name",
     "redirect_uris",
     "post_logout_redirect_uris",
@@ -79,6 +79,8 @@ const UNDERSTOOD: [&str; 30] = [
     // Pushed authorization requests (RFC 9126 §6). Not `refresh_token_reuse_interval`:
     // Lanyard's own, it weakens refresh token rotation, so only an administrator sets it.
     "require_pushed_authorization_requests",
+    // DPoP (RFC 9449 §5.2).
+    "dpop_bound_access_tokens",
 ];
 
 /// A client's registration as RFC 7591 §3.2.1 shows it (with Lanyard's own settings beside
@@ -149,6 +151,8 @@ pub struct ClientMetadata<'a> {
     require_pushed_authorization_requests: bool,
     /// Lanyard's own, set by an administrator only (`/register` ignores it).
     refresh_token_reuse_interval: i64,
+    // DPoP (RFC 9449 §5.2).
+    dpop_bound_access_tokens: bool,
 }
 
 impl<'a> ClientMetadata<'a> {
@@ -194,6 +198,7 @@ impl<'a> ClientMetadata<'a> {
             tos_uri: client.tos_uri.as_ref().map(url::Url::as_str),
             require_pushed_authorization_requests: client.require_par,
             refresh_token_reuse_interval: client.refresh_token_reuse_interval,
+            dpop_bound_access_tokens: client.dpop_bound_access_tokens,
         }
     }
 

@@ -1,10 +1,12 @@
 //! `/userinfo` (OIDC Core §5.3): claims about the user, for an access token whose `aud`
-//! includes this endpoint. An id_token is refused, whatever it says.
+//! includes this endpoint. An id_token is refused, whatever it says. A DPoP-bound token
+//! (RFC 9449 §7) is accepted only as `Authorization: DPoP` with a proof of its key.
 
 use actix_web::http::header::{self, AUTHORIZATION, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::claims_request::ClaimsRequest;
+use super::dpop::{self, DpopProof, DpopRefusal, ProofError};
 use super::error::BearerError;
 use super::params::Params;
 use super::scope::ScopeSet;
@@ -17,9 +19,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/userinfo").route(web::get().to(userinfo)).route(web::post().to(userinfo)));
 }
 
-/// The bearer token from the Authorization header or, on POST, the form body
-/// (RFC 6750 §2.1, §2.2); sending both is an error (§2).
-fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<String, BearerError> {
+/// An access token as presented.
+enum Presented {
+    /// RFC 6750: `Authorization: Bearer`, or `access_token` in a form body.
+    Bearer(String),
+    /// RFC 9449 §7.1: `Authorization: DPoP`, with a proof in the `DPoP` header.
+    Dpop(String),
+}
+
+/// The access token from the Authorization header (`Bearer` or `DPoP`, case-insensitive)
+/// or, on POST, the form body (RFC 6750 §2.1, §2.2); sending both is an error (§2).
+fn presented_token(req: &HttpRequest, body: &[u8]) -> Result<Presented, BearerError> {
     let header = req.headers().get(AUTHORIZATION).and_then(|h| h.to_str().ok());
     let is_form = req
         .headers()
@@ -34,13 +44,17 @@ fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<String, BearerError> {
     match (header, from_body) {
         (Some(_), Some(_)) => Err(BearerError::invalid_request("send the access token in one place only")),
         (Some(h), None) => {
-            let token = h
-                .strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-                .ok_or_else(|| BearerError::invalid_request("the Authorization header must use the Bearer scheme"))?;
-            Ok(token.trim().to_owned())
+            let (scheme, token) = h.split_once(' ').unwrap_or((h, ""));
+            let token = token.trim().to_owned();
+            if scheme.eq_ignore_ascii_case("Bearer") {
+                Ok(Presented::Bearer(token))
+            } else if scheme.eq_ignore_ascii_case("DPoP") {
+                Ok(Presented::Dpop(token))
+            } else {
+                Err(BearerError::invalid_request("the Authorization header must use the Bearer or DPoP scheme"))
+            }
         }
-        (None, Some(token)) => Ok(token),
+        (None, Some(token)) => Ok(Presented::Bearer(token)),
         (None, None) => Err(BearerError::missing()),
     }
 }
@@ -82,9 +96,69 @@ pub async fn verify_access_token(
 }
 
 async fn userinfo(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, BearerError> {
-    let token = bearer_token(&req, &body)?;
+    // RFC 9449 §9: with nonces required, every answer carries the current one.
+    let nonce = dpop::current_nonce(&state).await;
+    match answer(&req, &state, &body).await {
+        Ok(mut response) => {
+            if let Some(value) = nonce.and_then(|n| header::HeaderValue::from_str(&n).ok()) {
+                response.headers_mut().insert(header::HeaderName::from_static("dpop-nonce"), value);
+            }
+            Ok(response)
+        }
+        Err(e) => Err(e.with_dpop_nonce(nonce)),
+    }
+}
+
+/// The access token's claims, once the way it was presented fits its binding: a DPoP-bound
+/// token only with the DPoP scheme and a proof of its key, an unbound one only as a bearer
+/// token (RFC 9449 §7.1, §7.2).
+async fn presented_claims(
+    req: &HttpRequest,
+    state: &AppState,
+    presented: &Presented,
+) -> Result<AccessTokenClaims, BearerError> {
     let audience = state.config.issuer.endpoint("/userinfo");
-    let claims = verify_access_token(&state, &token, &audience).await?;
+    match presented {
+        Presented::Bearer(token) => {
+            let claims = verify_access_token(state, token, &audience).await?;
+            if claims.dpop_jkt().is_some() {
+                return Err(BearerError::invalid_token(
+                    "this access token is DPoP-bound: present it as Authorization: DPoP with a DPoP proof of its key",
+                )
+                .dpop());
+            }
+            Ok(claims)
+        }
+        Presented::Dpop(token) => {
+            let claims = verify_access_token(state, token, &audience).await.map_err(|e| BearerError::from(e).dpop())?;
+            let proof = DpopProof::from_request(req, state, "/userinfo", Some(token)).await?.ok_or_else(|| {
+                DpopRefusal::Proof(ProofError::Invalid("the DPoP header (the proof) is missing".into()))
+            })?;
+            match claims.dpop_jkt() {
+                Some(jkt) if proof.proves(jkt) => Ok(claims),
+                Some(_) => {
+                    Err(BearerError::invalid_token("the DPoP proof's key is not the one the token is bound to").dpop())
+                }
+                None => Err(BearerError::invalid_token(
+                    "this access token is not DPoP-bound: present it as Authorization: Bearer",
+                )
+                .dpop()),
+            }
+        }
+    }
+}
+
+async fn answer(req: &HttpRequest, state: &AppState, body: &[u8]) -> Result<HttpResponse, BearerError> {
+    let presented = presented_token(req, body)?;
+    let dpop_scheme = matches!(presented, Presented::Dpop(_));
+    // RFC 9449 §7.1: a request with the DPoP scheme is answered with a DPoP challenge.
+    release(req, state, &presented).await.map_err(|e| if dpop_scheme { e.dpop() } else { e })
+}
+
+/// The user's claims for a presented token, as JSON or (when the client registered for
+/// it) a JWS.
+async fn release(req: &HttpRequest, state: &AppState, presented: &Presented) -> Result<HttpResponse, BearerError> {
+    let claims = presented_claims(req, state, presented).await?;
     if !claims.has_scope("openid") {
         return Err(BearerError::insufficient_scope("the access token was not granted the openid scope"));
     }

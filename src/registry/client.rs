@@ -261,6 +261,10 @@ pub struct Client {
     /// refresh token just rotated away may be presented again by this client and is
     /// answered with the same successor (see `oauth::token::refresh_token`); 0 = strict.
     pub refresh_token_reuse_interval: i64,
+    // DPoP (migration 0022)
+    /// `dpop_bound_access_tokens` (RFC 9449 §5.2): the client always uses DPoP, so a token
+    /// request of it without a proof is refused.
+    pub dpop_bound_access_tokens: bool,
 }
 
 impl Client {
@@ -450,6 +454,9 @@ pub struct ClientSpec {
     /// refresh token is answered with its successor; Lanyard's own, admin-only [default: 0].
     #[serde(default)]
     pub refresh_token_reuse_interval: Option<i64>,
+    /// RFC 9449 §5.2: `true` refuses this client's token requests that carry no DPoP proof.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// A validated client and, for confidential clients, the secret in the clear (shown once).
@@ -651,6 +658,7 @@ impl ClientSpec {
             secret_sealed: None,
             require_par: self.require_pushed_authorization_requests.unwrap_or(false),
             refresh_token_reuse_interval,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens.unwrap_or(false),
         };
         errors.into_result(NewClient { client, secret })
     }

@@ -23,6 +23,9 @@ pub struct CodeRecord {
     /// The `claims` request parameter as JSON, the `acr` established and the session's
     /// `amr` method (what the tokens will say about the sign-in).
     pub context: super::grants::GrantContext,
+    /// `dpop_jkt` from the authorization request (RFC 9449 §10): the key whose proof must
+    /// come with the code's redemption.
+    pub dpop_jkt: Option<String>,
 }
 
 /// A pending authorization request as stored.
@@ -46,7 +49,7 @@ pub enum Redemption {
 }
 
 const CODE_COLUMNS: &str = "code_hash, grant_id, client_id, user_id, sid, redirect_uri, code_challenge, nonce, scope, \
-    resources, auth_time, expires_at, claims, acr, amr";
+    resources, auth_time, expires_at, claims, acr, amr, dpop_jkt";
 
 fn code_from_row(row: &sqlx::any::AnyRow) -> Result<CodeRecord> {
     Ok(CodeRecord {
@@ -67,6 +70,7 @@ fn code_from_row(row: &sqlx::any::AnyRow) -> Result<CodeRecord> {
             acr: row.try_get("acr")?,
             amr: row.try_get("amr")?,
         },
+        dpop_jkt: row.try_get("dpop_jkt")?,
     })
 }
 
@@ -174,7 +178,7 @@ impl Store {
 
     pub async fn insert_code(&self, code: &CodeRecord) -> Result<()> {
         let sql = format!(
-            "INSERT INTO authorization_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+            "INSERT INTO authorization_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         );
         sqlx::query(&sql)
             .bind(&code.code_hash)
@@ -192,6 +196,7 @@ impl Store {
             .bind(&code.context.claims)
             .bind(&code.context.acr)
             .bind(&code.context.amr)
+            .bind(&code.dpop_jkt)
             .execute(&self.pool)
             .await?;
         Ok(())

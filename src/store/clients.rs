@@ -20,7 +20,7 @@ const COLUMNS: &str = "client_id, name, client_type, secret_hash, token_endpoint
     request_uris, request_object_signing_alg, \
     userinfo_signed_response_alg, logo_uri, client_uri, policy_uri, tos_uri, \
     secret_sealed, \
-    require_pushed_authorization_requests, refresh_token_reuse_interval";
+    require_pushed_authorization_requests, refresh_token_reuse_interval, dpop_bound_access_tokens";
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("client {what}"))
@@ -95,6 +95,8 @@ fn from_row(row: &AnyRow) -> Result<Client> {
         // Pushed authorization requests and refresh token reuse (migration 0021).
         require_par: super::get_flag(row, "require_pushed_authorization_requests")?,
         refresh_token_reuse_interval: row.try_get("refresh_token_reuse_interval")?,
+        // DPoP (migration 0022)
+        dpop_bound_access_tokens: super::get_flag(row, "dpop_bound_access_tokens")?,
     })
 }
 
@@ -130,7 +132,7 @@ impl Store {
             "INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
              $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, \
              $30, $31, $32, $33, $34, $35, \
-             $36, $37)"
+             $36, $37, $38)"
         );
         sqlx::query(&sql)
             .bind(&c.client_id)
@@ -172,6 +174,8 @@ impl Store {
             // Pushed authorization requests and refresh token reuse (migration 0021).
             .bind(super::flag(c.require_par))
             .bind(c.refresh_token_reuse_interval)
+            // DPoP (migration 0022)
+            .bind(super::flag(c.dpop_bound_access_tokens))
             .execute(&self.pool)
             .await
             .map_err(|e| StoreError::on_unique(e, format!("client {:?}", c.client_id)))?;
@@ -195,6 +199,7 @@ impl Store {
              userinfo_signed_response_alg = $28, logo_uri = $29, client_uri = $30, policy_uri = $31, \
              tos_uri = $32, \
              require_pushed_authorization_requests = $33, refresh_token_reuse_interval = $34, \
+             dpop_bound_access_tokens = $35, \
              secret_sealed = CASE WHEN $3 = 'client_secret_jwt' THEN secret_sealed ELSE NULL END \
              WHERE client_id = $18",
         )
@@ -234,6 +239,8 @@ impl Store {
         // Pushed authorization requests and refresh token reuse (migration 0021).
         .bind(super::flag(c.require_par))
         .bind(c.refresh_token_reuse_interval)
+        // DPoP (migration 0022)
+        .bind(super::flag(c.dpop_bound_access_tokens))
         .execute(&self.pool)
         .await?;
         self.registry_changed(super::Reach::AtOnce).await;

@@ -226,7 +226,7 @@ impl Store {
     }
 
     /// Deletes what can no longer matter: expired codes, requests, sessions, revocations,
-    /// client assertion jtis, device codes, pushed requests expired an hour ago.
+    /// client assertion and DPoP proof jtis, device codes, pushed requests expired an hour ago.
     pub async fn purge_expired(&self) -> Result<()> {
         let now = self.now();
         for sql in [
@@ -237,6 +237,7 @@ impl Store {
             "DELETE FROM sessions WHERE expires_at < $1",
             "DELETE FROM client_assertion_jtis WHERE expires_at < $1",
             "DELETE FROM device_codes WHERE expires_at < $1",
+            "DELETE FROM dpop_proof_jtis WHERE expires_at < $1",
         ] {
             sqlx::query(sql).bind(now).execute(&self.pool).await?;
         }

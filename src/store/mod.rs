@@ -7,6 +7,7 @@ pub mod assertions;
 pub mod authorization;
 pub mod clients;
 pub mod device_codes;
+pub mod dpop;
 pub mod grants;
 pub mod keys;
 pub mod logout;

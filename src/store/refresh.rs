@@ -21,10 +21,13 @@ pub struct RefreshRecord {
     pub expires_at: i64,
     /// Absolute expiry of the whole family.
     pub family_expires_at: i64,
+    /// The DPoP key (RFC 7638 thumbprint) the token is bound to (a public client's, RFC
+    /// 9449 §5); rotation keeps it.
+    pub dpop_jkt: Option<String>,
 }
 
 const COLUMNS: &str = "token_hash, family_id, client_id, user_id, sid, scope, resources, auth_time, issued_at, \
-    expires_at, family_expires_at";
+    expires_at, family_expires_at, dpop_jkt";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<RefreshRecord> {
     Ok(RefreshRecord {
@@ -39,11 +42,13 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<RefreshRecord> {
         issued_at: row.try_get("issued_at")?,
         expires_at: row.try_get("expires_at")?,
         family_expires_at: row.try_get("family_expires_at")?,
+        dpop_jkt: row.try_get("dpop_jkt")?,
     })
 }
 
 pub(crate) async fn insert(tx: &mut sqlx::Transaction<'_, sqlx::Any>, r: &RefreshRecord) -> Result<()> {
-    let sql = format!("INSERT INTO refresh_tokens ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
+    let sql =
+        format!("INSERT INTO refresh_tokens ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
     sqlx::query(&sql)
         .bind(&r.token_hash)
         .bind(&r.family_id)
@@ -56,6 +61,7 @@ pub(crate) async fn insert(tx: &mut sqlx::Transaction<'_, sqlx::Any>, r: &Refres
         .bind(r.issued_at)
         .bind(r.expires_at)
         .bind(r.family_expires_at)
+        .bind(&r.dpop_jkt)
         .execute(&mut **tx)
         .await?;
     Ok(())

@@ -131,6 +131,10 @@ pub struct AccessTokenClaims {
     /// exchange (the exchanging API's client); absent on every other token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<Actor>,
+    /// The key the token is bound to (RFC 9449 §6.1, RFC 7800 §3.1): present on DPoP
+    /// tokens, which are refused without a proof of that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
     /// The user's claims the API lists in its `access_token_claims` (`roles`, `tenant`, …;
     /// never for client_credentials tokens). When a token is read, any member not named
     /// above lands here.
@@ -138,7 +142,21 @@ pub struct AccessTokenClaims {
     pub claims: Map<String, Value>,
 }
 
+/// `cnf` (RFC 7800 §3.1) as Lanyard issues it: the RFC 7638 thumbprint of a DPoP key. A
+/// token whose `cnf` holds anything else fails to parse, and so is refused: a binding the
+/// verifier does not understand must not be ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// base64url SHA-256 JWK thumbprint (RFC 9449 §6.1).
+    pub jkt: String,
+}
+
 impl AccessTokenClaims {
+    /// The thumbprint of the DPoP key the token is bound to, if it is bound.
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        self.cnf.as_ref().map(|c| c.jkt.as_str())
+    }
+
     /// A claim beyond the registered ones (`roles`, `tenant`, …), if the token has it.
     pub fn claim(&self, name: &str) -> Option<&Value> {
         self.claims.get(name)

@@ -3,8 +3,8 @@
 use serde_json::Map;
 
 use super::claims::{
-    ACCESS_TOKEN_TYP, AccessTokenClaims, Actor, Audience, ID_TOKEN_TYP, IdTokenClaims, USERINFO_TYP, UserinfoClaims,
-    is_reserved_claim,
+    ACCESS_TOKEN_TYP, AccessTokenClaims, Actor, Audience, Confirmation, ID_TOKEN_TYP, IdTokenClaims, USERINFO_TYP,
+    UserinfoClaims, is_reserved_claim,
 };
 use super::keys::{KeyError, KeyRing, SigningAlg};
 
@@ -35,6 +35,9 @@ pub struct AccessTokenGrant<'a> {
     pub user_claims: Map<String, serde_json::Value>,
     /// `iat`, from the protocol clock (`AppState::now`).
     pub issued_at: i64,
+    /// The DPoP key the token is bound to (its RFC 7638 thumbprint), when the token
+    /// request proved one (RFC 9449 §6.1): the token carries it as `cnf.jkt`.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// Signs an RFC 9068 access token (`typ: at+jwt`).
@@ -75,6 +78,7 @@ fn sign_access_token(
         sid: grant.sid.map(str::to_owned),
         acr: grant.acr.map(str::to_owned),
         act,
+        cnf: grant.dpop_jkt.map(|jkt| Confirmation { jkt: jkt.to_owned() }),
         // Validated on the way in already; dropped here too so that no path can make a
         // user claim shadow a registered one (serde would write both).
         claims: grant

@@ -175,6 +175,7 @@ async fn mint_perfect(
                 // No user, so none of the user claims the API lists.
                 user_claims: serde_json::Map::new(),
                 issued_at: store.now(),
+                dpop_jkt: None,
             },
         )?;
         return Ok(MintedTokens {
@@ -219,6 +220,7 @@ async fn mint_perfect(
             alg,
             user_claims: api.as_ref().map(|a| user.access_token_claims(&a.access_token_claims)).unwrap_or_default(),
             issued_at: auth_time,
+            dpop_jkt: None,
         },
     )?;
     let grant_id = uuid::Uuid::new_v4().to_string();

@@ -74,6 +74,11 @@ pub enum Rejection {
     Revoked,
     #[error("the token's claims are malformed: {0}")]
     Malformed(String),
+    /// RFC 9449 §7.2: a DPoP-bound token is refused without a proof of its key.
+    #[error(
+        "this access token is DPoP-bound: present it as Authorization: DPoP with a DPoP proof of its key (RFC 9449)"
+    )]
+    DpopBound,
 }
 
 /// Verifies signature, `typ`, `iss`, `aud` and `exp` (revocation is the caller's: it needs

@@ -28,7 +28,8 @@ pub async fn cors(
         let response = HttpResponse::build(StatusCode::NO_CONTENT)
             .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
             .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, DELETE, OPTIONS"))
-            .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "Authorization, Content-Type"))
+            // DPoP: browser clients send proofs (RFC 9449 §4.1).
+            .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "Authorization, Content-Type, DPoP"))
             .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
             .finish();
         return Ok(req.into_response(response).map_into_boxed_body());
@@ -36,7 +37,7 @@ pub async fn cors(
     let mut response = next.call(req).await?.map_into_boxed_body();
     let headers = response.headers_mut();
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-    // Lets scripts read the Bearer challenge of a 401.
-    headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("WWW-Authenticate"));
+    // Lets scripts read the challenge of a 401 and a DPoP nonce (RFC 9449 §8).
+    headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("WWW-Authenticate, DPoP-Nonce"));
     Ok(response)
 }

@@ -23,6 +23,7 @@ mod custom_claims;
 mod dev_and_test;
 mod dev_loop;
 mod device_flow;
+mod dpop;
 mod example_api;
 mod examples_e2e;
 mod faults;

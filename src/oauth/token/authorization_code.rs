@@ -2,6 +2,7 @@
 
 use super::{Redeemed, TokenResponse, issue_for_redeemed};
 use crate::crypto::sha256_hex;
+use crate::oauth::dpop::DpopProof;
 use crate::oauth::error::TokenError;
 use crate::oauth::params::Params;
 use crate::oauth::pkce::CodeChallenge;
@@ -9,7 +10,12 @@ use crate::registry::client::{Client, GrantType};
 use crate::state::AppState;
 use crate::store::authorization::Redemption;
 
-pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, TokenError> {
+pub async fn exchange(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+    dpop: Option<&DpopProof>,
+) -> Result<TokenResponse, TokenError> {
     if !client.allows_grant(GrantType::AuthorizationCode) {
         return Err(TokenError::new("unauthorized_client", "this client may not use the authorization_code grant"));
     }
@@ -52,6 +58,22 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
         }
         (None, None) => {}
     }
+    // RFC 9449 §10: a code requested with dpop_jkt is redeemed only with a proof of that key.
+    if let Some(jkt) = &record.dpop_jkt {
+        match dpop {
+            Some(proof) if proof.proves(jkt) => {}
+            Some(_) => {
+                return Err(TokenError::invalid_dpop_proof(
+                    "the DPoP proof's key is not the one named by dpop_jkt in the authorization request",
+                ));
+            }
+            None => {
+                return Err(TokenError::invalid_dpop_proof(
+                    "this code was requested with dpop_jkt: redeem it with a DPoP proof of that key",
+                ));
+            }
+        }
+    }
     let redeemed = Redeemed {
         grant_id: &record.grant_id,
         user_id: &record.user_id,
@@ -63,5 +85,5 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
         context: &record.context,
         what: "authorization code",
     };
-    issue_for_redeemed(state, client, params, &redeemed).await
+    issue_for_redeemed(state, client, params, &redeemed, dpop).await
 }

@@ -1,7 +1,8 @@
 //! The client_credentials grant (RFC 6749 §4.4): a machine's own access token for one API.
 //! Nothing is written: the token is revocable by its `jti` alone.
 
-use super::TokenResponse;
+use super::{TokenResponse, token_type};
+use crate::oauth::dpop::DpopProof;
 use crate::oauth::error::TokenError;
 use crate::oauth::params::Params;
 use crate::oauth::scope::ScopeSet;
@@ -9,7 +10,12 @@ use crate::registry::client::{Client, ClientType, GrantType};
 use crate::state::AppState;
 use crate::tokens::issue::{self, AccessTokenGrant};
 
-pub async fn issue(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, TokenError> {
+pub async fn issue(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+    dpop: Option<&DpopProof>,
+) -> Result<TokenResponse, TokenError> {
     if client.client_type == ClientType::Public || !client.allows_grant(GrantType::ClientCredentials) {
         return Err(TokenError::new("unauthorized_client", "this client may not use the client_credentials grant"));
     }
@@ -63,11 +69,12 @@ pub async fn issue(state: &AppState, client: &Client, params: &Params) -> Result
             // No user, so none of the user claims the API lists.
             user_claims: serde_json::Map::new(),
             issued_at: state.now(),
+            dpop_jkt: dpop.map(DpopProof::jkt),
         },
     )?;
     Ok(TokenResponse {
         access_token: access.token,
-        token_type: "Bearer",
+        token_type: token_type(dpop),
         expires_in: access.expires_in,
         id_token: None,
         refresh_token: None,

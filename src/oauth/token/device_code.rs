@@ -4,6 +4,7 @@
 //! code flow issues them.
 
 use super::{Redeemed, TokenResponse, issue_for_redeemed};
+use crate::oauth::dpop::DpopProof;
 use crate::crypto::sha256_hex;
 use crate::oauth::error::TokenError;
 use crate::oauth::params::Params;
@@ -11,7 +12,14 @@ use crate::registry::client::{Client, GrantType};
 use crate::state::AppState;
 use crate::store::device_codes::Poll;
 
-pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, TokenError> {
+/// With a DPoP proof, the access token (and a public client's refresh token) is bound to
+/// its key, as at the code exchange.
+pub async fn exchange(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+    dpop: Option<&DpopProof>,
+) -> Result<TokenResponse, TokenError> {
     if !client.allows_grant(GrantType::DeviceCode) {
         return Err(TokenError::new("unauthorized_client", "this client may not use the device authorization grant"));
     }
@@ -64,5 +72,5 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
         context: &grant.context,
         what: "device code",
     };
-    issue_for_redeemed(state, client, params, &redeemed).await
+    issue_for_redeemed(state, client, params, &redeemed, dpop).await
 }

@@ -11,13 +11,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use super::client_auth;
+use super::dpop::{self, DpopProof};
 use super::error::TokenError;
 use super::params::Params;
 use super::scope::{ScopeCatalog, ScopeSet};
 use crate::crypto::{random_token, sha256_hex};
 use crate::oauth::claims_request::{AuthMethod, ClaimsRequest};
 use crate::registry::api::{Api, DEFAULT_ACCESS_TOKEN_TTL};
-use crate::registry::client::{Client, GrantType, IdTokenClaimsPolicy, TOKEN_EXCHANGE_GRANT};
+use crate::registry::client::{Client, ClientType, GrantType, IdTokenClaimsPolicy, TOKEN_EXCHANGE_GRANT};
 use crate::registry::user::User;
 use crate::state::AppState;
 use crate::store::grants::{GrantContext, GrantRecord};
@@ -36,6 +37,7 @@ const DEVICE_CODE: &str = GrantType::DeviceCode.as_str();
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {
     pub access_token: String,
+    /// `Bearer`, or `DPoP` for an access token bound to the request's DPoP key (RFC 9449 §5).
     pub token_type: &'static str,
     pub expires_in: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -49,12 +51,19 @@ pub struct TokenResponse {
 }
 
 impl TokenResponse {
-    fn into_response(self) -> HttpResponse {
-        HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .insert_header((header::PRAGMA, "no-cache"))
-            .json(self)
+    fn into_response(self, dpop_nonce: Option<String>) -> HttpResponse {
+        let mut response = HttpResponse::Ok();
+        response.insert_header((header::CACHE_CONTROL, "no-store")).insert_header((header::PRAGMA, "no-cache"));
+        if let Some(nonce) = dpop_nonce {
+            response.insert_header((dpop::NONCE_HEADER, nonce));
+        }
+        response.json(self)
     }
+}
+
+/// `token_type` for an access token issued with (or without) a DPoP proof.
+pub fn token_type(dpop: Option<&DpopProof>) -> &'static str {
+    if dpop.is_some() { "DPoP" } else { "Bearer" }
 }
 
 /// Parses a form body, refusing other content types (RFC 6749 §3.2).
@@ -67,20 +76,43 @@ pub fn form_params(req: &HttpRequest, body: &[u8]) -> Result<Params, TokenError>
 }
 
 async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, TokenError> {
-    let params = form_params(&req, &body)?;
-    let client = client_auth::authenticate(&req, &params, &state).await?;
-    let response = match params.single("grant_type").map_err(TokenError::invalid_request)? {
-        Some("authorization_code") => authorization_code::exchange(&state, &client, &params).await?,
-        Some("refresh_token") => refresh_token::refresh(&state, &client, &params).await?,
-        Some("client_credentials") => client_credentials::issue(&state, &client, &params).await?,
-        Some(TOKEN_EXCHANGE_GRANT) => token_exchange::exchange(&state, &client, &params).await?,
-        Some(DEVICE_CODE) => device_code::exchange(&state, &client, &params).await?,
-        Some(other) => {
-            return Err(TokenError::new("unsupported_grant_type", format!("grant_type {other:?} is not supported")));
-        }
-        None => return Err(TokenError::invalid_request("grant_type is required")),
-    };
-    Ok(response.into_response())
+    // RFC 9449 §8: with nonces required, every answer carries the current one, so that a
+    // client learns it from whatever it asked first.
+    let nonce = dpop::current_nonce(&state).await;
+    match grant(&req, &state, &body).await {
+        Ok(response) => Ok(response.into_response(nonce)),
+        Err(e) => Err(e.with_dpop_nonce(nonce)),
+    }
+}
+
+async fn grant(req: &HttpRequest, state: &AppState, body: &[u8]) -> Result<TokenResponse, TokenError> {
+    let params = form_params(req, body)?;
+    let client = client_auth::authenticate(req, &params, state).await?;
+    let grant_type = params.single("grant_type").map_err(TokenError::invalid_request)?;
+    // The proof is checked (and its jti consumed) once the client is known, for every grant.
+    let dpop = DpopProof::from_request(req, state, "/token", None).await?;
+    if dpop.is_none() && client.dpop_bound_access_tokens {
+        // RFC 9449 §5.2: this client registered that it always uses DPoP.
+        return Err(TokenError::invalid_dpop_proof(
+            "this client is registered with dpop_bound_access_tokens: send a DPoP proof with every token request",
+        ));
+    }
+    let dpop = dpop.as_ref();
+    match grant_type {
+        Some("authorization_code") => authorization_code::exchange(state, &client, &params, dpop).await,
+        Some("refresh_token") => refresh_token::refresh(state, &client, &params, dpop).await,
+        Some("client_credentials") => client_credentials::issue(state, &client, &params, dpop).await,
+        Some(DEVICE_CODE) => device_code::exchange(state, &client, &params, dpop).await,
+        // An exchanged token is a bearer token for the downstream API: binding it to the
+        // exchanging service's key is not offered (yet), and silently ignoring a proof
+        // would hand out a weaker token than the client asked for.
+        Some(TOKEN_EXCHANGE_GRANT) if dpop.is_some() => Err(TokenError::invalid_request(
+            "token exchange issues bearer tokens only: send the request without a DPoP proof",
+        )),
+        Some(TOKEN_EXCHANGE_GRANT) => token_exchange::exchange(state, &client, &params).await,
+        Some(other) => Err(TokenError::new("unsupported_grant_type", format!("grant_type {other:?} is not supported"))),
+        None => Err(TokenError::invalid_request("grant_type is required")),
+    }
 }
 
 /// A code consumed at `/token` (an authorization code, or an approved device code): the
@@ -108,6 +140,7 @@ pub async fn issue_for_redeemed(
     client: &Client,
     params: &Params,
     redeemed: &Redeemed<'_>,
+    dpop: Option<&DpopProof>,
 ) -> Result<TokenResponse, TokenError> {
     let what = redeemed.what;
     let user =
@@ -125,9 +158,11 @@ pub async fn issue_for_redeemed(
         sid: redeemed.sid,
         nonce: redeemed.nonce,
         context: redeemed.context,
+        dpop,
     };
     let minted = mint_user_tokens(state, params, &grant).await?;
-    let refresh = new_refresh_token(client, &grant, redeemed.grant_id, &granted, None, state.now());
+    let binding = refresh_binding(client, dpop);
+    let refresh = new_refresh_token(state, client, &grant, redeemed.grant_id, &granted, None, binding);
     let stored = GrantRecord {
         id: redeemed.grant_id,
         client_id: &client.client_id,
@@ -146,7 +181,7 @@ pub async fn issue_for_redeemed(
     }
     Ok(TokenResponse {
         access_token: minted.access.token,
-        token_type: "Bearer",
+        token_type: token_type(dpop),
         expires_in: minted.access.expires_in,
         id_token: minted.id_token,
         refresh_token: refresh.map(|(token, _)| token),
@@ -214,6 +249,8 @@ pub struct UserGrant<'a> {
     pub nonce: Option<&'a str>,
     /// The claims request, `acr` and `amr` recorded with the code or grant.
     pub context: &'a GrantContext,
+    /// The request's accepted DPoP proof: the access token is bound to its key.
+    pub dpop: Option<&'a DpopProof>,
 }
 
 /// The tokens minted for a user grant, not yet recorded.
@@ -261,6 +298,7 @@ pub async fn mint_user_tokens(state: &AppState, params: &Params, grant: &UserGra
                 .map(|a| grant.user.access_token_claims(&a.access_token_claims))
                 .unwrap_or_default(),
             issued_at: state.now(),
+            dpop_jkt: grant.dpop.map(DpopProof::jkt),
         },
     )?;
     let id_token = if grant.scope.contains("openid") {
@@ -309,19 +347,22 @@ pub fn claims_request(context: &GrantContext) -> Option<ClaimsRequest> {
 }
 
 /// A new refresh token for a grant when `offline_access` was granted to a client allowed
-/// the refresh grant: the token (shown once) and its record (stored hashed).
+/// the refresh grant: the token (shown once) and its record (stored hashed). `dpop_jkt`:
+/// the key it is bound to (see [`refresh_binding`]).
 pub fn new_refresh_token(
+    state: &AppState,
     client: &Client,
     grant: &UserGrant<'_>,
     family_id: &str,
     full_scope: &ScopeSet,
     family_expires_at: Option<i64>,
-    now: i64,
+    dpop_jkt: Option<&str>,
 ) -> Option<(String, RefreshRecord)> {
     if !full_scope.contains("offline_access") || !client.allows_grant(GrantType::RefreshToken) {
         return None;
     }
     let token = random_token(32);
+    let now = state.now();
     let family_expires_at = family_expires_at.unwrap_or(now + client.refresh_token_ttl);
     let record = RefreshRecord {
         token_hash: sha256_hex(&token),
@@ -335,6 +376,17 @@ pub fn new_refresh_token(
         issued_at: now,
         expires_at: (now + client.refresh_token_idle_ttl).min(family_expires_at),
         family_expires_at,
+        dpop_jkt: dpop_jkt.map(str::to_owned),
     };
     Some((token, record))
+}
+
+/// The key a new grant's refresh token is bound to (RFC 9449 §5): a public client's is
+/// bound to the key of the proof it was issued with, since a public client has no other
+/// credential to stop a thief; a confidential client's is not (its authentication does).
+pub fn refresh_binding<'p>(client: &Client, dpop: Option<&'p DpopProof>) -> Option<&'p str> {
+    match client.client_type {
+        ClientType::Public => dpop.map(DpopProof::jkt),
+        ClientType::Confidential => None,
+    }
 }

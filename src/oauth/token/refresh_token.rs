@@ -10,8 +10,9 @@
 //! from the presented token itself, which only its holder has (the database keeps a
 //! different hash of it), with the key-encryption key mixed in when one is set.
 
-use super::{TokenResponse, UserGrant, mint_user_tokens, new_refresh_token};
+use super::{TokenResponse, UserGrant, mint_user_tokens, new_refresh_token, token_type};
 use crate::crypto::{open, seal, sha256_hex};
+use crate::oauth::dpop::DpopProof;
 use crate::oauth::error::TokenError;
 use crate::oauth::params::Params;
 use crate::oauth::scope::ScopeSet;
@@ -19,7 +20,12 @@ use crate::registry::client::{Client, GrantType};
 use crate::state::AppState;
 use crate::store::refresh::{Rotate, Rotation};
 
-pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, TokenError> {
+pub async fn refresh(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+    dpop: Option<&DpopProof>,
+) -> Result<TokenResponse, TokenError> {
     if !client.allows_grant(GrantType::RefreshToken) {
         return Err(TokenError::new("unauthorized_client", "this client may not use the refresh_token grant"));
     }
@@ -39,6 +45,23 @@ pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Resu
     let now = state.now();
     if record.expires_at < now || record.family_expires_at < now {
         return Err(TokenError::invalid_grant("the refresh token has expired"));
+    }
+    // RFC 9449 §5: a bound refresh token (a public client's) is used only with a proof of
+    // its key. Refused, it stays usable: the holder of the key may still present it.
+    if let Some(jkt) = &record.dpop_jkt {
+        match dpop {
+            Some(proof) if proof.proves(jkt) => {}
+            Some(_) => {
+                return Err(TokenError::invalid_grant(
+                    "the refresh token is bound to another DPoP key than this proof's",
+                ));
+            }
+            None => {
+                return Err(TokenError::invalid_dpop_proof(
+                    "the refresh token is bound to a DPoP key: send a DPoP proof of that key",
+                ));
+            }
+        }
     }
     let granted = ScopeSet::parse(&record.scope).unwrap_or_default();
     // §6: the new access token may have fewer scopes, never more.
@@ -73,12 +96,21 @@ pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Resu
         sid: &record.sid,
         nonce: None,
         context: &context,
+        dpop,
     };
     let minted = mint_user_tokens(state, params, &grant).await?;
-    // The successor keeps the original scope (§6) and the family's absolute expiry.
-    let (refresh_token, successor) =
-        new_refresh_token(client, &grant, &record.family_id, &granted, Some(record.family_expires_at), now)
-            .ok_or_else(|| TokenError::invalid_grant("this grant no longer allows refresh"))?;
+    // The successor keeps the original scope (§6), the family's absolute expiry and its
+    // DPoP binding.
+    let (refresh_token, successor) = new_refresh_token(
+        state,
+        client,
+        &grant,
+        &record.family_id,
+        &granted,
+        Some(record.family_expires_at),
+        record.dpop_jkt.as_deref(),
+    )
+    .ok_or_else(|| TokenError::invalid_grant("this grant no longer allows refresh"))?;
     let kek = state.config.key_encryption_key.as_ref();
     let sealed = match client.refresh_token_reuse_interval > 0 {
         true => Some(seal(&successor_key(token, kek), &token_hash, refresh_token.as_bytes()).map_err(|e| {
@@ -103,7 +135,7 @@ pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Resu
     };
     Ok(TokenResponse {
         access_token: minted.access.token,
-        token_type: "Bearer",
+        token_type: token_type(dpop),
         expires_in: minted.access.expires_in,
         id_token: minted.id_token,
         refresh_token: Some(refresh_token),

@@ -130,6 +130,8 @@ struct Values {
     // Pushed authorization requests and refresh token reuse.
     require_pushed_authorization_requests: bool,
     refresh_token_reuse_interval: String,
+    // DPoP (RFC 9449 §5.2).
+    dpop_bound_access_tokens: bool,
 }
 
 impl Values {
@@ -169,6 +171,7 @@ impl Values {
             tos_uri: String::new(),
             require_pushed_authorization_requests: false,
             refresh_token_reuse_interval: "0".into(),
+            dpop_bound_access_tokens: false,
         }
     }
 
@@ -218,6 +221,7 @@ impl Values {
             tos_uri: client.tos_uri.as_ref().map(ToString::to_string).unwrap_or_default(),
             require_pushed_authorization_requests: client.require_par,
             refresh_token_reuse_interval: client.refresh_token_reuse_interval.to_string(),
+            dpop_bound_access_tokens: client.dpop_bound_access_tokens,
         }
     }
 
@@ -256,6 +260,7 @@ impl Values {
             tos_uri: fields.text("tos_uri"),
             require_pushed_authorization_requests: fields.checked("require_pushed_authorization_requests"),
             refresh_token_reuse_interval: fields.text("refresh_token_reuse_interval"),
+            dpop_bound_access_tokens: fields.checked("dpop_bound_access_tokens"),
         }
     }
 
@@ -302,6 +307,7 @@ impl Values {
                 "refresh_token_reuse_interval",
                 errors,
             ),
+            dpop_bound_access_tokens: Some(self.dpop_bound_access_tokens),
         }
     }
 
