@@ -255,7 +255,7 @@ pub struct MemoryReplayCache {
 impl MemoryReplayCache {
     /// A cache of at most `capacity` live proofs (a proof lives about two minutes).
     pub fn new(capacity: usize) -> Self {
-        Self { seen: Mutex::new(HashMap::new()), capacity, now: || crate::tokens::verify::Validity::now(0).now }
+        Self { seen: Mutex::new(HashMap::new()), capacity, now: crate::clock::real_now }
     }
 }
 
@@ -436,7 +436,7 @@ impl Verifier {
         let check = ProofCheck {
             method,
             urls: &urls,
-            now: crate::tokens::verify::Validity::now(self.leeway).now,
+            now: crate::clock::real_now(),
             leeway: self.leeway,
             access_token: Some(token),
             nonces: None,

@@ -180,6 +180,8 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
             alg: downstream.signing_alg,
             user_claims: user.access_token_claims(&downstream.access_token_claims),
             issued_at: now,
+            // Bearer only: the grant refuses DPoP proofs (see `oauth::token`).
+            dpop_jkt: None,
         },
         Actor::after(&client.client_id, subject.act.as_ref()),
     )?;
