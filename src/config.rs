@@ -76,6 +76,10 @@ pub struct Settings {
     pub clock_leeway: i64,
     /// Drop scopes a client may not request instead of refusing them with `invalid_scope`.
     pub scope_narrowing: bool,
+    /// The protocol recorder (development features only) keeps at most this many exchanges.
+    pub activity_retention_count: i64,
+    /// The protocol recorder keeps exchanges for at most this many seconds.
+    pub activity_retention_seconds: i64,
 }
 
 impl Default for Settings {
@@ -107,6 +111,8 @@ impl Default for Settings {
             shutdown_drain: 5.0,
             clock_leeway: 30,
             scope_narrowing: false,
+            activity_retention_count: 1000,
+            activity_retention_seconds: 86_400,
         }
     }
 }
@@ -142,6 +148,10 @@ pub struct Config {
     pub shutdown_drain: std::time::Duration,
     pub clock_leeway: i64,
     pub scope_narrowing: bool,
+    /// See [`Settings::activity_retention_count`].
+    pub activity_retention_count: i64,
+    /// See [`Settings::activity_retention_seconds`].
+    pub activity_retention_seconds: i64,
 }
 
 impl Config {
@@ -319,6 +329,8 @@ impl Settings {
             ("id_token_ttl", self.id_token_ttl),
             ("login_max_failures", self.login_max_failures),
             ("login_lockout", self.login_lockout),
+            ("activity_retention_count", self.activity_retention_count),
+            ("activity_retention_seconds", self.activity_retention_seconds),
         ] {
             if value <= 0 {
                 return Err(invalid(name, "must be a positive number"));
@@ -361,6 +373,8 @@ impl Settings {
             shutdown_drain,
             clock_leeway: self.clock_leeway,
             scope_narrowing: self.scope_narrowing,
+            activity_retention_count: self.activity_retention_count,
+            activity_retention_seconds: self.activity_retention_seconds,
         })
     }
 }
@@ -384,7 +398,7 @@ fn derived_issuer(bind: Option<SocketAddr>) -> String {
 
 /// The environment variables read (as `LANYARD_` + upper-case name); others are ignored so
 /// that unrelated `LANYARD_*` variables (seed files, admin passwords) don't trip the parser.
-const ENV_KEYS: [&str; 26] = [
+const ENV_KEYS: [&str; 28] = [
     "issuer",
     "backchannel_url",
     "bind",
@@ -411,6 +425,8 @@ const ENV_KEYS: [&str; 26] = [
     "shutdown_drain",
     "clock_leeway",
     "scope_narrowing",
+    "activity_retention_count",
+    "activity_retention_seconds",
 ];
 
 fn parse_key_encryption_key(raw: &str) -> Result<[u8; 32], String> {

@@ -79,6 +79,7 @@ use crate::state::AppState;
 use crate::store::Store;
 use crate::tokens::mint::{MintError, mint};
 
+pub use crate::activity::{DecodedToken, Entry as ActivityEntry, Filter as ActivityFilter};
 pub use crate::registry::api::{ApiSpec, ScopeSpec};
 pub use crate::registry::client::ClientSpec;
 pub use crate::registry::scope::ClaimScopeSpec;
@@ -101,6 +102,8 @@ pub enum TestIdpError {
     Http(#[from] reqwest::Error),
     #[error("sign-in failed: {0}")]
     SignIn(String),
+    #[error("cannot read the protocol recorder: {0}")]
+    Activity(#[from] crate::store::StoreError),
 }
 
 type Adjust = Box<dyn FnOnce(&mut Settings) + Send>;
@@ -502,6 +505,14 @@ impl TestIdp {
         let mut header = JwsHeader::new();
         header.set_token_type("JWT");
         josekit::jws::serialize_compact(claims.to_string().as_bytes(), &header, &signer).map_err(fail)
+    }
+
+    /// The protocol exchanges recorded so far, newest first, that match `filter` (e.g.
+    /// `ActivityFilter::client("web")`, or `ActivityFilter::default()` for all): what the
+    /// code under test sent and got back, with secrets masked and tokens decoded, so that a
+    /// test can assert on the conversation and not only on its end.
+    pub async fn activity(&self, filter: ActivityFilter) -> Result<Vec<ActivityEntry>, TestIdpError> {
+        Ok(self.state.activity.list(&filter).await?)
     }
 
     /// Stops the server gracefully (in-flight requests finish) and waits until it has.

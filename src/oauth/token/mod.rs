@@ -62,6 +62,7 @@ pub fn form_params(req: &HttpRequest, body: &[u8]) -> Result<Params, TokenError>
 async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, TokenError> {
     let params = form_params(&req, &body)?;
     let client = client_auth::authenticate(&req, &params, &state).await?;
+    crate::activity::note_client(&req, &client.client_id);
     let response = match params.single("grant_type").map_err(TokenError::invalid_request)? {
         Some("authorization_code") => authorization_code::exchange(&state, &client, &params).await?,
         Some("refresh_token") => refresh_token::refresh(&state, &client, &params).await?,
