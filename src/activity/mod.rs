@@ -51,6 +51,11 @@ pub fn note_user(req: &HttpRequest, user: &User) {
     });
 }
 
+/// Names the user of the request being handled by id (the recorder finds the username).
+pub fn note_user_id(req: &HttpRequest, user_id: &str) {
+    update(req, |context| context.user_id = Some(user_id.to_owned()));
+}
+
 fn update(req: &HttpRequest, change: impl FnOnce(&mut ActivityContext)) {
     let mut extensions = req.extensions_mut();
     let mut context = extensions.remove::<ActivityContext>().unwrap_or_default();
