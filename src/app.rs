@@ -180,8 +180,9 @@ async fn bootstrap_admin(store: &Store, config: &Config) -> Result<(), StartErro
 
 /// Background upkeep, off the request path: picks up keys rotated by another replica
 /// (every 30 s) and deletes what can no longer matter (every 10 minutes): expired codes,
-/// pending requests, sessions and revocation entries, and retired keys older than the
-/// longest token lifetime (24 h access tokens + skew).
+/// pending requests, sessions and revocation entries, recorded exchanges past their
+/// retention, and retired keys older than the longest token lifetime (24 h access tokens +
+/// skew).
 async fn upkeep(state: web::Data<AppState>) {
     const RETIRED_KEY_GRACE: i64 = 86_400 + 3_600;
     let mut tick = tokio::time::interval(Duration::from_secs(30));
@@ -197,6 +198,9 @@ async fn upkeep(state: web::Data<AppState>) {
             let store = &state.store;
             let purge = async {
                 store.purge_expired().await?;
+                if state.activity.is_on() {
+                    store.purge_activity(state.config.activity_retention_seconds).await?;
+                }
                 store.purge_retired_keys(store.now() - RETIRED_KEY_GRACE).await
             };
             if let Err(e) = purge.await {
@@ -277,6 +281,7 @@ async fn wait_for_signal() -> std::io::Result<()> {
 fn serve(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, StartError> {
     let workers = state.config.workers;
     let dev_login = state.config.dev_login;
+    let dev_features = state.config.dev_features();
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let mut server = HttpServer::new(move || {
         App::new()
@@ -284,6 +289,9 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, St
             // body is bounded too); every layer below adds its headers to what they answer.
             .wrap(from_fn(crate::web::input_guard::guard))
             .wrap(from_fn(crate::web::deadline::deadline))
+            // The protocol recorder (development features only; otherwise not in the chain),
+            // outside the deadline so that what it answered is recorded too.
+            .wrap(Condition::new(dev_features, from_fn(crate::activity::record)))
             .wrap(
                 // Every response: no framing, no sniffing, no referrer (codes travel in URLs).
                 DefaultHeaders::new()

@@ -85,6 +85,10 @@ pub struct Settings {
     /// this server handed out (in `DPoP-Nonce`) within the last 5–10 minutes. Off by
     /// default: it costs each client one refused request to learn the first nonce.
     pub dpop_nonce: bool,
+    /// The protocol recorder (development features only) keeps at most this many exchanges.
+    pub activity_retention_count: i64,
+    /// The protocol recorder keeps exchanges for at most this many seconds.
+    pub activity_retention_seconds: i64,
 }
 
 impl Default for Settings {
@@ -119,6 +123,8 @@ impl Default for Settings {
             require_pushed_authorization_requests: false,
             pushed_request_ttl: 60,
             dpop_nonce: false,
+            activity_retention_count: 1000,
+            activity_retention_seconds: 86_400,
         }
     }
 }
@@ -160,6 +166,10 @@ pub struct Config {
     pub pushed_request_ttl: i64,
     /// See [`Settings::dpop_nonce`].
     pub dpop_nonce: bool,
+    /// See [`Settings::activity_retention_count`].
+    pub activity_retention_count: i64,
+    /// See [`Settings::activity_retention_seconds`].
+    pub activity_retention_seconds: i64,
 }
 
 impl Config {
@@ -337,6 +347,8 @@ impl Settings {
             ("id_token_ttl", self.id_token_ttl),
             ("login_max_failures", self.login_max_failures),
             ("login_lockout", self.login_lockout),
+            ("activity_retention_count", self.activity_retention_count),
+            ("activity_retention_seconds", self.activity_retention_seconds),
         ] {
             if value <= 0 {
                 return Err(invalid(name, "must be a positive number"));
@@ -387,6 +399,8 @@ impl Settings {
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
             pushed_request_ttl: self.pushed_request_ttl,
             dpop_nonce: self.dpop_nonce,
+            activity_retention_count: self.activity_retention_count,
+            activity_retention_seconds: self.activity_retention_seconds,
         })
     }
 }
@@ -410,7 +424,7 @@ fn derived_issuer(bind: Option<SocketAddr>) -> String {
 
 /// The environment variables read (as `LANYARD_` + upper-case name); others are ignored so
 /// that unrelated `LANYARD_*` variables (seed files, admin passwords) don't trip the parser.
-const ENV_KEYS: [&str; 29] = [
+const ENV_KEYS: [&str; 31] = [
     "issuer",
     "backchannel_url",
     "bind",
@@ -440,6 +454,8 @@ const ENV_KEYS: [&str; 29] = [
     "require_pushed_authorization_requests",
     "pushed_request_ttl",
     "dpop_nonce",
+    "activity_retention_count",
+    "activity_retention_seconds",
 ];
 
 fn parse_key_encryption_key(raw: &str) -> Result<[u8; 32], String> {

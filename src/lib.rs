@@ -5,6 +5,7 @@
 //! caches), `web` renders pages, `state` is what handlers share, `app` wires them into one
 //! server.
 
+pub mod activity;
 pub mod admin_api;
 pub mod app;
 pub mod cli;

@@ -37,6 +37,8 @@ pub struct AppState {
     /// The key of DPoP nonces, shared by every replica through the database; loaded on
     /// first use (see `oauth::dpop::nonce_key`).
     pub dpop_nonce_key: tokio::sync::OnceCell<crate::oauth::dpop_nonce::NonceKey>,
+    /// The protocol recorder (test lab): on only with development features.
+    pub activity: crate::activity::Recorder,
     /// Set on SIGTERM: `/readyz` answers 503 while requests are still served.
     draining: AtomicBool,
     /// Set once a browser page was asked for under a host that is not the issuer's.
@@ -58,10 +60,13 @@ impl AppState {
     pub fn new(config: Config, store: Store, keys: KeyManager, subjects: Subjects, metadata: web::Bytes) -> Self {
         let client_documents = MetadataResolver::new(config.dev_login);
         let client_jwks = JwksCache::new(config.dev_login);
+        let config = Arc::new(config);
+        let activity = crate::activity::Recorder::start(config.clone(), store.clone(), keys.clone());
         Self {
-            config: Arc::new(config),
+            config,
             registry: RegistryCache::new(store.clone()),
             clock: store.clock().clone(),
+            activity,
             store,
             keys,
             metadata,
@@ -102,7 +107,8 @@ impl AppState {
     }
 
     /// Waits, at most `limit`, for the back-channel deliveries under way (on shutdown, and
-    /// at the end of a CLI command that logged users out); returns how many did not finish.
+    /// at the end of a CLI command that logged users out), and for the protocol recorder to
+    /// write what it holds; returns how many deliveries did not finish.
     pub async fn finish_deliveries(&self, limit: std::time::Duration) -> usize {
         let tasks: Vec<_> = match self.deliveries.lock() {
             Ok(mut tasks) => tasks.drain(..).collect(),
@@ -115,6 +121,7 @@ impl AppState {
                 unfinished += 1;
             }
         }
+        self.activity.flush().await;
         unfinished
     }
 

@@ -103,6 +103,7 @@ use crate::store::Store;
 use crate::tokens::mint::{MintError, mint};
 
 pub use crate::clock::{ClockChange, ClockView};
+pub use crate::activity::{DecodedToken, Entry as ActivityEntry, Filter as ActivityFilter};
 pub use crate::registry::api::{ApiSpec, ScopeSpec};
 pub use crate::registry::client::{ClientSpec, TOKEN_EXCHANGE_GRANT};
 pub use crate::registry::scope::ClaimScopeSpec;
@@ -127,6 +128,8 @@ pub enum TestIdpError {
     SignIn(String),
     #[error("cannot set the clock: {0}")]
     Clock(#[from] crate::lab::ClockError),
+    #[error("cannot read the protocol recorder: {0}")]
+    Activity(#[from] crate::store::StoreError),
 }
 
 type Adjust = Box<dyn FnOnce(&mut Settings) + Send>;
@@ -894,6 +897,14 @@ impl TestIdp {
         let mut header = JwsHeader::new();
         header.set_token_type("JWT");
         josekit::jws::serialize_compact(claims.to_string().as_bytes(), &header, &signer).map_err(fail)
+    }
+
+    /// The protocol exchanges recorded so far, newest first, that match `filter` (e.g.
+    /// `ActivityFilter::client("web")`, or `ActivityFilter::default()` for all): what the
+    /// code under test sent and got back, with secrets masked and tokens decoded, so that a
+    /// test can assert on the conversation and not only on its end.
+    pub async fn activity(&self, filter: ActivityFilter) -> Result<Vec<ActivityEntry>, TestIdpError> {
+        Ok(self.state.activity.list(&filter).await?)
     }
 
     /// Stops the server gracefully (in-flight requests finish) and waits until it has.

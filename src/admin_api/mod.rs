@@ -1,9 +1,10 @@
 //! The admin API (`/admin/api/…`): JSON endpoints that create, list, read, replace and
-//! delete clients, users, APIs and custom scopes, and rotate signing keys, for scripts and infrastructure tools. A caller
+//! delete clients, users, APIs and custom scopes, rotate signing keys and read the protocol recorder, for scripts and infrastructure tools. A caller
 //! authenticates with an admin token (`Authorization: Bearer …`, created with
 //! `lanyard admin-token create`); every change is written to the audit log under the
 //! token's name. Errors are RFC 7807 problems ([`problem::Problem`]).
 
+mod activity;
 mod apis;
 mod clients;
 mod keys;
@@ -42,6 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(mint::configure)
             .configure(keys::configure)
             .configure(lab::configure)
+            .configure(activity::configure)
             .default_service(web::to(unknown_path)),
     );
 }

@@ -130,6 +130,7 @@ pub async fn decide(
 ) -> Result<HttpResponse, AuthorizeError> {
     let iss = state.config.issuer.as_str();
     let now = state.now();
+    crate::activity::note_client(req, &client.client_id);
     let mut user = None;
     if let Some(s) = session::current(req, &state.store).await? {
         // A sign-in during this request satisfies prompt=login and max_age.
@@ -204,6 +205,7 @@ pub async fn decide(
             &personas,
         ));
     };
+    crate::activity::note_user(req, &user);
     // Dev-login sign-ins are headless: no consent page in between.
     // (Except for clients known only by a metadata document: their consent is always asked.)
     let dev_user = state.config.dev_login

@@ -7,11 +7,12 @@
 //! SSRF rules as for Client ID Metadata Documents apply (no private or link-local
 //! addresses; loopback only in dev mode; the connection pinned to the checked address; no
 //! redirects). Each delivery's outcome is recorded (`backchannel_deliveries`) and shown on
-//! the client's admin page.
+//! the client's admin page, and, with development features, in the protocol recorder.
 
 use std::time::Duration;
 
 use super::client_metadata::checked_address;
+use crate::activity::{ActivityContext, Draft, Recorder};
 use crate::registry::client::Client;
 use crate::state::AppState;
 use crate::store::Store;
@@ -44,6 +45,8 @@ pub fn dispatch(state: &AppState, client: &Client, user_id: &str, sid: &str) {
     };
     let job = Job {
         store: state.store.clone(),
+        activity: state.activity.clone(),
+        user_id: user_id.to_owned(),
         allow_loopback: state.config.dev_login,
         target,
         token,
@@ -55,6 +58,8 @@ pub fn dispatch(state: &AppState, client: &Client, user_id: &str, sid: &str) {
 
 struct Job {
     store: Store,
+    activity: Recorder,
+    user_id: String,
     allow_loopback: bool,
     target: url::Url,
     token: String,
@@ -70,6 +75,7 @@ struct Failure {
 
 impl Job {
     async fn run(self) {
+        let started = (self.store.now(), std::time::Instant::now());
         let mut attempts = 0;
         let mut backoff = FIRST_BACKOFF;
         let outcome = loop {
@@ -86,6 +92,7 @@ impl Job {
         };
         let delivered = outcome.is_ok();
         let outcome = outcome.unwrap_or_else(|reason| reason);
+        self.record_activity(started, attempts, delivered, &outcome);
         if delivered {
             tracing::info!(client_id = %self.client_id, sid = %self.sid, attempts, "back-channel logout delivered");
         } else {
@@ -102,6 +109,39 @@ impl Job {
         if let Err(e) = self.store.record_backchannel_delivery(&record).await {
             tracing::warn!(client_id = %self.client_id, error = %e, "back-channel logout outcome not recorded");
         }
+    }
+
+    /// The delivery as one exchange of the protocol recorder (development features only).
+    fn record_activity(&self, started: (i64, std::time::Instant), attempts: i64, delivered: bool, outcome: &str) {
+        if !self.activity.is_on() {
+            return;
+        }
+        let mut draft = Draft {
+            at: started.0,
+            duration_ms: i64::try_from(started.1.elapsed().as_millis()).unwrap_or(i64::MAX),
+            endpoint: "backchannel_logout".into(),
+            method: "POST".into(),
+            context: ActivityContext {
+                client_id: Some(self.client_id.clone()),
+                user_id: Some(self.user_id.clone()),
+                username: None,
+            },
+            // "HTTP 400" names the client's answer; no status: it never answered.
+            status: outcome.strip_prefix("HTTP ").and_then(|code| code.parse().ok()).unwrap_or(0),
+            jwts: vec![("request logout_token".into(), self.token.clone())],
+            ..Draft::default()
+        };
+        if !delivered {
+            draft.error = Some("delivery_failed".into());
+            draft.error_description = Some(format!("{outcome} after {attempts} attempt(s)"));
+        }
+        draft.detail.path = self.target.to_string();
+        draft.detail.params = vec![crate::activity::mask::param("logout_token", &self.token, "form").0];
+        draft.detail.note = Some(format!(
+            "Back-channel logout token for session {} sent to {}: {outcome} after {attempts} attempt(s).",
+            self.sid, self.target
+        ));
+        self.activity.submit(draft);
     }
 
     async fn attempt(&self) -> Result<String, Failure> {

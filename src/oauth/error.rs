@@ -114,7 +114,11 @@ impl ResponseMode {
 /// the same without JavaScript. `no-store`: the page holds a code.
 fn form_post(redirect_uri: &str, params: &[(&str, &str)]) -> HttpResponse {
     let page = pages::FormPostPage { action: redirect_uri, fields: params.iter().map(|(k, v)| (*k, *v)).collect() };
-    pages::html(StatusCode::OK, &page)
+    let mut response = pages::html(StatusCode::OK, &page);
+    // What the protocol recorder reads as this response's redirect.
+    let fields = params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    response.extensions_mut().insert(crate::activity::FormPosted { action: redirect_uri.to_owned(), fields });
+    response
 }
 
 /// Appends parameters to a redirect URI, keeping its own query (RFC 6749 §3.1.2).

@@ -1,6 +1,7 @@
 //! Storage: the only module that speaks SQL. One portable schema (`migrations/`) runs on
 //! SQLite and PostgreSQL through sqlx's `Any` driver; placeholders are `$1…` for both.
 
+pub mod activity;
 pub mod admin;
 pub mod apis;
 pub mod assertions;

@@ -29,11 +29,13 @@ async fn submit(
         return Ok(super::login::csrf_failure());
     }
     let (request, client, pending) = load_pending(&state, &form.request_id).await?;
+    crate::activity::note_client(&req, &client.client_id);
     let continue_url = format!("/authorize/continue?request_id={}", pending.id);
     // Without a session the flow goes back to the login page.
     let Some(session) = session::current(&req, &state.store).await? else {
         return Ok(HttpResponse::SeeOther().insert_header((LOCATION, continue_url)).finish());
     };
+    crate::activity::note_user_id(&req, &session.user_id);
     match form.decision.as_str() {
         "allow" => {
             // Consent to a client known only by its metadata document is not remembered.

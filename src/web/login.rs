@@ -165,6 +165,7 @@ async fn submit(
     let target = match form.request_id.as_deref().filter(|id| !id.is_empty()) {
         Some(id) => {
             let (_, client, pending) = load_pending(&state, id).await?;
+            crate::activity::note_client(&req, &client.client_id);
             LoginTarget::Authorization {
                 client: Box::new(client.display(state.config.dev_login)),
                 request_id: pending.id,
@@ -262,6 +263,7 @@ async fn persona(
         return Ok(csrf_failure());
     }
     let (_, client, pending) = load_pending(&state, &form.request_id).await?;
+    crate::activity::note_client(&req, &client.client_id);
     let user = state.store.user_by_username(form.username.trim()).await?.filter(|u| !u.disabled);
     let Some(user) = user else {
         tracing::warn!(username = %form.username, "dev-login: persona sign-in for a user that does not exist or is disabled");

@@ -129,7 +129,10 @@ pub fn is_browser_page(path: &str) -> bool {
 
 /// An HTML page with a title and one sentence.
 pub fn message(status: StatusCode, title: &str, message: &str) -> HttpResponse {
-    html(status, &MessagePage { title, message, detail: None })
+    let mut response = html(status, &MessagePage { title, message, detail: None });
+    // What the protocol recorder reads as the error of a failed exchange.
+    response.extensions_mut().insert(crate::activity::PageMessage { title: title.into(), message: message.into() });
+    response
 }
 
 /// "Sign out?" — shown when a logout request carries no id_token_hint (CSRF protected).

@@ -1,21 +1,24 @@
 //! What a token is, in plain words: decoded header and claims, whether this server's keys
 //! verify it, whether it has expired, is not valid yet or was revoked, and what it is for.
-//! Shared by the admin page's token inspector and the playground. Anything, however
-//! broken, gets an explanation (never an error page).
+//! Shared by the admin page's token inspector, the playground and the protocol recorder
+//! (`crate::activity`). Anything, however broken, gets an explanation (never an error page).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
+use crate::config::Config;
 use crate::state::AppState;
-use crate::store::StoreError;
-use crate::tokens::claims::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience};
+use crate::store::{Store, StoreError};
+use crate::tokens::claims::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, LOGOUT_TOKEN_TYP};
+use crate::tokens::keys::KeyManager;
 use crate::web::admin::when;
 
 /// A JSON object: a JWT's header or claims.
 type Object = Map<String, Value>;
 
 /// One check and how it came out.
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Check {
     pub name: &'static str,
     /// "ok", "bad" or "info" (a CSS class too).
@@ -27,15 +30,36 @@ impl Check {
     fn new(name: &'static str, ok: bool, text: String) -> Self {
         Self { name, outcome: if ok { "ok" } else { "bad" }, text }
     }
+
+    /// A fact that is neither good nor bad (a client's own signature, say).
+    fn info(name: &'static str, text: String) -> Self {
+        Self { name, outcome: "info", text }
+    }
+}
+
+/// What a report is made with: this server's keys, issuer, database and protocol clock.
+/// Borrowed from the [`AppState`] for a page; the recorder holds its own copies.
+pub struct Inspector<'a> {
+    pub store: &'a Store,
+    pub keys: &'a KeyManager,
+    pub config: &'a Config,
+}
+
+impl<'a> Inspector<'a> {
+    pub fn of(state: &'a AppState) -> Self {
+        Self { store: &state.store, keys: &state.keys, config: &state.config }
+    }
 }
 
 /// What was found out about a token.
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Report {
-    /// "access token", "id_token" or "JWT".
+    /// "access token", "id_token", "logout token", "request object", "client assertion" or "JWT".
     pub kind: &'static str,
     /// What the token is for, in one or two sentences.
     pub summary: String,
-    /// "valid", "expired", "revoked" or "invalid" (a CSS class too).
+    /// "valid", "expired", "revoked", "not-yet-valid", "invalid" or, for a JWT a client
+    /// signed, "client-signed" (a CSS class too).
     pub verdict: &'static str,
     pub checks: Vec<Check>,
     /// (claim, time) for the time claims.
@@ -46,27 +70,48 @@ pub struct Report {
 
 /// The report on `raw`, or why it cannot be read as a JWT at all.
 pub async fn examine(state: &AppState, raw: &str) -> Result<Result<Report, String>, StoreError> {
+    examine_with(&Inspector::of(state), raw).await
+}
+
+/// [`examine`] with what it needs spelled out (for callers without an [`AppState`]).
+pub async fn examine_with(inspector: &Inspector<'_>, raw: &str) -> Result<Result<Report, String>, StoreError> {
     let token = raw.trim();
     let token = token.strip_prefix("Bearer ").unwrap_or(token).trim();
     let (header, claims) = match decode(token) {
         Ok(parts) => parts,
         Err(problem) => return Ok(Err(problem)),
     };
+    let now = inspector.store.now();
     let typ = header.get("typ").and_then(Value::as_str).unwrap_or("");
-    // The server's time (the test lab's clock, if moved): the verdict is the server's.
-    let now = state.now();
-    let issuer = state.config.issuer.as_str();
-    let mut checks = vec![signature_check(state, token)];
-    let signed = checks[0].outcome == "ok";
+    let issuer = inspector.config.issuer.as_str();
     let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
-    let ours = iss == issuer;
-    checks.push(Check::new(
-        "Issuer",
-        ours,
-        if ours { format!("{iss} (this server)") } else { format!("{iss:?}, not this server ({issuer})") },
-    ));
+    // Request objects and client assertions are the client's own JWTs: signed with its keys
+    // (checked where they are used), issued by the client itself.
+    let by_client = client_made(typ, &claims, issuer);
+    let mut checks = Vec::new();
+    if let Some(what) = by_client {
+        let alg = header.get("alg").and_then(Value::as_str).unwrap_or("none");
+        checks.push(Check::info(
+            "Signature",
+            format!("signed by the client ({alg}): checked against the client's registered keys where it is used"),
+        ));
+        checks.push(Check::info("Issuer", format!("{iss:?}: the client that made this {what}")));
+    } else {
+        checks.push(signature_check(inspector, token));
+        let ours = iss == issuer;
+        checks.push(Check::new(
+            "Issuer",
+            ours,
+            if ours { format!("{iss} (this server)") } else { format!("{iss:?}, not this server ({issuer})") },
+        ));
+    }
+    let signed = checks.iter().take(2).all(|c| c.outcome != "bad");
     let exp = claims.get("exp").and_then(Value::as_i64);
-    let expired = exp.is_none_or(|exp| exp < now);
+    // A request object need not expire (RFC 9101 makes exp optional); the others must.
+    let expired = match exp {
+        Some(exp) => exp < now,
+        None => by_client != Some("request object"),
+    };
     checks.push(Check::new(
         "Expiry",
         !expired,
@@ -78,7 +123,7 @@ pub async fn examine(state: &AppState, raw: &str) -> Result<Result<Report, Strin
     ));
     // A token used before its nbf (or claiming to be issued in the future) is refused by
     // every verifier, beyond the configured clock leeway.
-    let leeway = state.config.clock_leeway;
+    let leeway = inspector.config.clock_leeway;
     let early = ["nbf", "iat"]
         .into_iter()
         .find_map(|name| Some((name, claims.get(name)?.as_i64()?)).filter(|(_, t)| t - leeway > now));
@@ -92,11 +137,15 @@ pub async fn examine(state: &AppState, raw: &str) -> Result<Result<Report, Strin
     ));
     // RFC 9068 §4: "at+jwt" or "application/at+jwt", compared case-insensitively.
     let is_access_token = typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || typ.eq_ignore_ascii_case("application/at+jwt");
-    let (kind, summary, revoked) = if is_access_token {
-        let (summary, revoked) = describe_access_token(state, &claims, &mut checks).await?;
+    let (kind, summary, revoked) = if let Some(what) = by_client {
+        (what, describe_client_jwt(inspector, what, &claims).await?, false)
+    } else if is_access_token {
+        let (summary, revoked) = describe_access_token(inspector, &claims, &mut checks).await?;
         ("access token", summary, revoked)
+    } else if typ.eq_ignore_ascii_case(LOGOUT_TOKEN_TYP) {
+        ("logout token", describe_logout_token(inspector, &claims).await?, false)
     } else if claims.get("client_id").is_none() && claims.get("sub").is_some() {
-        ("id_token", describe_id_token(state, &claims).await?, false)
+        ("id_token", describe_id_token(inspector, &claims).await?, false)
     } else {
         let typ = if typ.is_empty() { "none".to_owned() } else { format!("{typ:?}") };
         let summary = format!(
@@ -105,10 +154,11 @@ pub async fn examine(state: &AppState, raw: &str) -> Result<Result<Report, Strin
         ("JWT", summary, false)
     };
     let verdict = match () {
-        _ if !signed || !ours => "invalid",
+        _ if !signed => "invalid",
         _ if revoked => "revoked",
         _ if expired => "expired",
         _ if early.is_some() => "not-yet-valid",
+        _ if by_client.is_some() => "client-signed",
         _ => "valid",
     };
     let times = ["iat", "nbf", "auth_time", "exp"]
@@ -117,6 +167,25 @@ pub async fn examine(state: &AppState, raw: &str) -> Result<Result<Report, Strin
         .collect();
     let pretty = |map: &Object| serde_json::to_string_pretty(map).unwrap_or_default();
     Ok(Ok(Report { kind, summary, verdict, checks, times, header: pretty(&header), claims: pretty(&claims) }))
+}
+
+/// "request object" or "client assertion" for a JWT a client made (and signed) itself.
+fn client_made(typ: &str, claims: &Object, issuer: &str) -> Option<&'static str> {
+    let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
+    if iss == issuer {
+        return None;
+    }
+    // RFC 9101 §10.8: typ oauth-authz-req+jwt; older clients send authorization parameters.
+    if typ.eq_ignore_ascii_case("oauth-authz-req+jwt")
+        || typ.eq_ignore_ascii_case("application/oauth-authz-req+jwt")
+        || claims.contains_key("response_type")
+        || claims.contains_key("redirect_uri")
+    {
+        return Some("request object");
+    }
+    // RFC 7523 §3: a client assertion has iss = sub = client_id.
+    let sub = claims.get("sub").and_then(Value::as_str);
+    (sub == Some(iss) && !iss.is_empty()).then_some("client assertion")
 }
 
 /// Splits a compact JWS and decodes its header and claims, or says why it can't.
@@ -151,8 +220,8 @@ pub fn decode(token: &str) -> Result<(Object, Object), String> {
     Ok((part("header", parts[0])?, part("claims part", parts[1])?))
 }
 
-fn signature_check(state: &AppState, token: &str) -> Check {
-    match state.keys.ring().verify(token) {
+fn signature_check(inspector: &Inspector<'_>, token: &str) -> Check {
+    match inspector.keys.ring().verify(token) {
         Ok((header, _)) => Check::new(
             "Signature",
             true,
@@ -168,7 +237,7 @@ fn signature_check(state: &AppState, token: &str) -> Check {
 
 /// The access token in words (and whether it is revoked), adding the revocation check.
 async fn describe_access_token(
-    state: &AppState,
+    state: &Inspector<'_>,
     claims: &Object,
     checks: &mut Vec<Check>,
 ) -> Result<(String, bool), StoreError> {
@@ -189,7 +258,9 @@ async fn describe_access_token(
         if revoked { format!("revoked (jti {})", parsed.jti) } else { format!("not revoked (jti {})", parsed.jti) },
     ));
     let mut apis = Vec::new();
-    for aud in parsed.aud.iter() {
+    // Collected first: the iterator is not `Send`, and the recorder reports from a task.
+    let audiences: Vec<String> = parsed.aud.iter().map(str::to_owned).collect();
+    for aud in &audiences {
         if let Some(api) = state.store.api(aud).await? {
             apis.push(api.name);
         }
@@ -219,7 +290,7 @@ async fn describe_access_token(
     Ok((format!("An access token for {target} with {scopes}, issued to client {client} {on_behalf}."), revoked))
 }
 
-async fn describe_id_token(state: &AppState, claims: &Object) -> Result<String, StoreError> {
+async fn describe_id_token(state: &Inspector<'_>, claims: &Object) -> Result<String, StoreError> {
     let aud: Option<Audience> = claims.get("aud").cloned().and_then(|a| serde_json::from_value(a).ok());
     // OIDC Core §2: azp names the client when aud lists several.
     let client_id = claims.get("azp").and_then(Value::as_str).map(str::to_owned).or_else(|| match &aud {
@@ -244,10 +315,40 @@ async fn describe_id_token(state: &AppState, claims: &Object) -> Result<String, 
 }
 
 /// "Web app (web)" for a registered client, else the id alone.
-async fn client_name(state: &AppState, client_id: &str) -> Result<String, StoreError> {
+async fn client_name(state: &Inspector<'_>, client_id: &str) -> Result<String, StoreError> {
     Ok(match state.store.client(client_id).await? {
         Some(client) if client.name != client.client_id => format!("{} ({client_id})", client.name),
         _ => client_id.to_owned(),
+    })
+}
+
+/// A back-channel logout token (Back-Channel Logout 1.0 §2.4) in words.
+async fn describe_logout_token(state: &Inspector<'_>, claims: &Object) -> Result<String, StoreError> {
+    let client = match claims.get("aud").and_then(Value::as_str) {
+        Some(id) => client_name(state, id).await?,
+        None => "(no aud claim)".to_owned(),
+    };
+    let sid = claims.get("sid").and_then(Value::as_str).unwrap_or("(none)");
+    Ok(format!(
+        "A back-channel logout token for client {client}: it tells the client that session {sid} has ended, so the \
+         client should end its own session for it. It is never a bearer token."
+    ))
+}
+
+/// A request object or a client assertion in words.
+async fn describe_client_jwt(state: &Inspector<'_>, what: &str, claims: &Object) -> Result<String, StoreError> {
+    let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
+    let client = client_name(state, iss).await?;
+    Ok(if what == "request object" {
+        format!(
+            "A request object made by client {client}: the authorization request's parameters, signed by the client \
+             (RFC 9101); its members override the query's."
+        )
+    } else {
+        format!(
+            "A client assertion made by client {client}: the client authenticates itself with it at this server \
+             (RFC 7523, private_key_jwt or client_secret_jwt); it is single use."
+        )
     })
 }
 

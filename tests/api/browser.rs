@@ -332,3 +332,52 @@ async fn show_report(client: &Client) {
     let script = "document.querySelector('section.api-report').scrollIntoView({block: 'start'})";
     client.execute(script, vec![]).await.unwrap();
 }
+
+/// The protocol recorder's page: a failed code exchange is in the list with its error, and
+/// one click shows why, with the parameters masked and the tokens decoded. Screenshots:
+/// activity-list, activity-entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_exchange_shows_why_in_one_click_on_the_activity_page() {
+    let Some((_driver, client)) = browser().await else { return };
+    let db = TestDb::create(Backend::Sqlite).await;
+    let server = TestServer::start_with(&db, |s| {
+        s.dev = true;
+        s.admin_password = Some("admin-password".into());
+    })
+    .await;
+    let fx = flow::fixture(&server).await;
+    // alice signs in to the web client, which then sends the wrong PKCE verifier.
+    let alice = flow::Browser::new(&server);
+    let outcome = alice.sign_in(&flow::authorize_url(&server, "web", &[]), "alice").await;
+    let (status, refused) =
+        flow::exchange(&server, &fx, &outcome.params()["code"], "a-wrong-verifier-0123456789-0123456789-xx").await;
+    assert_eq!(status, 400, "{refused}");
+    let outcome = alice.sign_in(&flow::authorize_url(&server, "web", &[]), "alice").await;
+    let (status, _) = flow::exchange(&server, &fx, &outcome.params()["code"], flow::VERIFIER).await;
+    assert_eq!(status, 200);
+
+    client.goto(&server.url("/admin/activity")).await.unwrap();
+    fill(&client, "input[name=username]", "admin").await;
+    fill(&client, "input[name=password]", "admin-password").await;
+    submit(&client, "form").await;
+    client.wait().for_element(Locator::Css("table.activity")).await.unwrap();
+    assert_eq!(client.current_url().await.unwrap().path(), "/admin/activity");
+    screenshot(&client, "activity-list").await;
+
+    // The failed row names the error; its link shows why.
+    let failed = client.find(Locator::Css("tr.failed td a")).await.expect("a failed row");
+    failed.click().await.unwrap();
+    wait_for_text(&client, "invalid_grant").await;
+    let page = client.source().await.unwrap();
+    assert!(page.contains(refused["error_description"].as_str().unwrap()), "the reason is shown");
+    assert!(page.contains("(masked, ") && !page.contains("a-wrong-verifier"), "the verifier is masked");
+    screenshot(&client, "activity-entry").await;
+
+    // The successful exchange's tokens, decoded and explained.
+    client.goto(&server.url("/admin/activity?endpoint=token")).await.unwrap();
+    client.find(Locator::Css("tr:not(.failed) td a")).await.unwrap().click().await.unwrap();
+    wait_for_text(&client, "An access token for").await;
+    screenshot(&client, "activity-tokens").await;
+    let _ = client.close().await;
+    server.stop().await;
+}

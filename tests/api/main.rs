@@ -7,6 +7,7 @@ mod flow;
 mod appointments_api;
 mod helpers;
 
+mod activity;
 mod admin_api;
 mod admin_pages;
 mod browser;

@@ -88,6 +88,7 @@ async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -
 async fn grant(req: &HttpRequest, state: &AppState, body: &[u8]) -> Result<TokenResponse, TokenError> {
     let params = form_params(req, body)?;
     let client = client_auth::authenticate(req, &params, state).await?;
+    crate::activity::note_client(req, &client.client_id);
     let grant_type = params.single("grant_type").map_err(TokenError::invalid_request)?;
     // The proof is checked (and its jti consumed) once the client is known, for every grant.
     let dpop = DpopProof::from_request(req, state, "/token", None).await?;

@@ -1,7 +1,8 @@
-//! The admin area (`/admin`): server-rendered pages for clients, users, APIs, keys and a
-//! token inspector. Admins are users with the admin role, signed in with the ordinary login
-//! form and session; every form carries the CSRF token.
+//! The admin area (`/admin`): server-rendered pages for clients, users, APIs, keys, a
+//! token inspector and the protocol recorder. Admins are users with the admin role, signed
+//! in with the ordinary login form and session; every form carries the CSRF token.
 
+mod activity;
 mod apis;
 mod clients;
 mod dashboard;
@@ -37,6 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     lab::configure(cfg);
     inspect::configure(cfg);
     users::configure(cfg);
+    activity::configure(cfg);
 }
 
 /// What every admin page shows around its content.
