@@ -283,7 +283,8 @@ async fn an_unknown_request_uri_is_an_error_page_never_a_redirect(backend: Backe
 
 async fn pushes_that_authorize_would_refuse_are_refused_as_json_and_issue_no_request_uri(backend: Backend) {
     let (_db, server, _fx, creds) = start(backend).await;
-    let cases: [(Extra, &str, &str); 7] = [
+    let cases: [(Extra, &str, &str); 8] = [
+        (&[("state", "a\u{0}b")], "invalid_request", "a NUL in a parameter"),
         (&[("redirect_uri", "http://127.0.0.1:9999/elsewhere")], "invalid_request", "an unregistered redirect_uri"),
         (&[("redirect_uri", "")], "invalid_request", "no redirect_uri"),
         (&[("response_type", "token")], "unsupported_response_type", "the implicit flow"),
