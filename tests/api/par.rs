@@ -356,6 +356,17 @@ async fn the_par_endpoint_takes_only_form_posts(backend: Backend) {
     )
     .await;
     assert_json_error(&json, 400, "invalid_request", "a JSON body");
+    // A browser-based (public) client pushes from its own origin, as it calls /token.
+    let preflight = server
+        .http
+        .request(reqwest::Method::OPTIONS, server.url("/par"))
+        .header("Origin", "https://spa.example.test")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
 }
 
 async fn a_client_that_requires_pushed_requests_is_refused_a_plain_authorize(backend: Backend) {
