@@ -567,7 +567,7 @@ impl TestIdp {
     /// Pushes an authorization request to `/par` (RFC 9126 §2) as `client_id`, with
     /// `client_secret` for a confidential client (sent the way the client is registered to
     /// authenticate), and `params` (`response_type`, `redirect_uri`, `scope`, PKCE, …;
-    /// `client_id` is added). Then send the browser to
+    /// `client_id` is added if missing). Then send the browser to
     /// `/authorize?client_id=…&request_uri=…`.
     pub async fn push_authorization_request(
         &self,
@@ -576,7 +576,9 @@ impl TestIdp {
         params: &[(&str, &str)],
     ) -> Result<PushedRequest, TestIdpError> {
         let mut form: Vec<(String, String)> = params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        form.push(("client_id".into(), client_id.to_owned()));
+        if !form.iter().any(|(k, _)| k == "client_id") {
+            form.push(("client_id".into(), client_id.to_owned()));
+        }
         let response = self.post_as_client("/par", client_id, client_secret, form, None).await?;
         let status = response.status();
         if status != reqwest::StatusCode::CREATED {

@@ -1,7 +1,7 @@
 //! CORS for the endpoints a browser-based client calls directly (SPAs, browser MCP
-//! clients): token, userinfo, revocation, introspection and registration. They use no
-//! cookies, so any origin may call them (`*`, never with credentials). Pages and the admin
-//! area get no CORS headers.
+//! clients): token, pushed authorization requests, userinfo, revocation, introspection and
+//! registration. They use no cookies, so any origin may call them (`*`, never with
+//! credentials). Pages and the admin area get no CORS headers.
 
 use actix_web::HttpResponse;
 use actix_web::body::{BoxBody, MessageBody};
@@ -10,7 +10,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 
-const PATHS: [&str; 5] = ["/token", "/userinfo", "/revoke", "/introspect", "/register"];
+const PATHS: [&str; 6] = ["/token", "/par", "/userinfo", "/revoke", "/introspect", "/register"];
 
 fn applies(path: &str) -> bool {
     PATHS.iter().any(|p| path == *p || (*p == "/register" && path.starts_with("/register/")))

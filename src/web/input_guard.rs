@@ -5,7 +5,7 @@
 //! handler or query sees it.
 //!
 //! The protocol endpoints that parse their own parameters (`oauth::params::Params`:
-//! `/authorize`, `/logout`, `/token`, `/introspect`, `/revoke`, `/userinfo`,
+//! `/authorize`, `/par`, `/logout`, `/token`, `/introspect`, `/revoke`, `/userinfo`,
 //! `/device_authorization`) are left to
 //! do so, so that their refusals keep the protocol's own shape (an error redirect to a
 //! registered redirect_uri, RFC 6749 JSON).
@@ -21,8 +21,9 @@ use actix_web::web::Bytes;
 use crate::web::pages;
 
 /// Endpoints whose parameters `Params` checks (see the module doc).
-const PROTOCOL_PATHS: [&str; 7] =
-    ["/authorize", "/logout", "/token", "/introspect", "/revoke", "/userinfo", "/device_authorization"];
+// `/par` stores what it was pushed form-encoded, so a NUL never reaches the database raw.
+const PROTOCOL_PATHS: [&str; 8] =
+    ["/authorize", "/par", "/logout", "/token", "/introspect", "/revoke", "/userinfo", "/device_authorization"];
 
 /// A control character: never part of an identifier or a parameter (RFC 6749 Appendix A
 /// allows only visible characters and spaces in its parameters).

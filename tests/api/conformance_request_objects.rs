@@ -437,7 +437,6 @@ async fn an_unregistered_request_uri_is_never_fetched(backend: Backend) {
         format!("{}/requesturi/other", host.base),
         format!("{path_only}x"),
         format!("{path_only}?x=1"),
-        "urn:ietf:params:oauth:request_uri:par-handle".to_owned(),
         "not a url".to_owned(),
     ];
     for uri in &unregistered {
@@ -445,6 +444,17 @@ async fn an_unregistered_request_uri_is_never_fetched(backend: Backend) {
         let (error, description) = error_of(&Browser::new(&server).open(&url).await, Some("q"));
         assert_eq!(error, "invalid_request_uri", "{uri}: {description}");
     }
+    // A pushed request's reference (RFC 9126) that was never pushed: nothing fetched, and,
+    // the reference being the whole request, no redirect_uri to trust: a page (see par.rs).
+    let url = authorize_url(
+        &server,
+        CLIENT,
+        REDIRECT_URI,
+        &[("request_uri", "urn:ietf:params:oauth:request_uri:par-handle"), ("state", "q")],
+    );
+    let page = Browser::new(&server).open(&url).await;
+    assert_eq!(page.status(), 400);
+    assert!(page.html().contains("names no pushed authorization request"), "{}", page.html());
     assert_eq!(host.hits(), 0, "nothing was fetched");
     // The registered one, sent without its fragment (OIDC Core §6.2: compared without it).
     let url = authorize_url(&server, CLIENT, REDIRECT_URI, &[("request_uri", path_only)]);

@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use lanyard::registry::{self, client::ClientSpec};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::both_backends;
+use crate::conformance_client_auth::{Key, jwks};
 use crate::flow::{self, Browser, Fixture, Outcome, REDIRECT_URI, VERIFIER};
 use crate::helpers::{Backend, TestDb, TestServer};
 use crate::token_lifecycle::{Creds, Reply, post_form};
@@ -26,9 +27,13 @@ both_backends!(
     the_par_endpoint_takes_only_form_posts,
     a_client_that_requires_pushed_requests_is_refused_a_plain_authorize,
     the_server_wide_requirement_applies_to_every_client_and_is_advertised,
+    a_pushed_request_object_is_verified_and_only_its_members_count,
 );
 
 const PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+
+/// Parameters added to (or, empty, removed from) [`request_params`].
+type Extra = &'static [(&'static str, &'static str)];
 
 /// The parameters of an authorization request for the fixture's client, PKCE included.
 fn request_params(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, String)> {
@@ -278,7 +283,8 @@ async fn an_unknown_request_uri_is_an_error_page_never_a_redirect(backend: Backe
 
 async fn pushes_that_authorize_would_refuse_are_refused_as_json_and_issue_no_request_uri(backend: Backend) {
     let (_db, server, _fx, creds) = start(backend).await;
-    let cases: [(&[(&str, &str)], &str, &str); 7] = [
+    let cases: [(Extra, &str, &str); 8] = [
+        (&[("state", "a\u{0}b")], "invalid_request", "a NUL in a parameter"),
         (&[("redirect_uri", "http://127.0.0.1:9999/elsewhere")], "invalid_request", "an unregistered redirect_uri"),
         (&[("redirect_uri", "")], "invalid_request", "no redirect_uri"),
         (&[("response_type", "token")], "unsupported_response_type", "the implicit flow"),
@@ -317,7 +323,7 @@ async fn an_unauthenticated_push_is_invalid_client(backend: Backend) {
 
 async fn a_push_must_name_its_client_and_must_not_carry_a_request_uri(backend: Backend) {
     let (_db, server, _fx, creds) = start(backend).await;
-    let cases: [(&[(&str, &str)], &str); 3] = [
+    let cases: [(Extra, &str); 3] = [
         (&[("client_id", "")], "no client_id (RFC 9126 §2.1: as required as at /authorize)"),
         (&[("request_uri", "urn:ietf:params:oauth:request_uri:abc")], "a pushed request pointing to another"),
         (&[("request_uri", "https://app.example.test/request.jwt")], "a request object by reference"),
@@ -350,6 +356,17 @@ async fn the_par_endpoint_takes_only_form_posts(backend: Backend) {
     )
     .await;
     assert_json_error(&json, 400, "invalid_request", "a JSON body");
+    // A browser-based (public) client pushes from its own origin, as it calls /token.
+    let preflight = server
+        .http
+        .request(reqwest::Method::OPTIONS, server.url("/par"))
+        .header("Origin", "https://spa.example.test")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
 }
 
 async fn a_client_that_requires_pushed_requests_is_refused_a_plain_authorize(backend: Backend) {
@@ -390,4 +407,84 @@ async fn the_server_wide_requirement_applies_to_every_client_and_is_advertised(b
     let outcome = browser.sign_in(&authorize_by_reference(&server, &fx.client_id, &request_uri, &[]), "alice").await;
     let (status, tokens) = flow::exchange(&server, &fx, &outcome.params()["code"], VERIFIER).await;
     assert_eq!(status, 200, "{tokens}");
+}
+
+/// A private_key_jwt assertion of `web` for `aud`, as RFC 7523 §3 has it.
+fn assertion(key: &Key, aud: &str) -> String {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    key.sign(&json!({
+        "iss": "web", "sub": "web", "aud": aud, "jti": lanyard::crypto::random_token(16),
+        "iat": now, "exp": now + 60,
+    }))
+}
+
+/// RFC 9126 §3: a request object pushed with a private_key_jwt client's assertion (whose
+/// aud may be the PAR endpoint, §2); the form's other parameters are ignored.
+async fn a_pushed_request_object_is_verified_and_only_its_members_count(backend: Backend) {
+    use lanyard::oauth::client_assertion::ASSERTION_TYPE;
+    let key = Key::generate("RS256", "rp-par");
+    let (_db, server, _fx, _) = start_with(
+        backend,
+        |_| {},
+        |c| {
+            c.token_endpoint_auth_method = Some("private_key_jwt".into());
+            c.jwks = Some(jwks(&[&key]));
+        },
+    )
+    .await;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let object = key.sign(&json!({
+        "client_id": "web", "iss": "web", "aud": server.base, "exp": now + 300,
+        "response_type": "code", "redirect_uri": REDIRECT_URI, "scope": "openid email",
+        "state": "object-state", "nonce": "object-nonce",
+        "code_challenge": flow::s256(VERIFIER), "code_challenge_method": "S256",
+    }));
+    let push_with = |assertion: String, object: String| {
+        let form = [
+            ("client_assertion_type", ASSERTION_TYPE.to_owned()),
+            ("client_assertion", assertion),
+            ("client_id", "web".to_owned()),
+            ("request", object),
+            ("state", "decoy".to_owned()),
+            ("redirect_uri", "http://evil.example.test/cb".to_owned()),
+        ];
+        let request = server.http.post(server.url("/par")).form(&form);
+        async move { Reply::read(request.send().await.unwrap()).await }
+    };
+    let reply = push_with(assertion(&key, &server.url("/par")), object.clone()).await;
+    assert_eq!(reply.status, 201, "an assertion for the PAR endpoint: {}", reply.text);
+    let request_uri = reply.str("request_uri").to_owned();
+    let outcome =
+        Browser::new(&server).sign_in(&authorize_by_reference(&server, "web", &request_uri, &[]), "alice").await;
+    let Outcome::Redirect { location, params } = &outcome else { panic!("expected the code") };
+    assert!(location.starts_with(REDIRECT_URI), "{location}");
+    assert_eq!(params["state"], "object-state", "the object's state, not the form's");
+    let token = Reply::read(
+        server
+            .http
+            .post(server.url("/token"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", params["code"].as_str()),
+                ("redirect_uri", REDIRECT_URI),
+                ("code_verifier", VERIFIER),
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", assertion(&key, &server.url("/token")).as_str()),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(token.status, 200, "{}", token.text);
+    assert!(token.str("scope").contains("email"), "the object's scope: {}", token.text);
+    let (_, id_token) = flow::decode_jwt(token.str("id_token"));
+    assert_eq!(id_token["nonce"], "object-nonce");
+
+    let other_key = Key::generate("RS256", "not-registered");
+    let forged = other_key.sign(&json!({"client_id": "web", "response_type": "code", "redirect_uri": REDIRECT_URI}));
+    let reply = push_with(assertion(&key, &server.url("/par")), forged).await;
+    assert_json_error(&reply, 400, "invalid_request_object", "a request object signed with another key");
+    let reply = push_with(assertion(&key, &server.url("/introspect")), object).await;
+    assert_json_error(&reply, 401, "invalid_client", "an assertion made for another endpoint");
 }
