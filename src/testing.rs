@@ -102,8 +102,8 @@ use crate::state::AppState;
 use crate::store::Store;
 use crate::tokens::mint::{MintError, mint};
 
-pub use crate::clock::{ClockChange, ClockView};
 pub use crate::activity::{DecodedToken, Entry as ActivityEntry, Filter as ActivityFilter};
+pub use crate::clock::{ClockChange, ClockView};
 pub use crate::registry::api::{ApiSpec, ScopeSpec};
 pub use crate::registry::client::{ClientSpec, TOKEN_EXCHANGE_GRANT};
 pub use crate::registry::scope::ClaimScopeSpec;
@@ -587,7 +587,6 @@ impl TestIdp {
         }
         Ok(response.json().await?)
     }
-
 
     /// [`TestIdp::sign_in`] with DPoP (RFC 9449): the code is requested with `dpop_jkt`
     /// (§10) and redeemed with a proof of `key` (the server's nonce included when it

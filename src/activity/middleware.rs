@@ -21,7 +21,7 @@ use super::{ActivityContext, Draft, FormPosted, PageMessage, mask};
 use crate::state::AppState;
 
 /// The recorded endpoints, by path: one line records another one.
-pub const RECORDED: [(&str, &str); 11] = [
+pub const RECORDED: [(&str, &str); 14] = [
     ("/authorize", "authorize"),
     ("/authorize/continue", "authorize"),
     ("/login", "login"),
@@ -33,6 +33,9 @@ pub const RECORDED: [(&str, &str); 11] = [
     ("/revoke", "revoke"),
     ("/logout", "logout"),
     ("/register", "register"),
+    ("/par", "par"),
+    ("/device_authorization", "device_authorization"),
+    ("/device", "device"),
 ];
 
 /// The most of a request body kept (protocol bodies are far smaller; the rest is cut).

@@ -261,7 +261,8 @@ async fn the_admin_api_runs_the_api_check_and_reports_in_json(backend: Backend) 
     };
 
     let (url, handle) = example_api(&server.base).await;
-    let (status, report) = post_check(&server, json!({"url": url, "audience": API, "scope": "read:appointments"})).await;
+    let (status, report) =
+        post_check(&server, json!({"url": url, "audience": API, "scope": "read:appointments"})).await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["passed"], true, "{report}");
     assert_eq!(report["client"], "web");
@@ -278,7 +279,8 @@ async fn the_admin_api_runs_the_api_check_and_reports_in_json(backend: Backend) 
     handle.stop(true).await;
 
     let (url, handle) = naive_api(&server.base).await;
-    let (status, report) = post_check(&server, json!({"url": url, "audience": API, "scope": "read:appointments"})).await;
+    let (status, report) =
+        post_check(&server, json!({"url": url, "audience": API, "scope": "read:appointments"})).await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["passed"], false);
     let rows = verdicts(&report);

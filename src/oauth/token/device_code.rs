@@ -4,8 +4,8 @@
 //! code flow issues them.
 
 use super::{Redeemed, TokenResponse, issue_for_redeemed};
-use crate::oauth::dpop::DpopProof;
 use crate::crypto::sha256_hex;
+use crate::oauth::dpop::DpopProof;
 use crate::oauth::error::TokenError;
 use crate::oauth::params::Params;
 use crate::registry::client::{Client, GrantType};

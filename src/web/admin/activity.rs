@@ -20,7 +20,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 const PAGE_SIZE: i64 = 200;
 
 /// What the endpoint filter offers.
-const ENDPOINTS: [&str; 11] = [
+const ENDPOINTS: [&str; 14] = [
     "authorize",
     "login",
     "consent",
@@ -30,6 +30,9 @@ const ENDPOINTS: [&str; 11] = [
     "revoke",
     "logout",
     "register",
+    "par",
+    "device_authorization",
+    "device",
     "backchannel_logout",
     "",
 ];
