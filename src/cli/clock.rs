@@ -14,35 +14,43 @@ pub enum ClockCommand {
     /// Print the servers' "now" beside the wall clock's.
     Show {
         /// Print JSON instead of text.
+        /// Print the clock as JSON (now, real_now, offset_seconds, frozen, …).
         #[arg(long)]
         json: bool,
     },
     /// Move the clock forward: 90, 90s, 15m, 1h or 2d.
     Advance {
+        /// How far: 90, 90s, 15m, 1h or 2d.
         #[arg(value_name = "DURATION", value_parser = parse_seconds)]
         by: i64,
+        /// Print the clock as JSON (now, real_now, offset_seconds, frozen, …).
         #[arg(long)]
         json: bool,
     },
     /// Set the offset from the wall clock (negative goes back): 0, -10m, 1d.
     Set {
+        /// The offset: 0, -10m, 1d (seconds without a unit).
         #[arg(long, value_name = "DURATION", value_parser = parse_seconds, allow_hyphen_values = true)]
         offset: i64,
+        /// Print the clock as JSON (now, real_now, offset_seconds, frozen, …).
         #[arg(long)]
         json: bool,
     },
     /// Stop the clock at its current "now" (`advance` still moves it).
     Freeze {
+        /// Print the clock as JSON (now, real_now, offset_seconds, frozen, …).
         #[arg(long)]
         json: bool,
     },
     /// Let a frozen clock run on from where it stands.
     Unfreeze {
+        /// Print the clock as JSON (now, real_now, offset_seconds, frozen, …).
         #[arg(long)]
         json: bool,
     },
     /// Back to the wall clock.
     Reset {
+        /// Print the clock as JSON (now, real_now, offset_seconds, frozen, …).
         #[arg(long)]
         json: bool,
     },
