@@ -18,11 +18,15 @@ both_backends!(
 
 const TOKEN: &str = "test-lab-admin-token-with-plenty-of-entropy";
 
-async fn mint(server: &TestServer, body: Value) -> (u16, Value) {
-    let response =
-        server.http.post(server.url("/admin/api/tokens/mint")).bearer_auth(TOKEN).json(&body).send().await.unwrap();
+/// POSTs `body` to the admin API at `path` with the lab's admin token: (status, JSON).
+async fn admin_post(server: &TestServer, path: &str, body: Value) -> (u16, Value) {
+    let response = server.http.post(server.url(path)).bearer_auth(TOKEN).json(&body).send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn mint(server: &TestServer, body: Value) -> (u16, Value) {
+    admin_post(server, "/admin/api/tokens/mint", body).await
 }
 
 async fn every_defective_token_is_refused_by_userinfo_and_by_lanyard_verify(backend: Backend) {
@@ -240,10 +244,7 @@ async fn check_api_passes_the_example_api_and_fails_an_api_that_checks_only_the_
 }
 
 async fn post_check(server: &TestServer, body: Value) -> (u16, Value) {
-    let response =
-        server.http.post(server.url("/admin/api/check-api")).bearer_auth(TOKEN).json(&body).send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    admin_post(server, "/admin/api/check-api", body).await
 }
 
 async fn the_admin_api_runs_the_api_check_and_reports_in_json(backend: Backend) {
