@@ -320,10 +320,11 @@ SERVER_PID=""
 PORT=""
 BASE=""
 # start_server NAME DATABASE_URL: starts Lanyard (seeded, dev-login) and waits for /readyz.
+# The protocol recorder, on with dev-login, is turned off: it is not what is measured.
 start_server() {
   PORT=$(free_port) || die "no free port"
   BASE=http://127.0.0.1:$PORT
-  "$BIN" --issuer "$BASE" --bind "127.0.0.1:$PORT" --database-url "$2" --seed "$SEED" --no-demo --dev-login serve \
+  LANYARD_ACTIVITY_RECORDER=false "$BIN" --issuer "$BASE" --bind "127.0.0.1:$PORT" --database-url "$2" --seed "$SEED" --no-demo --dev-login serve \
     >"$WORK/$1.log" 2>&1 &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
@@ -451,7 +452,7 @@ if selected "ephemeral start"; then
   for _ in 1 2 3 4 5; do
     port=$(free_port) || die "no free port"
     t0=$(now_ns)
-    "$BIN" --ephemeral --issuer "http://127.0.0.1:$port" --bind "127.0.0.1:$port" --seed "$SEED" --no-demo --dev-login \
+    LANYARD_ACTIVITY_RECORDER=false "$BIN" --ephemeral --issuer "http://127.0.0.1:$port" --bind "127.0.0.1:$port" --seed "$SEED" --no-demo --dev-login \
       serve >"$WORK/ephemeral.log" 2>&1 &
     pid=$!
     PIDS+=("$pid")

@@ -281,7 +281,7 @@ async fn wait_for_signal() -> std::io::Result<()> {
 fn serve(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, StartError> {
     let workers = state.config.workers;
     let dev_login = state.config.dev_login;
-    let dev_features = state.config.dev_features();
+    let records_activity = state.config.records_activity();
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let mut server = HttpServer::new(move || {
         App::new()
@@ -291,7 +291,7 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, St
             .wrap(from_fn(crate::web::deadline::deadline))
             // The protocol recorder (development features only; otherwise not in the chain),
             // outside the deadline so that what it answered is recorded too.
-            .wrap(Condition::new(dev_features, from_fn(crate::activity::record)))
+            .wrap(Condition::new(records_activity, from_fn(crate::activity::record)))
             .wrap(
                 // Every response: no framing, no sniffing, no referrer (codes travel in URLs).
                 DefaultHeaders::new()

@@ -89,6 +89,9 @@ pub struct Settings {
     pub activity_retention_count: i64,
     /// The protocol recorder keeps exchanges for at most this many seconds.
     pub activity_retention_seconds: i64,
+    /// With development features, record protocol exchanges (`false`: the recorder is off,
+    /// e.g. for load tests of a dev-login server, where it would be measured too).
+    pub activity_recorder: bool,
 }
 
 impl Default for Settings {
@@ -125,6 +128,7 @@ impl Default for Settings {
             dpop_nonce: false,
             activity_retention_count: 1000,
             activity_retention_seconds: 86_400,
+            activity_recorder: true,
         }
     }
 }
@@ -170,6 +174,8 @@ pub struct Config {
     pub activity_retention_count: i64,
     /// See [`Settings::activity_retention_seconds`].
     pub activity_retention_seconds: i64,
+    /// See [`Settings::activity_recorder`].
+    pub activity_recorder: bool,
 }
 
 impl Config {
@@ -177,6 +183,12 @@ impl Config {
     /// or `ephemeral`; off by default.
     pub fn dev_features(&self) -> bool {
         self.dev
+    }
+
+    /// Whether the protocol recorder runs: development features on and `activity_recorder`
+    /// not turned off.
+    pub fn records_activity(&self) -> bool {
+        self.dev && self.activity_recorder
     }
 }
 
@@ -401,6 +413,7 @@ impl Settings {
             dpop_nonce: self.dpop_nonce,
             activity_retention_count: self.activity_retention_count,
             activity_retention_seconds: self.activity_retention_seconds,
+            activity_recorder: self.activity_recorder,
         })
     }
 }
@@ -424,7 +437,7 @@ fn derived_issuer(bind: Option<SocketAddr>) -> String {
 
 /// The environment variables read (as `LANYARD_` + upper-case name); others are ignored so
 /// that unrelated `LANYARD_*` variables (seed files, admin passwords) don't trip the parser.
-const ENV_KEYS: [&str; 31] = [
+const ENV_KEYS: [&str; 32] = [
     "issuer",
     "backchannel_url",
     "bind",
@@ -456,6 +469,7 @@ const ENV_KEYS: [&str; 31] = [
     "dpop_nonce",
     "activity_retention_count",
     "activity_retention_seconds",
+    "activity_recorder",
 ];
 
 fn parse_key_encryption_key(raw: &str) -> Result<[u8; 32], String> {

@@ -58,7 +58,7 @@ pub struct Recorder {
 impl Recorder {
     /// Starts the writer on the current runtime when development features are on.
     pub fn start(config: Arc<Config>, store: Store, keys: KeyManager) -> Self {
-        if !config.dev_features() {
+        if !config.records_activity() {
             return Self { sender: None, store };
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {

@@ -16,7 +16,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Why the recorder's entries are refused without development features.
 pub const DEV_ONLY: &str = "the protocol recorder is a test-lab feature, on only with development features: \
-     start with --dev (or --dev-login, --ephemeral, LANYARD_DEV=true)";
+     start with --dev (or --dev-login, --ephemeral, LANYARD_DEV=true), without LANYARD_ACTIVITY_RECORDER=false";
 
 fn require_recorder(state: &AppState) -> Result<(), Problem> {
     if state.config.dev_features() && state.activity.is_on() {

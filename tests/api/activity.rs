@@ -23,6 +23,7 @@ both_backends!(
     only_the_newest_entries_are_kept,
     a_back_channel_logout_delivery_is_recorded,
     without_development_features_nothing_is_recorded_and_the_recorder_is_refused,
+    with_the_recorder_turned_off_a_dev_server_records_nothing,
     servers_on_one_database_see_each_others_entries,
 );
 
@@ -428,6 +429,29 @@ async fn without_development_features_nothing_is_recorded_and_the_recorder_is_re
     assert!(html.contains("--dev") && html.contains("recorder is off"), "{html}");
     let (status, _) = page(&http, &server, "/admin/activity/1").await;
     assert_eq!(status, 404);
+    let query = lanyard::store::activity::ActivityQuery { limit: 100, ..Default::default() };
+    assert!(server.store.list_activity(&query).await.unwrap().is_empty(), "nothing was written");
+    server.stop().await;
+}
+
+/// `activity_recorder = false` (the load benchmark's dev-login server): development
+/// features stay on (the clock answers) but nothing is recorded.
+async fn with_the_recorder_turned_off_a_dev_server_records_nothing(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let server = TestServer::start_with(&db, |s| {
+        s.dev = true;
+        s.activity_recorder = false;
+    })
+    .await;
+    server.store.insert_admin_token("ci", &sha256_hex(TOKEN)).await.unwrap();
+    flow::fixture(&server).await;
+    let machine = machine_client(&server, "machine", "read:appointments", |_| {}).await;
+    assert_eq!(client_credentials(&server, &machine, &[("resource", API)]).await.status, 200);
+    let (status, body) = api_raw(&server, "").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("LANYARD_ACTIVITY_RECORDER=false"), "{body}");
+    let clock = server.http.get(server.url("/admin/api/clock")).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(clock.status(), 200, "the rest of the test lab is on");
     let query = lanyard::store::activity::ActivityQuery { limit: 100, ..Default::default() };
     assert!(server.store.list_activity(&query).await.unwrap().is_empty(), "nothing was written");
     server.stop().await;

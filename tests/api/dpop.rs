@@ -28,6 +28,7 @@ both_backends!(
     dpop_bound_access_tokens_is_set_through_the_admin_api_and_kept_by_a_seed_export,
     a_code_requested_with_dpop_jkt_is_redeemed_only_with_a_proof_of_that_key,
     lanyard_verify_accepts_a_bound_token_with_a_good_proof_and_refuses_a_bad_one,
+    a_token_exchange_with_a_proof_is_refused_not_answered_with_a_bearer_token,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -693,4 +694,26 @@ async fn lanyard_verify_accepts_a_bound_token_with_a_good_proof_and_refuses_a_ba
     assert!(verifier.authorize_parts(&parts, &[]).await.is_ok(), "the lenient verifier takes it");
     let refused = strict.authorize_parts(&parts, &[]).await.unwrap_err();
     assert!(matches!(refused, VerifyError::Dpop { failure: DpopFailure::Token(_), .. }), "{refused:?}");
+}
+
+/// Token exchange issues bearer tokens only: a proof there is refused by name, instead of
+/// the client getting a weaker token than it asked for.
+async fn a_token_exchange_with_a_proof_is_refused_not_answered_with_a_bearer_token(backend: Backend) {
+    const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+    let db = TestDb::create(backend).await;
+    let server = TestServer::start(&db).await;
+    let robot = machine(&server, |c| c.grant_types = vec![EXCHANGE.into()]).await;
+    let form = [
+        ("grant_type", EXCHANGE),
+        ("subject_token", "any"),
+        ("subject_token_type", "urn:ietf:params:oauth:token-type:access_token"),
+        ("resource", API),
+    ];
+    let key = Key::es256();
+    let reply = token_request(&server, &robot, &form, &[&proof(&key, "POST", &server.url("/token"))]).await;
+    assert_eq!((reply.status, reply.error()), (400, "invalid_request"), "{}", reply.text);
+    assert!(reply.str("error_description").contains("bearer tokens only"), "{}", reply.text);
+    // Without the proof the same request reaches the grant (and is refused for its token).
+    let reply = token_request(&server, &robot, &form, &[]).await;
+    assert_ne!(reply.error(), "invalid_request", "{}", reply.text);
 }
