@@ -150,6 +150,18 @@ pub fn parse_seconds(raw: &str) -> Result<i64, String> {
     number.checked_mul(factor).ok_or_else(|| format!("{raw:?} is too long"))
 }
 
+impl ClockView {
+    /// How "now" stands to the wall clock, in words: "the wall clock", "wall clock +3600 s",
+    /// "frozen, +30 s from the wall clock".
+    pub fn how(&self) -> String {
+        match (self.frozen, self.offset_seconds) {
+            (true, _) => format!("frozen, {:+} s from the wall clock", self.now - self.real_now),
+            (false, 0) => "the wall clock".to_owned(),
+            (false, offset) => format!("wall clock {offset:+} s"),
+        }
+    }
+}
+
 /// `at` as an RFC 3339 UTC timestamp (the number itself if out of range).
 pub fn rfc3339(at: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(at)

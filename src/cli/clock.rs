@@ -92,10 +92,5 @@ impl ClockCommand {
 
 /// One line: the servers' now, and how it stands to the wall clock.
 fn describe(view: &ClockView) -> String {
-    let how = match (view.frozen, view.offset_seconds) {
-        (true, _) => format!("frozen ({:+} s from the wall clock)", view.now - view.real_now),
-        (false, 0) => "the wall clock".to_owned(),
-        (false, offset) => format!("wall clock {offset:+} s"),
-    };
-    format!("now {} — {how}; wall clock {}", view.now_utc, view.real_now_utc)
+    format!("now {} — {}; wall clock {}", view.now_utc, view.how(), view.real_now_utc)
 }

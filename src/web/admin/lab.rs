@@ -35,11 +35,7 @@ pub struct ClockBar {
 impl ClockBar {
     pub fn of(state: &AppState) -> Self {
         let view = ClockView::of(state.clock.setting(), real_now());
-        let how = match (view.frozen, view.offset_seconds) {
-            (true, _) => format!("frozen, {:+} s from the wall clock", view.now - view.real_now),
-            (false, 0) => "the wall clock".to_owned(),
-            (false, offset) => format!("wall clock {offset:+} s"),
-        };
+        let how = view.how();
         Self {
             now: view.now_utc,
             real: view.real_now_utc,
